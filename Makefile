@@ -1,0 +1,33 @@
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
+export JAX_PLATFORMS ?= cpu
+
+.PHONY: test demo venv roundtrip-stdlib bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 tests
+
+# The end-to-end study (see README). For now: the structured representation on the whole stdlib.
+demo: $(STAMP)
+	$(PY) -m structlm roundtrip --stdlib --json
+
+roundtrip-stdlib: $(STAMP)
+	$(PY) -m structlm roundtrip --stdlib --json
+
+bench: $(STAMP)
+	$(PY) benchmarks/encode.py --json
+
+clean:
+	rm -rf $(VENV) .pytest_cache

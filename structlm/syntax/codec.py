@@ -1,0 +1,235 @@
+"""encode(source) -> actions with per-position tree features; decode(actions) -> bytes.
+
+The encoder mirrors the constraint machine (structlm/syntax/machine.py) without running it: each node becomes
+a RULE when its whole production is in the grammar and its kind is allowed at the slot, else SEG elements, else
+the generic OPEN/CHILD/CLOSE form. Pending gaps get layout actions only where they differ from the default.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from structlm.syntax import layout
+from structlm.syntax.build import production_items, split_gap
+from structlm.syntax.grammar import (CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, PAD, ActionGrammar,
+                                     head_of, segments_of)
+from structlm.syntax.machine import ROOT_KEY, UNK_KEY, Machine, SlotTable
+from structlm.syntax.tree import LEAF, NODE, Parsed, parse, strip_comments
+
+
+@dataclasses.dataclass
+class Encoded:
+  actions: np.ndarray  # int32 [n]
+  slots: np.ndarray  # int32 [n]: the slot each action fills
+  depth: np.ndarray  # int32 [n]
+  parent: np.ndarray  # int32 [n]: action id that opened the enclosing node (PAD at top level)
+
+  def __len__(self):
+    return len(self.actions)
+
+
+class Codec:
+  def __init__(self, g: ActionGrammar):
+    self.g = g
+    self.table = SlotTable(g)
+    self._slot_cache: dict = {}
+
+  def encode(self, source: bytes, *, strip: bool = False, **parse_kwargs) -> Encoded:
+    if strip:
+      source = strip_comments(source, self.g.language)
+    return self.encode_parsed(parse(source, self.g.language, **parse_kwargs))
+
+  def encode_parsed(self, parsed: Parsed) -> Encoded:
+    return _Encoder(self, parsed).run()
+
+  def decode(self, actions) -> bytes:
+    return Machine(self.g, table=self.table).feed(a for a in actions if a != PAD)
+
+  def slot(self, kind, key, flag) -> int:
+    k = (kind, key, flag)
+    s = self._slot_cache.get(k)
+    if s is None:
+      s = self._slot_cache[k] = self.table.slot(kind, key, flag)
+    return s
+
+
+class _Encoder:
+  def __init__(self, codec: Codec, parsed: Parsed):
+    self.c = codec
+    self.g = codec.g
+    self.src = parsed.source
+    self.comments = parsed.comments
+    self.parsed = parsed
+    self.actions: list[int] = []
+    self.slots: list[int] = []
+    self.depths: list[int] = []
+    self.parents: list[int] = []
+    self.pending: list = []  # (start, end, default class, base)
+    self.depth = 0
+    self.parent = [PAD]
+
+  def run(self) -> Encoded:
+    root = self.parsed.root
+    g = self.g
+    self.pending.append((0, root[4], g.root_defaults[0], b""))
+    self.node(root, ROOT_KEY)
+    self.pending.append((root[5], len(self.src), g.root_defaults[1], b""))
+    self.content(EOF, "eof", None)
+    return Encoded(*(np.asarray(x, np.int32) for x in (self.actions, self.slots, self.depths, self.parents)))
+
+  def emit(self, a: int, slot: int) -> None:
+    self.actions.append(a)
+    self.slots.append(slot)
+    self.depths.append(self.depth)
+    self.parents.append(self.parent[-1])
+
+  # ---- layout --------------------------------------------------------------------------------------------------
+  def content(self, a: int, kind: str, key) -> None:
+    """Emit the layout actions the pending gaps need, then content action `a` at choice (kind, key)."""
+    g = self.g
+    pend = self.pending
+    if pend:
+      parts = []
+      last = -1
+      for i, (s, e, dflt, base) in enumerate(pend):
+        ws, spans = split_gap(self.src, s, e, self.comments)
+        cls = g.layout_index.get(layout.normalize(ws[-1], base))
+        parts.append((ws, spans, cls))
+        if spans or cls != dflt:
+          last = i
+      slot_on = self.c.slot(kind, key, True)
+      for i in range(last + 1):
+        ws, spans, cls = parts[i]
+        base = pend[i][3]
+        for w, (cs, ce) in zip(ws, spans):
+          wc = g.layout_index.get(layout.normalize(w, base))
+          if wc is None:
+            self.emit(LAYOUT_C_RAW, slot_on)
+            self.pieces(w, "raw")
+          else:
+            self.emit(g.layout_c_base + wc, slot_on)
+          self.pieces(self.src[cs:ce], "comment")
+        if i < last or cls != pend[i][2]:
+          if cls is None:
+            self.emit(LAYOUT_RAW, slot_on)
+            self.pieces(ws[-1], "raw")
+          elif cls == pend[i][2]:
+            self.emit(LAYOUT_DEFAULT, slot_on)
+          else:
+            self.emit(g.layout_base + cls, slot_on)
+      # the content action's slot: did a pending gap remain unconsumed? (a last gap whose remainder is its
+      # default stays open)
+      consumed = 0
+      if last >= 0:
+        consumed = last + 1 if parts[last][2] != pend[last][2] else last
+      flag = consumed < len(pend)
+      pend.clear()
+      self.emit(a, self.c.slot(kind, key, flag))
+    else:
+      self.emit(a, self.c.slot(kind, key, False))
+
+  def pieces(self, text: bytes, sub: str) -> None:
+    slot = self.c.table.index[(sub, None, False)]
+    base = self.g.piece_base
+    for p in self.g.pieces.encode(text):
+      self.emit(base + p, slot)
+
+  # ---- structure -----------------------------------------------------------------------------------------------
+  def child(self, ch, key) -> None:
+    if ch[0] == NODE:
+      self.node(ch, key)
+      return
+    ids = self.g.pieces.encode(ch[3])
+    base = self.g.piece_base
+    self.content(base + ids[0], "hole", key)
+    slot = self.c.table.index[("leaf", None, False)]
+    for p in ids[1:]:
+      self.emit(base + p, slot)
+
+  def node(self, n, key) -> None:
+    g = self.g
+    kind, children = n[1], n[3]
+    items = production_items(children, g.closed)
+    allowed = key == UNK_KEY or key not in g.slot_kinds or kind in g.slot_kinds[key]
+    if allowed:
+      r = g.rule_index.get((kind, items))
+      if r is not None:
+        return self._rule(n, key, r, items)
+      segs = segments_of(items)
+      sids = [g.seg_index.get((kind, s, end)) for s, end in segs]
+      if None not in sids and sids[0] in g.seg_first:
+        return self._segments(n, key, sids, segs, items)
+    self._generic(n, key)
+
+  def _rule(self, n, key, r, items) -> None:
+    g = self.g
+    a = g.rule_base + r
+    self.content(a, "hole", key)
+    base = layout.line_indent(self.src, n[4])
+    head = head_of(items)
+    defaults = g.rule_defaults[r]
+    self.depth += 1
+    self.parent.append(a)
+    children = n[3]
+    for i, (ch, it) in enumerate(zip(children, items)):
+      if i:
+        self.pending.append((children[i - 1][5], ch[4], defaults[i], base))
+      if it[0] == "H":
+        self.child(ch, (n[1], it[1], head))
+    self.depth -= 1
+    self.parent.pop()
+
+  def _segments(self, n, key, sids, segs, items) -> None:
+    g = self.g
+    kind, children = n[1], n[3]
+    base = layout.line_indent(self.src, n[4])
+    head = head_of(items)
+    ci = 0
+    for j, (sid, (sitems, _)) in enumerate(zip(sids, segs)):
+      a = g.seg_base + sid
+      if j == 0:
+        self.content(a, "hole", key)
+        self.depth += 1
+        self.parent.append(a)
+      else:
+        self.content(a, "seg", kind)
+        self.parent[-1] = a
+      defaults = g.seg_defaults[sid]
+      for i, it in enumerate(sitems):
+        ch = children[ci]
+        if ci:
+          self.pending.append((children[ci - 1][5], ch[4], defaults[i], base))
+        if it[0] == "H":
+          self.child(ch, (kind, it[1], head))
+        ci += 1
+    self.depth -= 1
+    self.parent.pop()
+
+  def _generic(self, n, key) -> None:
+    g = self.g
+    kind, children = n[1], n[3]
+    a = g.open_base + g.kind_index[kind]
+    self.content(a, "hole", key)
+    base = layout.line_indent(self.src, n[4])
+    self.depth += 1
+    self.parent.append(a)
+    head = None
+    for i, ch in enumerate(children):
+      # the machine learns what child i is from the CHILD action, so the gap before it is pending after it
+      lit = g.literal_index.get(ch[3]) if ch[0] == LEAF else None
+      if lit is not None:
+        self.content(g.lit_base + lit, "gen", None)
+        if i == 0:
+          head = ch[3]
+      else:
+        self.content(g.field_base + g.field_index[ch[2]], "gen", None)
+      if i:
+        self.pending.append((children[i - 1][5], ch[4], g.generic_default, base))
+      if lit is None:
+        self.depth += 1
+        self.child(ch, (kind, ch[2], head))
+        self.depth -= 1
+    self.content(CLOSE, "gen", None)
+    self.depth -= 1
+    self.parent.pop()

@@ -1,0 +1,231 @@
+"""The action grammar: every action a structured model can emit, learned from a Language plus training files.
+
+Actions (ids laid out by `ActionGrammar._assign_ids`):
+  EOF                      end of file (resolves the trailing layout)
+  RULE r                   a whole observed production: node kind -> its ordered children; keywords,
+                           punctuation and closed leaves (e.g. string quotes, None) are literals of the rule
+  SEG s                    one element of a node built piecewise (TranX-style list): literals then one child
+                           hole; an END segment (only literals) closes the node
+  OPEN k / CHILD_LIT t / CHILD_HOLE f / CLOSE
+                           the generic form for productions and segments never seen (coverage)
+  LAYOUT_DEFAULT, LAYOUT c, LAYOUT_RAW   set the next pending gap (default, class, raw bytes as pieces)
+  LAYOUT_C c, LAYOUT_C_RAW               whitespace then a comment (comment text as pieces) inside the gap
+  PIECE p                  leaf-text piece (byte-level BPE; a flag marks the last piece of a leaf)
+
+Gaps not set by a layout action take the default stored for their position in the rule or segment, so the
+common single space and newline+indent cost nothing.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+
+from structlm.syntax import languages, layout
+from structlm.syntax.pieces import LeafPieces
+from structlm.syntax.tree import LEAF, NODE, Parsed, Skip, parse
+
+VERSION = 1
+SPECIALS = ("PAD", "EOF", "LAYOUT_DEFAULT", "LAYOUT_RAW", "LAYOUT_C_RAW", "CLOSE")
+PAD, EOF, LAYOUT_DEFAULT, LAYOUT_RAW, LAYOUT_C_RAW, CLOSE = range(len(SPECIALS))
+FLAT_EMPTY = ("flat", b"")
+IDENT_RE = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclasses.dataclass
+class GrammarConfig:
+  vocab_size: int = 8192  # total actions; leaf pieces get what the rest leaves
+  max_rules: int = 2048
+  max_segments: int = 1024
+  layout_classes: int = 96
+  min_count: int = 2  # productions and segments seen fewer times use the fallback forms
+  closed_leaf_max_texts: int = 32  # named leaf kinds with at most this many texts become literals
+  lexicon_per_slot: int = 400  # leaf texts remembered per slot for strict (generation) mode
+  min_leaf_pieces: int = 512
+
+
+def head_of(items) -> bytes | None:
+  return items[0][1] if items and items[0][0] == "L" else None
+
+
+def segments_of(items) -> list[tuple[tuple, bool]]:
+  """Split a production's items into segments: literals up to and including one hole; then the END."""
+  segs, cur = [], []
+  for it in items:
+    cur.append(it)
+    if it[0] == "H":
+      segs.append((tuple(cur), False))
+      cur = []
+  segs.append((tuple(cur), True))
+  return segs
+
+
+class ActionGrammar:
+  """Vocabulary, rules, segments, layout classes, defaults and slot information. JSON round-trips."""
+
+  def __init__(self, data: dict, pieces: LeafPieces):
+    self.data = data
+    self.language = data["language"]
+    self.pieces = pieces
+    self.closed = {k: set(texts) for k, texts in data["closed"].items()}
+    self.layout_keys = [tuple(k) for k in data["layout"]]
+    self.layout_index = {k: i for i, k in enumerate(self.layout_keys)}
+    self.rules = [(k, tuple(tuple(it) for it in items)) for k, items in data["rules"]]
+    self.rule_defaults = [tuple(d) for d in data["rule_defaults"]]
+    self.segs = [(k, tuple(tuple(it) for it in items), end) for k, items, end in data["segments"]]
+    self.seg_defaults = [tuple(d) for d in data["seg_defaults"]]
+    self.seg_first = set(data["seg_first"])
+    self.seg_next = {int(a): set(b) for a, b in data["seg_next"].items()}
+    self.kinds = list(data["kinds"])
+    self.literals = list(data["literals"])
+    self.fields = list(data["fields"])
+    self.generic_default = data["generic_default"]
+    self.root_defaults = tuple(data["root_defaults"])
+    self.slot_kinds = {tuple(k): set(v) for k, v in data["slot_kinds"]}
+    self.slot_lexicon = {tuple(k): v for k, v in data["slot_lexicon"]}
+    self.ident_kinds = set(data["ident_kinds"])
+    self.reserved = set(data["reserved"])
+    self._assign_ids()
+
+  # ---- vocabulary layout -------------------------------------------------------------------------------------
+  def _assign_ids(self):
+    n = len(SPECIALS)
+    L = len(self.layout_keys)
+    self.layout_base = n; n += L
+    self.layout_c_base = n; n += L
+    self.rule_base = n; n += len(self.rules)
+    self.seg_base = n; n += len(self.segs)
+    self.open_base = n; n += len(self.kinds)
+    self.lit_base = n; n += len(self.literals)
+    self.field_base = n; n += len(self.fields)
+    self.piece_base = n; n += self.pieces.size
+    self.vocab_size = n
+    self.rule_index = {r: i for i, r in enumerate(self.rules)}
+    self.seg_index = {s: i for i, s in enumerate(self.segs)}
+    self.kind_index = {k: i for i, k in enumerate(self.kinds)}
+    self.literal_index = {t: i for i, t in enumerate(self.literals)}
+    self.field_index = {f: i for i, f in enumerate(self.fields)}
+    self.rules_by_kind = collections.defaultdict(list)
+    for i, (k, _) in enumerate(self.rules):
+      self.rules_by_kind[k].append(i)
+    self.segs_by_kind = collections.defaultdict(list)
+    for i, (k, _, _) in enumerate(self.segs):
+      self.segs_by_kind[k].append(i)
+    self.piece_final = self.pieces.piece_final
+    self.piece_bytes = self.pieces.piece_bytes
+
+  def action_name(self, a: int) -> str:
+    if a < len(SPECIALS):
+      return SPECIALS[a]
+    if a < self.layout_c_base:
+      return f"LAYOUT {_show_layout(self.layout_keys[a - self.layout_base])}"
+    if a < self.rule_base:
+      return f"LAYOUT_C {_show_layout(self.layout_keys[a - self.layout_c_base])}"
+    if a < self.seg_base:
+      k, items = self.rules[a - self.rule_base]
+      return f"RULE {k} -> {_show_items(items)}"
+    if a < self.open_base:
+      k, items, end = self.segs[a - self.seg_base]
+      return f"SEG{'_END' if end else ''} {k} : {_show_items(items)}"
+    if a < self.lit_base:
+      return f"OPEN {self.kinds[a - self.open_base]}"
+    if a < self.field_base:
+      return f"CHILD_LIT {self.literals[a - self.lit_base]!r}"
+    if a < self.piece_base:
+      return f"CHILD_HOLE {self.fields[a - self.field_base]}"
+    p = a - self.piece_base
+    return f"PIECE {self.piece_bytes[p]!r}{' (end)' if self.piece_final[p] else ''}"
+
+  # ---- serialisation -----------------------------------------------------------------------------------------
+  def to_json(self) -> str:
+    body = dict(self.data, pieces=self.pieces.to_json())
+    return json.dumps(body, sort_keys=True)
+
+  @property
+  def hash(self) -> str:
+    return self.data["hash"]
+
+  def save(self, path) -> None:
+    with open(path, "w") as f:
+      f.write(self.to_json())
+
+  @classmethod
+  def load(cls, path) -> "ActionGrammar":
+    with open(path) as f:
+      body = json.load(f)
+    if body.get("version") != VERSION:
+      raise ValueError(f"{path}: grammar version {body.get('version')} is not {VERSION}; rebuild it "
+                       "(python -m structlm roundtrip/prepare rebuilds grammars)")
+    pieces = LeafPieces.from_json(body.pop("pieces"))
+    return cls(_decode_json(body), pieces)
+
+
+def _show_items(items) -> str:
+  return " ".join(repr(it[1].decode("utf-8", "replace")) if it[0] == "L" else f"<{it[1] or '_'}>"
+                  for it in items)
+
+
+def _show_layout(key) -> str:
+  if key[0] == "flat":
+    return repr(key[1].decode())
+  head, sign, rel = key
+  return f"{head.decode()!r}{sign}{rel if sign == '-' else repr(rel.decode())}"
+
+
+# ---- JSON: bytes travel as latin-1 strings ----------------------------------------------------------------------
+def _items_json(items):
+  return [[it[0], it[1].decode("latin-1") if it[0] == "L" else it[1]] for it in items]
+
+
+def _items_from_json(items):
+  return tuple((it[0], it[1].encode("latin-1") if it[0] == "L" else it[1]) for it in items)
+
+
+def _slot_json(key):
+  return [key[0], key[1], None if key[2] is None else key[2].decode("latin-1")]
+
+
+def _slot_from_json(key):
+  return (key[0], key[1], None if key[2] is None else key[2].encode("latin-1"))
+
+
+def _encode_json(d: dict) -> dict:
+  out = dict(d)
+  out["layout"] = [layout.to_json(k) for k in d["layout"]]
+  out["rules"] = [[k, _items_json(items)] for k, items in d["rules"]]
+  out["segments"] = [[k, _items_json(items), end] for k, items, end in d["segments"]]
+  out["literals"] = [t.decode("latin-1") for t in d["literals"]]
+  out["closed"] = {k: sorted(t.decode("latin-1") for t in v) for k, v in d["closed"].items()}
+  out["slot_kinds"] = [[_slot_json(k), sorted(v)] for k, v in d["slot_kinds"]]
+  out["slot_lexicon"] = [[_slot_json(k), [t.decode("latin-1") for t in v]] for k, v in d["slot_lexicon"]]
+  out["reserved"] = sorted(t.decode("latin-1") for t in d["reserved"])
+  out["seg_next"] = {str(a): sorted(b) for a, b in d["seg_next"].items()}
+  out["seg_first"] = sorted(d["seg_first"])
+  return out
+
+
+def _decode_json(d: dict) -> dict:
+  out = dict(d)
+  out["layout"] = [layout.from_json(k) for k in d["layout"]]
+  out["rules"] = [(k, _items_from_json(items)) for k, items in d["rules"]]
+  out["segments"] = [(k, _items_from_json(items), end) for k, items, end in d["segments"]]
+  out["literals"] = [t.encode("latin-1") for t in d["literals"]]
+  out["closed"] = {k: {t.encode("latin-1") for t in v} for k, v in d["closed"].items()}
+  out["slot_kinds"] = [(_slot_from_json(k), v) for k, v in d["slot_kinds"]]
+  out["slot_lexicon"] = [(_slot_from_json(k), [t.encode("latin-1") for t in v]) for k, v in d["slot_lexicon"]]
+  out["reserved"] = [t.encode("latin-1") for t in d["reserved"]]
+  out["seg_next"] = {int(a): b for a, b in d["seg_next"].items()}
+  out["fields"] = [f for f in d["fields"]]
+  return out
+
+
+def _finish(data: dict, pieces: LeafPieces) -> ActionGrammar:
+  data["version"] = VERSION
+  data.pop("hash", None)
+  enc = _encode_json(data)
+  digest = hashlib.sha256(json.dumps(enc, sort_keys=True).encode() + pieces.to_json().encode()).hexdigest()
+  enc["hash"] = digest[:16]
+  return ActionGrammar(_decode_json(enc), pieces)

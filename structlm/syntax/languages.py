@@ -1,0 +1,74 @@
+"""Registry of supported languages: name -> tree-sitter Language from its grammar wheel, plus file extensions.
+
+Nothing is compiled at run time: each entry imports the official `tree-sitter-<lang>` wheel. Everything else the
+action grammar needs (node kinds, fields, supertypes) is read from the Language object itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+
+import tree_sitter
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageSpec:
+  name: str
+  module: str  # the grammar wheel's import name
+  extensions: tuple[str, ...]
+  attribute: str = "language"  # function of the module that returns the language pointer
+
+
+LANGUAGES: dict[str, LanguageSpec] = {
+    "python": LanguageSpec("python", "tree_sitter_python", (".py", ".pyi")),
+    "javascript": LanguageSpec("javascript", "tree_sitter_javascript", (".js", ".mjs", ".cjs", ".jsx")),
+}
+
+
+def spec(name: str) -> LanguageSpec:
+  try:
+    return LANGUAGES[name]
+  except KeyError:
+    raise ValueError(f"unknown language {name!r}; supported: {', '.join(sorted(LANGUAGES))} "
+                     "(add one in structlm/syntax/languages.py)") from None
+
+
+@functools.cache
+def language(name: str) -> tree_sitter.Language:
+  s = spec(name)
+  module = importlib.import_module(s.module)
+  return tree_sitter.Language(getattr(module, s.attribute)())
+
+
+def parser(name: str) -> tree_sitter.Parser:
+  return tree_sitter.Parser(language(name))
+
+
+def language_for_path(path: str) -> str | None:
+  for s in LANGUAGES.values():
+    if path.endswith(s.extensions):
+      return s.name
+  return None
+
+
+def node_kinds(name: str) -> list[tuple[str, bool]]:
+  """All (kind, is_named) pairs the grammar can produce, read from the Language."""
+  lang = language(name)
+  kinds = set()
+  for i in range(lang.node_kind_count):
+    kind = lang.node_kind_for_id(i)
+    if kind is None or not lang.node_kind_is_visible(i):
+      continue
+    kinds.add((kind, bool(lang.node_kind_is_named(i))))
+  return sorted(kinds)
+
+
+def field_names(name: str) -> list[str]:
+  lang = language(name)
+  return sorted(n for n in (lang.field_name_for_id(i) for i in range(1, lang.field_count + 1)) if n)
+
+
+def supertypes(name: str) -> list[str]:
+  lang = language(name)
+  return [lang.node_kind_for_id(i) for i in lang.supertypes]

@@ -1,0 +1,485 @@
+"""The constraint machine: decodes actions to bytes and knows, at every step, which actions are valid.
+
+State: a stack of frames (the nodes being built), the *pending* run (gaps and implied literals between the
+last content action and the next one), and the current choice point. Every choice point has a slot id; in
+training mode the valid actions depend on the slot id alone (`mask_table()` is the [num_slots, vocab] table).
+
+Strict mode (generation) narrows this with state the slot does not hold: only observed productions and segment
+successions, leaf texts from the slot's lexicon, default layout, no comments and no generic fallback, and a
+length cap after which only the actions that close the program soonest are allowed. Walking it with any choice
+of valid actions gives source tree-sitter parses without errors.
+"""
+from __future__ import annotations
+
+import bisect
+import collections
+import math
+
+import numpy as np
+
+from structlm.syntax import layout
+from structlm.syntax.grammar import (CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, PAD, ActionGrammar,
+                                     head_of)
+
+ROOT_KEY = ("#root", None, None)
+UNK_KEY = ("#unk", None, None)
+
+
+class InvalidAction(ValueError):
+  pass
+
+
+class SlotTable:
+  """Slot ids and training-mode masks of a grammar (shared by all machines of that grammar)."""
+
+  def __init__(self, g: ActionGrammar):
+    self.g = g
+    keys = []
+    hole_keys = sorted(set(g.slot_kinds) | {ROOT_KEY, UNK_KEY}, key=repr)
+    for k in hole_keys:
+      keys += [("hole", k, False), ("hole", k, True)]
+    for kind in sorted(g.segs_by_kind):
+      keys += [("seg", kind, False), ("seg", kind, True)]
+    keys += [("gen", None, False), ("gen", None, True), ("eof", None, False), ("eof", None, True),
+             ("leaf", None, False), ("comment", None, False), ("raw", None, False)]
+    self.keys = keys
+    self.index = {k: i for i, k in enumerate(keys)}
+    self.num_slots = len(keys)
+    self._rows: dict[int, np.ndarray] = {}
+    self._relaxed = collections.defaultdict(set)
+    for (kind, field, _), kinds in g.slot_kinds.items():
+      self._relaxed[(kind, field)] |= kinds
+
+  def slot(self, kind: str, key, flag: bool) -> int:
+    i = self.index.get((kind, key, flag))
+    if i is None:
+      i = self.index[(kind, UNK_KEY, flag)]
+    return i
+
+  def kinds_at(self, key) -> set:
+    kinds = self.g.slot_kinds.get(key)
+    if kinds is None:
+      kinds = self._relaxed.get((key[0], key[1]), set())
+    return kinds
+
+  def row(self, slot: int) -> np.ndarray:
+    r = self._rows.get(slot)
+    if r is None:
+      r = self._rows[slot] = self._make_row(self.keys[slot])
+    return r
+
+  def mask_table(self) -> np.ndarray:
+    return np.stack([self.row(i) for i in range(self.num_slots)])
+
+  def _make_row(self, key) -> np.ndarray:
+    g = self.g
+    m = np.zeros(g.vocab_size, bool)
+    kind, hole, flag = key
+    if flag:
+      m[[LAYOUT_DEFAULT, LAYOUT_RAW, LAYOUT_C_RAW]] = True
+      m[g.layout_base:g.rule_base] = True
+    if kind == "hole":
+      if hole == UNK_KEY:
+        m[g.rule_base:g.seg_base] = True
+        for s in g.seg_first:
+          m[g.seg_base + s] = True
+      else:
+        allowed = g.slot_kinds.get(hole, set())
+        for k in allowed:
+          for r in g.rules_by_kind.get(k, ()):
+            m[g.rule_base + r] = True
+          for s in g.segs_by_kind.get(k, ()):
+            if s in g.seg_first:
+              m[g.seg_base + s] = True
+      m[g.open_base:g.lit_base] = True
+      m[g.piece_base:] = True
+    elif kind == "seg":
+      for s in g.segs_by_kind[hole]:
+        m[g.seg_base + s] = True
+    elif kind == "gen":
+      m[g.lit_base:g.piece_base] = True
+      m[CLOSE] = True
+    elif kind == "eof":
+      m[EOF] = True
+    else:  # leaf, comment, raw: pieces
+      m[g.piece_base:] = True
+    return m
+
+
+class Machine:
+  """Feed actions with `step`; `mask()` gives the valid next actions; `output()` the decoded bytes."""
+
+  def __init__(self, g: ActionGrammar, *, strict: bool = False, max_len: int | None = None,
+               table: SlotTable | None = None):
+    self.g = g
+    self.table = table or SlotTable(g)
+    self.strict = strict
+    self.max_len = max_len
+    self.out = bytearray()
+    self.frames: list = [["root", 0]]
+    self.pending: list = [("g", g.root_defaults[0], b"")]
+    self.gap_open = False  # the first pending gap has begun (comments were written into it)
+    self.sub = None  # "leaf" / "comment" / "raw" while pieces are being read
+    self.sub_text = bytearray()
+    self.sub_key = None
+    self.steps = 0
+    self.done = False
+    self.choice = ("hole", ROOT_KEY)
+    self.last_seg = None
+    if strict:
+      self._costs = _Costs(self) if max_len is not None else None
+
+  # ---- features ------------------------------------------------------------------------------------------------
+  def has_pending_gap(self) -> bool:
+    return any(e[0] == "g" for e in self.pending)
+
+  def slot(self) -> int:
+    if self.sub is not None:
+      return self.table.index[(self.sub, None, False)]
+    kind, key = self.choice
+    return self.table.slot(kind, key, self.has_pending_gap())
+
+  def depth(self) -> int:
+    return len(self.frames) - 1
+
+  def parent(self) -> int:
+    for f in reversed(self.frames):
+      if f[0] in ("rule", "seg", "gen"):
+        return f[-1]
+    return PAD
+
+  # ---- masks ---------------------------------------------------------------------------------------------------
+  def mask(self) -> np.ndarray:
+    if self.done:
+      return np.zeros(self.g.vocab_size, bool)
+    m = self.table.row(self.slot())
+    if not self.strict:
+      return m
+    return self._strict_mask(m.copy())
+
+  def _strict_mask(self, m: np.ndarray) -> np.ndarray:
+    g = self.g
+    m[LAYOUT_DEFAULT] = m[LAYOUT_RAW] = m[LAYOUT_C_RAW] = False
+    m[g.layout_base:g.rule_base] = False
+    m[g.open_base:g.piece_base] = False
+    if self.sub == "leaf":
+      m[:] = False
+      for p in self._lexicon_pieces(self.sub_key, bytes(self.sub_text)):
+        m[g.piece_base + p] = True
+    elif self.choice[0] == "hole":
+      key = self.choice[1]
+      kinds = self.table.kinds_at(key) if key != UNK_KEY else set()
+      m[g.rule_base:g.open_base] = False
+      for k in kinds:
+        for r in g.rules_by_kind.get(k, ()):
+          m[g.rule_base + r] = True
+        for s in g.segs_by_kind.get(k, ()):
+          if s in g.seg_first:
+            m[g.seg_base + s] = True
+      m[g.piece_base:] = False
+      if any(k.startswith("#leaf:") for k in kinds):
+        for p in self._lexicon_pieces(key, b""):
+          m[g.piece_base + p] = True
+    elif self.choice[0] == "seg":
+      m[g.seg_base:g.open_base] = False
+      for s in g.seg_next.get(self.last_seg, ()):
+        m[g.seg_base + s] = True
+    if self.max_len is not None and self.steps >= self.max_len and self._costs is not None:
+      m = self._costs.cheapest(m)
+    return m
+
+  def _lexicon_pieces(self, key, prefix: bytes):
+    """Pieces p such that prefix+p stays a prefix of (or, for final pieces, equals) a lexicon text."""
+    lex = self._lexicon(key)
+    out = set()
+    i = bisect.bisect_left(lex, prefix)
+    n = len(prefix)
+    by_bytes = self._piece_by_bytes()
+    while i < len(lex) and lex[i].startswith(prefix):
+      t = lex[i]
+      for k in range(n + 1, len(t) + 1):
+        ids = by_bytes.get(t[n:k])
+        if ids is None:
+          continue
+        nonfinal, final = ids
+        if k == len(t) and final is not None:
+          out.add(final)
+        if k < len(t) and nonfinal is not None:
+          out.add(nonfinal)
+      i += 1
+    return out
+
+  def _lexicon(self, key):
+    cache = self.__dict__.setdefault("_lex_cache", {})
+    lex = cache.get(key)
+    if lex is None:
+      texts = set(self.g.slot_lexicon.get(key, ()))
+      if key not in self.g.slot_lexicon:
+        for k2, v in self.g.slot_lexicon.items():
+          if k2[:2] == key[:2]:
+            texts |= set(v)
+      lex = cache[key] = sorted(t for t in texts if t)
+    return lex
+
+  def _piece_by_bytes(self):
+    d = self.__dict__.get("_pbb")
+    if d is None:
+      d = {}
+      for i, (b, f) in enumerate(zip(self.g.piece_bytes, self.g.piece_final)):
+        nf, fi = d.get(b, (None, None))
+        d[b] = (nf, i) if f else (i, fi)
+      self.__dict__["_pbb"] = d
+    return d
+
+  # ---- stepping ------------------------------------------------------------------------------------------------
+  def step(self, a: int) -> None:
+    if self.done:
+      raise InvalidAction(f"action {a} after EOF")
+    if not self.mask()[a]:
+      raise InvalidAction(f"action {self.g.action_name(a)} is not valid at slot {self.table.keys[self.slot()]}")
+    self.steps += 1
+    self._apply(a)
+
+  def feed(self, actions) -> bytes:
+    for a in actions:
+      self.step(int(a))
+    return self.output()
+
+  def output(self) -> bytes:
+    return bytes(self.out)
+
+  def _apply(self, a: int) -> None:
+    g = self.g
+    if self.sub is not None:  # a piece
+      p = a - g.piece_base
+      self.sub_text += g.piece_bytes[p]
+      if g.piece_final[p]:
+        self._end_sub()
+      return
+    if a == LAYOUT_DEFAULT or g.layout_base <= a < g.layout_c_base or a == LAYOUT_RAW:
+      if a == LAYOUT_RAW:
+        self._begin_sub("raw")
+        return
+      cls = self._first_gap()[1] if a == LAYOUT_DEFAULT else a - g.layout_base
+      self._close_gap(layout.render(g.layout_keys[cls], self._first_gap()[2]))
+      return
+    if g.layout_c_base <= a < g.rule_base:
+      self.out += self._gap_prefix() + layout.render(g.layout_keys[a - g.layout_c_base], self._first_gap()[2])
+      self.gap_open = True
+      self._begin_sub("comment")
+      return
+    if a == LAYOUT_C_RAW:
+      self.out += self._gap_prefix()
+      self.gap_open = True
+      self._begin_sub("raw_c")
+      return
+    # content actions resolve every pending gap with its default
+    self._flush()
+    kind, key = self.choice
+    if kind == "eof":
+      self.done = True
+      return
+    if kind == "hole":
+      if a >= g.piece_base:
+        self._begin_sub("leaf", key)
+        self._apply(a)
+        return
+      base = layout.line_indent(self.out, len(self.out))
+      if a < g.seg_base:
+        r = a - g.rule_base
+        items = g.rules[r][1]
+        self.frames.append(["rule", r, 0, base, head_of(items), a])
+      elif a < g.open_base:
+        s = a - g.seg_base
+        self.frames.append(["seg", g.segs[s][0], s, 0, base, head_of(g.segs[s][1]), True, a])
+        self.last_seg = s
+      else:
+        self.frames.append(["gen", g.kinds[a - g.open_base], 0, base, None, a])
+    elif kind == "seg":
+      s = a - g.seg_base
+      f = self.frames[-1]
+      f[2], f[3], f[6], f[7] = s, 0, False, a
+      self.last_seg = s
+    elif kind == "gen":
+      f = self.frames[-1]
+      if a == CLOSE:
+        self.frames.pop()
+      elif a < g.field_base:
+        text = g.literals[a - g.lit_base]
+        if f[2]:
+          self.pending.append(("g", g.generic_default, f[3]))
+        elif f[4] is None:
+          f[4] = text
+        self.pending.append(("l", text))
+        f[2] += 1
+      else:
+        if f[2]:
+          self.pending.append(("g", g.generic_default, f[3]))
+        f[2] += 1
+        self.choice = ("hole", (f[1], g.fields[a - g.field_base], f[4]))
+        self.frames.append(["hole_once"])
+        return
+    self._advance()
+
+  def _first_gap(self):
+    for e in self.pending:
+      if e[0] == "g":
+        return e
+    raise InvalidAction("no pending gap")
+
+  def _gap_prefix(self) -> bytes:
+    """Literals that precede the first pending gap are written before it."""
+    out = b""
+    while self.pending and self.pending[0][0] == "l":
+      out += self.pending.pop(0)[1]
+    return out
+
+  def _close_gap(self, text: bytes) -> None:
+    self.out += self._gap_prefix() + text
+    self.pending.pop(0)
+    self.gap_open = False
+    while self.pending and self.pending[0][0] == "l":
+      self.out += self.pending.pop(0)[1]
+
+  def _flush(self) -> None:
+    g = self.g
+    for e in self.pending:
+      if e[0] == "l":
+        self.out += e[1]
+      else:
+        self.out += layout.render(g.layout_keys[e[1]], e[2])
+    self.pending.clear()
+    self.gap_open = False
+
+  def _begin_sub(self, sub: str, key=None) -> None:
+    self.sub = "raw" if sub == "raw_c" else sub
+    self.sub_mode = sub
+    self.sub_key = key
+    self.sub_text = bytearray()
+
+  def _end_sub(self) -> None:
+    mode, text = self.sub_mode, bytes(self.sub_text)
+    self.sub = None
+    if mode == "leaf":
+      self.out += text
+      self._advance()
+    elif mode == "raw":
+      self._close_gap(text)
+    elif mode == "raw_c":
+      self.out += text
+      self._begin_sub("comment")
+    else:  # comment: the gap goes on
+      self.out += text
+
+  def _advance(self) -> None:
+    """Walk the templates from the current position to the next choice point, queueing gaps and literals."""
+    g = self.g
+    while True:
+      f = self.frames[-1]
+      t = f[0]
+      if t == "hole_once":  # a generic child hole has been filled
+        self.frames.pop()
+        self.choice = ("gen", None)
+        return
+      if t == "rule":
+        items = g.rules[f[1]][1]
+        if f[2] >= len(items):
+          self.frames.pop()
+          continue
+        i = f[2]
+        f[2] += 1
+        if i:
+          self.pending.append(("g", g.rule_defaults[f[1]][i], f[3]))
+        it = items[i]
+        if it[0] == "L":
+          self.pending.append(("l", it[1]))
+          continue
+        self.choice = ("hole", (g.rules[f[1]][0], it[1], f[4]))
+        return
+      if t == "seg":
+        _, items, end = g.segs[f[2]]
+        if f[3] >= len(items):
+          if end:
+            self.frames.pop()
+            continue
+          self.choice = ("seg", f[1])
+          return
+        i = f[3]
+        f[3] += 1
+        if i or not f[6]:
+          self.pending.append(("g", g.seg_defaults[f[2]][i], f[4]))
+        it = items[i]
+        if it[0] == "L":
+          self.pending.append(("l", it[1]))
+          continue
+        self.choice = ("hole", (f[1], it[1], f[5]))
+        return
+      if t == "gen":
+        self.choice = ("gen", None)
+        return
+      if t == "root":
+        if f[1] == 0:
+          f[1] = 1
+          self.pending.append(("g", g.root_defaults[1], b""))
+        self.choice = ("eof", None)
+        return
+      raise AssertionError(t)
+
+
+class _Costs:
+  """Fewest actions that complete each choice in strict mode (fixed point), to force closing past max_len."""
+
+  def __init__(self, m: Machine):
+    self.m = m
+    g = m.g
+    inf = math.inf
+    self.rule = [inf] * len(g.rules)
+    self.seg = [inf] * len(g.segs)
+    self.hole: dict = {}
+    for _ in range(64):
+      changed = False
+      for r, (kind, items) in enumerate(g.rules):
+        c = 1 + sum(self._hole(kind, it[1], head_of(items)) for it in items if it[0] == "H")
+        if c < self.rule[r]:
+          self.rule[r], changed = c, True
+      for s, (kind, items, end) in enumerate(g.segs):
+        c = 1 + sum(self._hole(kind, it[1], None) for it in items if it[0] == "H")
+        if not end:
+          c += min((self.seg[t] for t in g.seg_next.get(s, ())), default=inf)
+        if c < self.seg[s]:
+          self.seg[s], changed = c, True
+      if not changed:
+        break
+
+  def _hole(self, kind, field, head):
+    key = (kind, field, head)
+    best = math.inf
+    g = self.m.g
+    for k in self.m.table.kinds_at(key):
+      if k.startswith("#leaf:"):
+        best = min(best, 1)
+      for r in g.rules_by_kind.get(k, ()):
+        best = min(best, self.rule[r])
+      for s in g.segs_by_kind.get(k, ()):
+        if s in g.seg_first:
+          best = min(best, self.seg[s])
+    return best
+
+  def cheapest(self, m: np.ndarray) -> np.ndarray:
+    g = self.m.g
+    ids = np.flatnonzero(m)
+    if len(ids) <= 1:
+      return m
+    cost = np.full(len(ids), math.inf)
+    for j, a in enumerate(ids):
+      if a >= g.piece_base:
+        cost[j] = 0 if g.piece_final[a - g.piece_base] else 1
+      elif g.rule_base <= a < g.seg_base:
+        cost[j] = self.rule[a - g.rule_base]
+      elif g.seg_base <= a < g.open_base:
+        cost[j] = self.seg[a - g.seg_base]
+      else:
+        cost[j] = 0
+    out = np.zeros_like(m)
+    out[ids[cost == cost.min()]] = True
+    return out

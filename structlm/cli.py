@@ -1,0 +1,108 @@
+"""`python -m structlm <command>`: roundtrip, encode (more commands arrive with their issues)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from structlm.syntax import languages
+
+
+def _roundtrip(args) -> int:
+  from structlm.syntax import sources
+  from structlm.syntax.grammar import ActionGrammar, GrammarConfig
+  from structlm.syntax.roundtrip import roundtrip
+  if not args.paths and not args.stdlib:
+    sys.exit("roundtrip: give PATH... or --stdlib")
+  paths = sources.stdlib_files() if args.stdlib else []
+  if args.paths:
+    paths += sources.find_files(args.paths, args.language)
+  grammar = ActionGrammar.load(args.grammar) if args.grammar else None
+  config = GrammarConfig(vocab_size=args.vocab_size)
+  res = roundtrip(paths, args.language, strip=args.strip_comments, grammar=grammar, config=config,
+                  max_bytes=args.max_bytes, holdout=args.holdout, progress=not args.quiet)
+  if args.json:
+    print(json.dumps(res))
+  else:
+    for k, v in res.items():
+      print(f"{k:>22}: {v}")
+  return 0 if res["exact"] == res["parsed"] and res["constraint_violations"] == 0 else 1
+
+
+def _grammar(args) -> int:
+  from structlm.syntax import sources
+  from structlm.syntax.build import build_grammar
+  from structlm.syntax.grammar import GrammarConfig
+  paths = sources.stdlib_files() if args.stdlib else sources.find_files(args.paths, args.language)
+  files = [(p, s) for p in paths if (s := sources.read(p)) is not None]
+  g = build_grammar(args.language, files, GrammarConfig(vocab_size=args.vocab_size))
+  g.save(args.out)
+  print(json.dumps(dict(out=args.out, hash=g.hash, vocab_size=g.vocab_size, rules=len(g.rules),
+                        segments=len(g.segs), pieces=g.pieces.size, files=len(files))))
+  return 0
+
+
+def _encode(args) -> int:
+  from structlm.syntax import sources
+  from structlm.syntax.build import build_grammar
+  from structlm.syntax.codec import Codec
+  from structlm.syntax.grammar import ActionGrammar, GrammarConfig
+  from structlm.syntax.tree import Skip
+  src = sources.read(args.file)
+  if src is None:
+    sys.exit(f"encode: cannot read {args.file}")
+  if args.grammar:
+    g = ActionGrammar.load(args.grammar)
+  else:
+    g = build_grammar(args.language, [(args.file, src)], GrammarConfig(vocab_size=args.vocab_size, min_count=1))
+  codec = Codec(g)
+  try:
+    enc = codec.encode(src, strip=args.strip_comments)
+  except Skip as e:
+    sys.exit(f"encode: {args.file} cannot be encoded ({e})")
+  print(f"{'#':>6} {'slot':>5} {'depth':>5}  action")
+  for i, (a, s, d) in enumerate(zip(enc.actions, enc.slots, enc.depth)):
+    key = codec.table.keys[s]
+    where = f"{key[0]}:{key[1][0] if isinstance(key[1], tuple) else key[1] or ''}" + (
+        f".{key[1][1]}" if isinstance(key[1], tuple) and key[1][1] else "")
+    print(f"{i:>6} {s:>5} {d:>5}  {'  ' * min(d, 20)}{g.action_name(int(a))}    [{where}]")
+  print(f"# {len(enc)} actions for {len(src)} bytes ({len(enc) / len(src):.3f} actions/byte)")
+  return 0
+
+
+def main(argv=None) -> None:
+  ap = argparse.ArgumentParser(prog="python -m structlm")
+  sub = ap.add_subparsers(dest="command", required=True)
+
+  def lang_opts(p):
+    p.add_argument("--language", default="python", choices=sorted(languages.LANGUAGES))
+    p.add_argument("--strip-comments", action="store_true", help="remove comments before encoding")
+    p.add_argument("--vocab-size", type=int, default=8192, help="total actions of a grammar built here")
+
+  p = sub.add_parser("roundtrip", help="encode and decode files; report exactness and figures")
+  p.add_argument("paths", nargs="*")
+  p.add_argument("--stdlib", action="store_true", help="the CPython standard library of this interpreter")
+  p.add_argument("--grammar", help="a grammar JSON to use instead of building one from the files")
+  p.add_argument("--holdout", type=float, default=0.0,
+                 help="build the grammar from the other files and report on this fraction held out")
+  p.add_argument("--max-bytes", type=int, default=1 << 20)
+  p.add_argument("--json", action="store_true")
+  p.add_argument("--quiet", action="store_true")
+  lang_opts(p)
+  p.set_defaults(fn=_roundtrip)
+
+  p = sub.add_parser("grammar", help="build an action grammar from files and save it as JSON")
+  p.add_argument("paths", nargs="*")
+  p.add_argument("--stdlib", action="store_true")
+  p.add_argument("--out", required=True)
+  lang_opts(p)
+  p.set_defaults(fn=_grammar)
+
+  p = sub.add_parser("encode", help="print a readable listing of a file's actions")
+  p.add_argument("file")
+  p.add_argument("--grammar")
+  lang_opts(p)
+  p.set_defaults(fn=_encode)
+
+  args = ap.parse_args(argv)
+  sys.exit(args.fn(args))

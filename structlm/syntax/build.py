@@ -149,8 +149,14 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
         return lindex[k]
     return lindex[FLAT_EMPTY]
 
-  # rules
-  ranked = [(c, k) for k, c in stats.prods.items() if c >= config.min_count]
+  # list kinds (a hole field repeats in some production) are always built element by element
+  list_kinds = set()
+  for kind, items in stats.prods:
+    holes = [it[1] for it in items if it[0] == "H"]
+    if len(holes) != len(set(holes)):
+      list_kinds.add(kind)
+  # rules: whole productions of the other kinds
+  ranked = [(c, k) for k, c in stats.prods.items() if c >= config.min_count and k[0] not in list_kinds]
   ranked.sort(key=lambda x: (-x[0], repr(x[1])))
   rules = [k for _, k in ranked[:config.max_rules]]
   rule_defaults = [[default_of(g) if i else -1 for i, g in enumerate(stats.prod_gaps[k])] for k in rules]
@@ -198,7 +204,7 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
   if n_pieces < config.min_leaf_pieces:
     raise ValueError(f"vocab_size {config.vocab_size} leaves {n_pieces} leaf pieces after {fixed} structural "
                      f"actions; raise vocab_size or lower max_rules/max_segments")
-  pieces = LeafPieces.train((t for t, c in stats.leaf_texts.items() for _ in range(min(c, 50))), n_pieces)
+  pieces = LeafPieces.train((t for t, c in stats.leaf_texts.items() for _ in range(min(c, 1000))), n_pieces)
 
   data = dict(
       language=language, config=vars(config).copy(),
@@ -211,6 +217,6 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
       slot_kinds=sorted(stats.slot_kinds.items(), key=repr),
       slot_lexicon=sorted(((k, [t for t, _ in c.most_common(config.lexicon_per_slot)])
                            for k, c in stats.slot_texts.items()), key=repr),
-      ident_kinds=sorted(ident_kinds), reserved=sorted(reserved_words),
+      ident_kinds=sorted(ident_kinds), list_kinds=sorted(list_kinds), reserved=sorted(reserved_words),
   )
   return _finish(data, pieces)

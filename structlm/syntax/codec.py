@@ -153,7 +153,7 @@ class _Encoder:
     items = production_items(children, g.closed)
     allowed = key == UNK_KEY or key not in g.slot_kinds or kind in g.slot_kinds[key]
     if allowed:
-      r = g.rule_index.get((kind, items))
+      r = None if kind in g.list_kinds else g.rule_index.get((kind, items))
       if r is not None:
         return self._rule(n, key, r, items)
       segs = segments_of(items)

@@ -5,7 +5,7 @@ Actions (ids laid out by `ActionGrammar._assign_ids`):
   RULE r                   a whole observed production: node kind -> its ordered children; keywords,
                            punctuation and closed leaves (e.g. string quotes, None) are literals of the rule
   SEG s                    one element of a node built piecewise (TranX-style list): literals then one child
-                           hole; an END segment (only literals) closes the node
+                           hole; a closing segment also carries the trailing literals (End folded in)
   OPEN k / CHILD_LIT t / CHILD_HOLE f / CLOSE
                            the generic form for productions and segments never seen (coverage)
   LAYOUT_DEFAULT, LAYOUT c, LAYOUT_RAW   set the next pending gap (default, class, raw bytes as pieces)
@@ -39,7 +39,7 @@ IDENT_RE = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*\Z")
 class GrammarConfig:
   vocab_size: int = 8192  # total actions; leaf pieces get what the rest leaves
   max_rules: int = 2048
-  max_segments: int = 1024
+  max_segments: int = 1536
   layout_classes: int = 96
   min_count: int = 2  # productions and segments seen fewer times use the fallback forms
   closed_leaf_max_texts: int = 32  # named leaf kinds with at most this many texts become literals
@@ -52,14 +52,17 @@ def head_of(items) -> bytes | None:
 
 
 def segments_of(items) -> list[tuple[tuple, bool]]:
-  """Split a production's items into segments: literals up to and including one hole; then the END."""
-  segs, cur = [], []
-  for it in items:
-    cur.append(it)
-    if it[0] == "H":
-      segs.append((tuple(cur), False))
-      cur = []
-  segs.append((tuple(cur), True))
+  """Split a production's items into segments, one per child hole (the literals before it, then the hole).
+  The last segment also takes the trailing literals and closes the node (end=True): the End of the list is
+  folded into its last element. A production without holes is one closing segment of literals."""
+  holes = [i for i, it in enumerate(items) if it[0] == "H"]
+  if not holes:
+    return [(tuple(items), True)]
+  segs, start = [], 0
+  for h in holes[:-1]:
+    segs.append((tuple(items[start:h + 1]), False))
+    start = h + 1
+  segs.append((tuple(items[start:]), True))
   return segs
 
 
@@ -87,6 +90,7 @@ class ActionGrammar:
     self.slot_kinds = {tuple(k): set(v) for k, v in data["slot_kinds"]}
     self.slot_lexicon = {tuple(k): v for k, v in data["slot_lexicon"]}
     self.ident_kinds = set(data["ident_kinds"])
+    self.list_kinds = set(data["list_kinds"])
     self.reserved = set(data["reserved"])
     self._assign_ids()
 

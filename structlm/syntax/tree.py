@@ -83,18 +83,19 @@ def _flatten(tree, src: bytes, tables, max_depth: int):
   tokens = 0
   while True:
     node = c.node
+    fid = c.field_id
     if node.is_extra:
       if node.end_byte > node.start_byte:
         comments.append((node.start_byte, node.end_byte))
     elif c.goto_first_child():
-      stack.append((cur, node, c.field_id))
+      stack.append((cur, node, fid))
       if len(stack) > max_depth:
         raise Skip("too_deep", f"nesting deeper than {max_depth}")
       cur = []
       continue
     else:
       s, e = node.start_byte, node.end_byte
-      cur.append((LEAF, kinds[node.kind_id], fields[c.field_id or 0], src[s:e], s, e))
+      cur.append((LEAF, kinds[node.kind_id], fields[fid or 0], src[s:e], s, e))
       tokens += 1
     while not c.goto_next_sibling():
       if not c.goto_parent():

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from structlm.syntax import languages, layout
 from structlm.syntax.grammar import (FLAT_EMPTY, IDENT_RE, SPECIALS, ActionGrammar, GrammarConfig, _finish,
-                                     head_of, segments_of)
+                                     START, advance_brackets, head_of, prev_marker, segments_of)
 from structlm.syntax.pieces import LeafPieces
 from structlm.syntax.tree import LEAF, NODE, Skip, parse
 
@@ -63,7 +63,7 @@ class _Stats:
     src, comments = parsed.source, parsed.comments
     root = parsed.root
     self.root_gaps[0][self.gap(src, 0, root[4], b"", comments)] += 1
-    self.slot_kinds[("#root", None, None)].add(root[1])
+    self.slot_kinds[("#root", None, None, None)].add(root[1])
     stack = [root]
     while stack:
       node = stack.pop()
@@ -76,19 +76,23 @@ class _Stats:
         gaps = self.prod_gaps[key] = [collections.Counter() for _ in items]
       base = layout.line_indent(src, node[4])
       head = head_of(items)
-      prev_end = None
+      prev_end, prev = None, START
       for i, (ch, it) in enumerate(zip(children, items)):
         if i:
           gaps[i][self.gap(src, prev_end, ch[4], base, comments)] += 1
         prev_end = ch[5]
         if it[0] == "H":
-          slot = (node[1], it[1], head)
+          slot = (node[1], it[1], head, prev_marker(prev, it[1]))
           if ch[0] == LEAF:
             self.slot_kinds[slot].add("#leaf:" + ch[1])
             self.slot_texts[slot][ch[3]] += 1
             self.leaf_texts[ch[3].decode("utf-8", "surrogateescape")] += 1
+            prev = (it[1], "#leaf")
           else:
             self.slot_kinds[slot].add(ch[1])
+            prev = (it[1], ch[1])
+        else:
+          prev = it[1]
       for ch in reversed(children):
         if ch[0] == NODE:
           stack.append(ch)
@@ -167,9 +171,10 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
   seg_first_keys, seg_pairs = set(), set()
   for key, c in stats.prods.items():
     kind, items = key
-    offset, prev = 0, None
+    offset, prev, brackets, head = 0, None, b"", head_of(items)
     for j, (sitems, end) in enumerate(segments_of(items)):
-      skey = (kind, sitems, end)
+      skey = (kind, (head, brackets) if j else None, sitems, end)
+      brackets = advance_brackets(brackets, sitems)
       seg_count[skey] += c
       g = seg_gaps.setdefault(skey, [collections.Counter() for _ in sitems])
       for i in range(len(sitems)):

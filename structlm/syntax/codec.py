@@ -12,8 +12,8 @@ import numpy as np
 
 from structlm.syntax import layout
 from structlm.syntax.build import production_items, split_gap
-from structlm.syntax.grammar import (CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, PAD, ActionGrammar,
-                                     head_of, segments_of)
+from structlm.syntax.grammar import (CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, PAD, START,
+                                     ActionGrammar, advance_brackets, head_of, prev_marker, segments_of)
 from structlm.syntax.machine import ROOT_KEY, UNK_KEY, Machine, SlotTable
 from structlm.syntax.tree import LEAF, NODE, Parsed, parse, strip_comments
 
@@ -136,16 +136,18 @@ class _Encoder:
       self.emit(base + p, slot)
 
   # ---- structure -----------------------------------------------------------------------------------------------
-  def child(self, ch, key) -> None:
+  def child(self, ch, key, field):
+    """Encode a hole's content; returns what the next hole of the same node sees as its predecessor."""
     if ch[0] == NODE:
       self.node(ch, key)
-      return
+      return (field, ch[1])
     ids = self.g.pieces.encode(ch[3])
     base = self.g.piece_base
     self.content(base + ids[0], "hole", key)
     slot = self.c.table.index[("leaf", None, False)]
     for p in ids[1:]:
       self.emit(base + p, slot)
+    return (field, "#leaf")
 
   def node(self, n, key) -> None:
     g = self.g
@@ -157,7 +159,10 @@ class _Encoder:
       if r is not None:
         return self._rule(n, key, r, items)
       segs = segments_of(items)
-      sids = [g.seg_index.get((kind, s, end)) for s, end in segs]
+      sids, brackets, head = [], b"", head_of(items)
+      for j, (sitems, end) in enumerate(segs):
+        sids.append(g.seg_index.get((kind, (head, brackets) if j else None, sitems, end)))
+        brackets = advance_brackets(brackets, sitems)
       if None not in sids and sids[0] in g.seg_first:
         return self._segments(n, key, sids, segs, items)
     self._generic(n, key)
@@ -172,11 +177,14 @@ class _Encoder:
     self.depth += 1
     self.parent.append(a)
     children = n[3]
+    prev = START
     for i, (ch, it) in enumerate(zip(children, items)):
       if i:
         self.pending.append((children[i - 1][5], ch[4], defaults[i], base))
       if it[0] == "H":
-        self.child(ch, (n[1], it[1], head))
+        prev = self.child(ch, (n[1], it[1], head, prev_marker(prev, it[1])), it[1])
+      else:
+        prev = it[1]
     self.depth -= 1
     self.parent.pop()
 
@@ -185,7 +193,7 @@ class _Encoder:
     kind, children = n[1], n[3]
     base = layout.line_indent(self.src, n[4])
     head = head_of(items)
-    ci = 0
+    ci, prev = 0, START
     for j, (sid, (sitems, _)) in enumerate(zip(sids, segs)):
       a = g.seg_base + sid
       if j == 0:
@@ -201,7 +209,9 @@ class _Encoder:
         if ci:
           self.pending.append((children[ci - 1][5], ch[4], defaults[i], base))
         if it[0] == "H":
-          self.child(ch, (kind, it[1], head))
+          prev = self.child(ch, (kind, it[1], head, prev_marker(prev, it[1])), it[1])
+        else:
+          prev = it[1]
         ci += 1
     self.depth -= 1
     self.parent.pop()
@@ -214,7 +224,7 @@ class _Encoder:
     base = layout.line_indent(self.src, n[4])
     self.depth += 1
     self.parent.append(a)
-    head = None
+    head, prev = None, START
     for i, ch in enumerate(children):
       # the machine learns what child i is from the CHILD action, so the gap before it is pending after it
       lit = g.literal_index.get(ch[3]) if ch[0] == LEAF else None
@@ -228,8 +238,10 @@ class _Encoder:
         self.pending.append((children[i - 1][5], ch[4], g.generic_default, base))
       if lit is None:
         self.depth += 1
-        self.child(ch, (kind, ch[2], head))
+        prev = self.child(ch, (kind, ch[2], head, prev_marker(prev, ch[2])), ch[2])
         self.depth -= 1
+      else:
+        prev = ch[3]
     self.content(CLOSE, "gen", None)
     self.depth -= 1
     self.parent.pop()

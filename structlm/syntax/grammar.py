@@ -5,7 +5,9 @@ Actions (ids laid out by `ActionGrammar._assign_ids`):
   RULE r                   a whole observed production: node kind -> its ordered children; keywords,
                            punctuation and closed leaves (e.g. string quotes, None) are literals of the rule
   SEG s                    one element of a node built piecewise (TranX-style list): literals then one child
-                           hole; a closing segment also carries the trailing literals (End folded in)
+                           hole; a closing segment also carries the trailing literals (End folded in). Later
+                           segments are keyed by the node's first literal and its unclosed brackets, so an
+                           opening quote or '(' determines how the node may close
   OPEN k / CHILD_LIT t / CHILD_HOLE f / CLOSE
                            the generic form for productions and segments never seen (coverage)
   LAYOUT_DEFAULT, LAYOUT c, LAYOUT_RAW   set the next pending gap (default, class, raw bytes as pieces)
@@ -32,6 +34,7 @@ VERSION = 1
 SPECIALS = ("PAD", "EOF", "LAYOUT_DEFAULT", "LAYOUT_RAW", "LAYOUT_C_RAW", "CLOSE")
 PAD, EOF, LAYOUT_DEFAULT, LAYOUT_RAW, LAYOUT_C_RAW, CLOSE = range(len(SPECIALS))
 FLAT_EMPTY = ("flat", b"")
+START = b"\x00^"  # "the hole is its node's first child" in slot keys (no literal contains NUL)
 IDENT_RE = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -49,6 +52,29 @@ class GrammarConfig:
 
 def head_of(items) -> bytes | None:
   return items[0][1] if items and items[0][0] == "L" else None
+
+
+def prev_marker(prev, field):
+  """The last part of a hole's slot key, from what precedes the hole in its node: START (nothing), a literal's
+  bytes, or (field, kind) of the previous child hole -- kept as b"#kind" when that hole had the same field,
+  so list elements know their predecessor (an `else` clause cannot follow a `finally`)."""
+  if isinstance(prev, tuple):
+    return b"#" + prev[1].encode() if prev[0] == field else None
+  return prev
+
+
+_OPEN, _CLOSE = (b"(", b"[", b"{"), (b")", b"]", b"}")
+
+
+def advance_brackets(brackets: bytes, items) -> bytes:
+  """Unclosed brackets after the literals of `items` (keys later segments of a node to how it opened)."""
+  for it in items:
+    if it[0] == "L":
+      if it[1] in _OPEN:
+        brackets += it[1]
+      elif it[1] in _CLOSE and brackets:
+        brackets = brackets[:-1]
+  return brackets
 
 
 def segments_of(items) -> list[tuple[tuple, bool]]:
@@ -78,7 +104,8 @@ class ActionGrammar:
     self.layout_index = {k: i for i, k in enumerate(self.layout_keys)}
     self.rules = [(k, tuple(tuple(it) for it in items)) for k, items in data["rules"]]
     self.rule_defaults = [tuple(d) for d in data["rule_defaults"]]
-    self.segs = [(k, tuple(tuple(it) for it in items), end) for k, items, end in data["segments"]]
+    self.segs = [(k, None if ctx is None else tuple(ctx), tuple(tuple(it) for it in items), end)
+                 for k, ctx, items, end in data["segments"]]
     self.seg_defaults = [tuple(d) for d in data["seg_defaults"]]
     self.seg_first = set(data["seg_first"])
     self.seg_next = {int(a): set(b) for a, b in data["seg_next"].items()}
@@ -116,7 +143,7 @@ class ActionGrammar:
     for i, (k, _) in enumerate(self.rules):
       self.rules_by_kind[k].append(i)
     self.segs_by_kind = collections.defaultdict(list)
-    for i, (k, _, _) in enumerate(self.segs):
+    for i, (k, _, _, _) in enumerate(self.segs):
       self.segs_by_kind[k].append(i)
     self.piece_final = self.pieces.piece_final
     self.piece_bytes = self.pieces.piece_bytes
@@ -132,7 +159,7 @@ class ActionGrammar:
       k, items = self.rules[a - self.rule_base]
       return f"RULE {k} -> {_show_items(items)}"
     if a < self.open_base:
-      k, items, end = self.segs[a - self.seg_base]
+      k, _, items, end = self.segs[a - self.seg_base]
       return f"SEG{'_END' if end else ''} {k} : {_show_items(items)}"
     if a < self.lit_base:
       return f"OPEN {self.kinds[a - self.open_base]}"
@@ -188,19 +215,27 @@ def _items_from_json(items):
   return tuple((it[0], it[1].encode("latin-1") if it[0] == "L" else it[1]) for it in items)
 
 
+def _ctx_json(ctx):
+  return None if ctx is None else [None if ctx[0] is None else ctx[0].decode("latin-1"), ctx[1].decode("latin-1")]
+
+
+def _ctx_from_json(ctx):
+  return None if ctx is None else (None if ctx[0] is None else ctx[0].encode("latin-1"), ctx[1].encode("latin-1"))
+
+
 def _slot_json(key):
-  return [key[0], key[1], None if key[2] is None else key[2].decode("latin-1")]
+  return [key[0], key[1]] + [None if t is None else t.decode("latin-1") for t in key[2:]]
 
 
 def _slot_from_json(key):
-  return (key[0], key[1], None if key[2] is None else key[2].encode("latin-1"))
+  return (key[0], key[1]) + tuple(None if t is None else t.encode("latin-1") for t in key[2:])
 
 
 def _encode_json(d: dict) -> dict:
   out = dict(d)
   out["layout"] = [layout.to_json(k) for k in d["layout"]]
   out["rules"] = [[k, _items_json(items)] for k, items in d["rules"]]
-  out["segments"] = [[k, _items_json(items), end] for k, items, end in d["segments"]]
+  out["segments"] = [[k, _ctx_json(ctx), _items_json(items), end] for k, ctx, items, end in d["segments"]]
   out["literals"] = [t.decode("latin-1") for t in d["literals"]]
   out["closed"] = {k: sorted(t.decode("latin-1") for t in v) for k, v in d["closed"].items()}
   out["slot_kinds"] = [[_slot_json(k), sorted(v)] for k, v in d["slot_kinds"]]
@@ -215,7 +250,7 @@ def _decode_json(d: dict) -> dict:
   out = dict(d)
   out["layout"] = [layout.from_json(k) for k in d["layout"]]
   out["rules"] = [(k, _items_from_json(items)) for k, items in d["rules"]]
-  out["segments"] = [(k, _items_from_json(items), end) for k, items, end in d["segments"]]
+  out["segments"] = [(k, _ctx_from_json(ctx), _items_from_json(items), end) for k, ctx, items, end in d["segments"]]
   out["literals"] = [t.encode("latin-1") for t in d["literals"]]
   out["closed"] = {k: {t.encode("latin-1") for t in v} for k, v in d["closed"].items()}
   out["slot_kinds"] = [(_slot_from_json(k), v) for k, v in d["slot_kinds"]]

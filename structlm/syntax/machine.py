@@ -18,11 +18,12 @@ import math
 import numpy as np
 
 from structlm.syntax import layout
-from structlm.syntax.grammar import (CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, PAD, ActionGrammar,
-                                     head_of)
+from structlm.syntax.grammar import (CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, PAD, START,
+                                     ActionGrammar, advance_brackets, head_of, prev_marker)
 
-ROOT_KEY = ("#root", None, None)
-UNK_KEY = ("#unk", None, None)
+# A hole's slot key: (parent kind, field, the parent's first literal, the literal right before the hole).
+ROOT_KEY = ("#root", None, None, None)
+UNK_KEY = ("#unk", None, None, None)
 
 
 class InvalidAction(ValueError):
@@ -47,7 +48,7 @@ class SlotTable:
     self.num_slots = len(keys)
     self._rows: dict[int, np.ndarray] = {}
     self._relaxed = collections.defaultdict(set)
-    for (kind, field, _), kinds in g.slot_kinds.items():
+    for (kind, field, _, _), kinds in g.slot_kinds.items():
       self._relaxed[(kind, field)] |= kinds
 
   def slot(self, kind: str, key, flag: bool) -> int:
@@ -106,6 +107,15 @@ class SlotTable:
     return m
 
 
+class Frame:
+  """A node being built. t: rule / seg / gen / root / hole (a generic child hole being filled)."""
+  __slots__ = ("t", "kind", "id", "idx", "base", "head", "first", "action", "brackets", "prev", "n")
+
+  def __init__(self, t, kind=None, id=-1, base=b"", head=None, action=PAD):
+    self.t, self.kind, self.id, self.base, self.head, self.action = t, kind, id, base, head, action
+    self.idx, self.first, self.brackets, self.prev, self.n = 0, True, b"", START, 0
+
+
 class Machine:
   """Feed actions with `step`; `mask()` gives the valid next actions; `output()` the decoded bytes."""
 
@@ -116,7 +126,9 @@ class Machine:
     self.strict = strict
     self.max_len = max_len
     self.out = bytearray()
-    self.frames: list = [["root", 0]]
+    self.frames: list[Frame] = [Frame("root")]
+    self.owner: Frame | None = None  # the frame whose hole is the current choice
+    self.owner_field = None
     self.pending: list = [("g", g.root_defaults[0], b"")]
     self.gap_open = False  # the first pending gap has begun (comments were written into it)
     self.sub = None  # "leaf" / "comment" / "raw" while pieces are being read
@@ -125,9 +137,7 @@ class Machine:
     self.steps = 0
     self.done = False
     self.choice = ("hole", ROOT_KEY)
-    self.last_seg = None
-    if strict:
-      self._costs = _Costs(self) if max_len is not None else None
+    self._costs = _Costs(self) if strict and max_len is not None else None
 
   # ---- features ------------------------------------------------------------------------------------------------
   def has_pending_gap(self) -> bool:
@@ -144,8 +154,8 @@ class Machine:
 
   def parent(self) -> int:
     for f in reversed(self.frames):
-      if f[0] in ("rule", "seg", "gen"):
-        return f[-1]
+      if f.t in ("rule", "seg", "gen"):
+        return f.action
     return PAD
 
   # ---- masks ---------------------------------------------------------------------------------------------------
@@ -168,7 +178,21 @@ class Machine:
         m[g.piece_base + p] = True
     elif self.choice[0] == "hole":
       key = self.choice[1]
-      kinds = self.table.kinds_at(key) if key != UNK_KEY else set()
+      kinds = g.slot_kinds.get(key, set())
+      f = self.owner
+      if f is not None and f.t == "seg" and not g.segs[f.id][3] and f.idx == len(g.segs[f.id][2]):
+        # the last hole of a segment that does not close: keep the kinds some next segment can follow
+        reach = {}
+        for k in kinds:
+          prev = (self.owner_field, "#leaf" if k.startswith("#leaf:") else k)
+          d = [self._costs.to_end[t] if self._costs else 0
+               for t in g.seg_next.get(f.id, ()) if self._seg_can_follow(f, t, prev)]
+          if d:
+            reach[k] = min(d)
+        if self._forced() and reach:  # past the length cap: the kinds that let the node close soonest
+          best = min(reach.values())
+          reach = {k: v for k, v in reach.items() if v == best}
+        kinds = set(reach)
       m[g.rule_base:g.open_base] = False
       for k in kinds:
         for r in g.rules_by_kind.get(k, ()):
@@ -182,11 +206,29 @@ class Machine:
           m[g.piece_base + p] = True
     elif self.choice[0] == "seg":
       m[g.seg_base:g.open_base] = False
-      for s in g.seg_next.get(self.last_seg, ()):
+      f = self.frames[-1]
+      nxt = [s for s in g.seg_next.get(f.id, ()) if self._seg_can_follow(f, s, f.prev)]  # observed successions
+      if self._forced() and nxt:
+        best = min(self._costs.to_end[s] for s in nxt)
+        nxt = [s for s in nxt if self._costs.to_end[s] == best]
+      for s in nxt:
         m[g.seg_base + s] = True
-    if self.max_len is not None and self.steps >= self.max_len and self._costs is not None:
+    if self._forced():
       m = self._costs.cheapest(m)
     return m
+
+  def _forced(self) -> bool:
+    return self.max_len is not None and self.steps >= self.max_len
+
+  def _seg_can_follow(self, f: Frame, s: int, prev) -> bool:
+    """Whether segment s, after `prev`, reaches a hole whose slot has observed contents."""
+    g = self.g
+    for it in g.segs[s][2]:
+      if it[0] == "L":
+        prev = it[1]
+        continue
+      return bool(g.slot_kinds.get((f.kind, it[1], f.head, prev_marker(prev, it[1]))))
+    return True
 
   def _lexicon_pieces(self, key, prefix: bytes):
     """Pieces p such that prefix+p stays a prefix of (or, for final pieces, equals) a lexicon text."""
@@ -281,45 +323,56 @@ class Machine:
       return
     if kind == "hole":
       if a >= g.piece_base:
+        self._filled("#leaf")
         self._begin_sub("leaf", key)
         self._apply(a)
         return
       base = layout.line_indent(self.out, len(self.out))
       if a < g.seg_base:
         r = a - g.rule_base
-        items = g.rules[r][1]
-        self.frames.append(["rule", r, 0, base, head_of(items), a])
+        kind_, items = g.rules[r]
+        self._filled(kind_)
+        self.frames.append(Frame("rule", kind_, r, base, head_of(items), a))
       elif a < g.open_base:
         s = a - g.seg_base
-        self.frames.append(["seg", g.segs[s][0], s, 0, base, head_of(g.segs[s][1]), True, a])
-        self.last_seg = s
+        self._filled(g.segs[s][0])
+        self.frames.append(Frame("seg", g.segs[s][0], s, base, head_of(g.segs[s][2]), a))
       else:
-        self.frames.append(["gen", g.kinds[a - g.open_base], 0, base, None, a])
+        self._filled(g.kinds[a - g.open_base])
+        self.frames.append(Frame("gen", g.kinds[a - g.open_base], -1, base, None, a))
     elif kind == "seg":
-      s = a - g.seg_base
       f = self.frames[-1]
-      f[2], f[3], f[6], f[7] = s, 0, False, a
-      self.last_seg = s
+      f.id, f.idx, f.first, f.action = a - g.seg_base, 0, False, a
     elif kind == "gen":
       f = self.frames[-1]
       if a == CLOSE:
         self.frames.pop()
       elif a < g.field_base:
         text = g.literals[a - g.lit_base]
-        if f[2]:
-          self.pending.append(("g", g.generic_default, f[3]))
-        elif f[4] is None:
-          f[4] = text
+        if f.n:
+          self.pending.append(("g", g.generic_default, f.base))
+        else:
+          f.head = text
         self.pending.append(("l", text))
-        f[2] += 1
+        f.n += 1
+        f.prev = text
       else:
-        if f[2]:
-          self.pending.append(("g", g.generic_default, f[3]))
-        f[2] += 1
-        self.choice = ("hole", (f[1], g.fields[a - g.field_base], f[4]))
-        self.frames.append(["hole_once"])
+        if f.n:
+          self.pending.append(("g", g.generic_default, f.base))
+        f.n += 1
+        self._hole(f, g.fields[a - g.field_base])
+        self.frames.append(Frame("hole"))
         return
     self._advance()
+
+  def _hole(self, f: Frame, field) -> None:
+    self.choice = ("hole", (f.kind, field, f.head, prev_marker(f.prev, field)))
+    self.owner, self.owner_field = f, field
+
+  def _filled(self, child_kind: str) -> None:
+    if self.owner is not None:
+      self.owner.prev = (self.owner_field, child_kind)
+      self.owner = None
 
   def _first_gap(self):
     for e in self.pending:
@@ -376,50 +429,42 @@ class Machine:
     g = self.g
     while True:
       f = self.frames[-1]
-      t = f[0]
-      if t == "hole_once":  # a generic child hole has been filled
+      t = f.t
+      if t == "hole":  # a generic child hole has been filled
         self.frames.pop()
         self.choice = ("gen", None)
         return
-      if t == "rule":
-        items = g.rules[f[1]][1]
-        if f[2] >= len(items):
-          self.frames.pop()
-          continue
-        i = f[2]
-        f[2] += 1
-        if i:
-          self.pending.append(("g", g.rule_defaults[f[1]][i], f[3]))
-        it = items[i]
-        if it[0] == "L":
-          self.pending.append(("l", it[1]))
-          continue
-        self.choice = ("hole", (g.rules[f[1]][0], it[1], f[4]))
-        return
-      if t == "seg":
-        _, items, end = g.segs[f[2]]
-        if f[3] >= len(items):
+      if t == "rule" or t == "seg":
+        if t == "rule":
+          items, defaults, end = g.rules[f.id][1], g.rule_defaults[f.id], True
+        else:
+          _, _, items, end = g.segs[f.id]
+          defaults = g.seg_defaults[f.id]
+        if f.idx >= len(items):
           if end:
             self.frames.pop()
             continue
-          self.choice = ("seg", f[1])
+          self.choice = ("seg", f.kind)
           return
-        i = f[3]
-        f[3] += 1
-        if i or not f[6]:
-          self.pending.append(("g", g.seg_defaults[f[2]][i], f[4]))
+        i = f.idx
+        f.idx += 1
+        if i or (t == "seg" and not f.first):
+          self.pending.append(("g", defaults[i], f.base))
         it = items[i]
         if it[0] == "L":
           self.pending.append(("l", it[1]))
+          f.prev = it[1]
+          if t == "seg":
+            f.brackets = advance_brackets(f.brackets, (it,))
           continue
-        self.choice = ("hole", (f[1], it[1], f[5]))
+        self._hole(f, it[1])
         return
       if t == "gen":
         self.choice = ("gen", None)
         return
       if t == "root":
-        if f[1] == 0:
-          f[1] = 1
+        if f.idx == 0:
+          f.idx = 1
           self.pending.append(("g", g.root_defaults[1], b""))
         self.choice = ("eof", None)
         return
@@ -439,23 +484,33 @@ class _Costs:
     for _ in range(64):
       changed = False
       for r, (kind, items) in enumerate(g.rules):
-        c = 1 + sum(self._hole(kind, it[1], head_of(items)) for it in items if it[0] == "H")
+        c = 1 + sum(self._hole((kind, it[1])) for it in items if it[0] == "H")
         if c < self.rule[r]:
           self.rule[r], changed = c, True
-      for s, (kind, items, end) in enumerate(g.segs):
-        c = 1 + sum(self._hole(kind, it[1], None) for it in items if it[0] == "H")
+      for s, (kind, _, items, end) in enumerate(g.segs):
+        c = 1 + sum(self._hole((kind, it[1])) for it in items if it[0] == "H")
         if not end:
           c += min((self.seg[t] for t in g.seg_next.get(s, ())), default=inf)
         if c < self.seg[s]:
           self.seg[s], changed = c, True
       if not changed:
         break
+    # segments still to come before a closing one, along observed successions
+    self.to_end = [0 if end else inf for (_, _, _, end) in g.segs]
+    for _ in range(len(g.segs)):
+      changed = False
+      for s, nxt in g.seg_next.items():
+        d = 1 + min((self.to_end[t] for t in nxt), default=inf)
+        if d < self.to_end[s]:
+          self.to_end[s], changed = d, True
+      if not changed:
+        break
 
-  def _hole(self, kind, field, head):
-    key = (kind, field, head)
+  def _hole(self, kind_field):
+    """Cheapest content of a hole of this (kind, field), over all its contexts (a lower bound)."""
     best = math.inf
     g = self.m.g
-    for k in self.m.table.kinds_at(key):
+    for k in self.m.table._relaxed.get(kind_field, ()):
       if k.startswith("#leaf:"):
         best = min(best, 1)
       for r in g.rules_by_kind.get(k, ()):
@@ -472,8 +527,9 @@ class _Costs:
       return m
     cost = np.full(len(ids), math.inf)
     for j, a in enumerate(ids):
-      if a >= g.piece_base:
-        cost[j] = 0 if g.piece_final[a - g.piece_base] else 1
+      if a >= g.piece_base:  # finish the leaf, else take the longest piece
+        p = a - g.piece_base
+        cost[j] = 0 if g.piece_final[p] else 1 + 1 / (1 + len(g.piece_bytes[p]))
       elif g.rule_base <= a < g.seg_base:
         cost[j] = self.rule[a - g.rule_base]
       elif g.seg_base <= a < g.open_base:

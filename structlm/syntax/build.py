@@ -52,11 +52,11 @@ class _Stats:
     keys = [layout.normalize(w, base) for w in ws]
     for k, w in zip(keys, ws):
       if k is None:
-        self.leaf_texts[w.decode("utf-8", "surrogateescape")] += 1
+        self.leaf_texts[w] += 1
       else:
         self.layout[k] += 1
     for s, e in spans:
-      self.leaf_texts[src[s:e].decode("utf-8", "surrogateescape")] += 1
+      self.leaf_texts[src[s:e]] += 1
     return keys[0] if not spans else None
 
   def file(self, parsed):
@@ -86,7 +86,7 @@ class _Stats:
           if ch[0] == LEAF:
             self.slot_kinds[slot].add("#leaf:" + ch[1])
             self.slot_texts[slot][ch[3]] += 1
-            self.leaf_texts[ch[3].decode("utf-8", "surrogateescape")] += 1
+            self.leaf_texts[ch[3]] += 1
             prev = (it[1], "#leaf")
           else:
             self.slot_kinds[slot].add(ch[1])

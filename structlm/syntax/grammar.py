@@ -172,7 +172,7 @@ class ActionGrammar:
 
   # ---- serialisation -----------------------------------------------------------------------------------------
   def to_json(self) -> str:
-    body = dict(self.data, pieces=self.pieces.to_json())
+    body = dict(_encode_json(self.data), pieces=self.pieces.to_json())
     return json.dumps(body, sort_keys=True)
 
   @property

@@ -1,20 +1,21 @@
 """Leaf text as pieces of a byte-level BPE (the `tokenizers` library) whose pieces carry an end-of-leaf flag.
 
-The BPE is trained with an end-of-word suffix, so `self` at the end of a leaf is one piece `self▁`: the flag
-costs no extra action. Every byte exists as a piece both with and without the flag, so any text encodes.
+Leaf bytes are mapped to GPT-2's byte-level alphabet and a sentinel END char is appended, so BPE learns pieces
+such as `self▁`: for common leaves the flag costs no extra action, and a rare leaf ends with the lone `▁`
+piece. (tokenizers' own `end_of_word_suffix` creates the suffixed symbols in hash-map order, which makes
+training non-deterministic; a sentinel in the alphabet does not.)
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-END = "\u2581"  # not in the byte-level alphabet, so it cannot be confused with leaf text
+END = "\u2581"  # not in the byte-level alphabet
 
 
-def _byte_decoder() -> dict[str, int]:
-  # GPT-2's reversible byte <-> unicode table, as used by tokenizers' ByteLevel.
+def _byte_chars() -> list[str]:
+  """GPT-2's reversible byte -> printable unicode char table (as tokenizers' ByteLevel uses)."""
   bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
   cs = bs[:]
   n = 0
@@ -23,14 +24,20 @@ def _byte_decoder() -> dict[str, int]:
       bs.append(b)
       cs.append(256 + n)
       n += 1
-  return {chr(c): b for b, c in zip(bs, cs)}
+  table = [""] * 256
+  for b, c in zip(bs, cs):
+    table[b] = chr(c)
+  return table
 
 
-def _coverage_words() -> list[str]:
-  """Words whose last byte runs over all values a UTF-8 text can end with, so every `b▁` piece exists."""
-  words = [chr(c) for c in range(128)]
-  words += [chr(0x80 + i) for i in range(64)]  # U+0080..U+00BF end in bytes 0x80..0xBF
-  return words
+BYTE_CHARS = _byte_chars()
+_TO_CHARS = {i: c for i, c in enumerate(BYTE_CHARS)}
+_FROM_CHARS = {c: i for i, c in enumerate(BYTE_CHARS)}
+
+
+def to_word(text: bytes) -> str:
+  """Leaf bytes -> the BPE's word: byte-level chars plus the END sentinel."""
+  return text.decode("latin-1").translate(_TO_CHARS) + END
 
 
 class LeafPieces:
@@ -39,30 +46,27 @@ class LeafPieces:
   def __init__(self, tokenizer: Tokenizer):
     self.tokenizer = tokenizer
     vocab = tokenizer.get_vocab()
-    dec = _byte_decoder()
     self.size = len(vocab)
     self.piece_bytes: list[bytes] = [b""] * self.size
     self.piece_final: list[bool] = [False] * self.size
     for piece, i in vocab.items():
       final = piece.endswith(END)
       body = piece[:-len(END)] if final else piece
-      self.piece_bytes[i] = bytes(dec[ch] for ch in body)
+      self.piece_bytes[i] = bytes(_FROM_CHARS[ch] for ch in body)
       self.piece_final[i] = final
     self._cache: dict[bytes, tuple[int, ...]] = {}
 
   @classmethod
-  def train(cls, texts: Iterable[str], vocab_size: int) -> "LeafPieces":
-    tok = Tokenizer(models.BPE(end_of_word_suffix=END))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+  def train(cls, texts: Iterable[bytes], vocab_size: int) -> "LeafPieces":
+    """`texts`: leaf texts (bytes), repeated as often as they should count."""
+    tok = Tokenizer(models.BPE())
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  end_of_word_suffix=END)
+                                  initial_alphabet=BYTE_CHARS + [END], limit_alphabet=257)
 
     def batches():
-      yield _coverage_words()
       batch = []
       for t in texts:
-        batch.append(t)
+        batch.append(to_word(t))
         if len(batch) >= 4096:
           yield batch
           batch = []
@@ -74,8 +78,8 @@ class LeafPieces:
   def encode(self, text: bytes) -> tuple[int, ...]:
     ids = self._cache.get(text)
     if ids is None:
-      ids = tuple(self.tokenizer.encode(text.decode("utf-8", "surrogateescape")).ids)
-      if not ids or not self.piece_final[ids[-1]]:
+      ids = tuple(self.tokenizer.encode(to_word(text)).ids)
+      if not ids or not self.piece_final[ids[-1]] or self.decode(ids) != text:
         raise ValueError(f"leaf text {text[:40]!r} does not encode to pieces ending with the end flag")
       if len(self._cache) < 1_000_000:
         self._cache[text] = ids

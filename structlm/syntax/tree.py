@@ -1,7 +1,7 @@
 """Parse source with tree-sitter, reject what cannot be encoded (with a reason), flatten the tree.
 
 The flattened form is what the action grammar sees: non-extra nodes only, comments (tree-sitter extras) kept
-aside as byte spans, since they live in the gaps between tokens.
+aside as byte spans, since they live in the gaps between tokens; other extras are just gap bytes.
 
   Leaf: (LEAF, kind, field, text, start, end)
   Node: (NODE, kind, field, children, start, end)  start/end of its first/last token
@@ -85,7 +85,8 @@ def _flatten(tree, src: bytes, tables, max_depth: int):
     node = c.node
     fid = c.field_id
     if node.is_extra:
-      if node.end_byte > node.start_byte:
+      # comments become comment layout; other extras (e.g. a line continuation) stay plain gap bytes
+      if node.end_byte > node.start_byte and "comment" in kinds[node.kind_id]:
         comments.append((node.start_byte, node.end_byte))
     elif c.goto_first_child():
       stack.append((cur, node, fid))

@@ -105,4 +105,8 @@ def main(argv=None) -> None:
   p.set_defaults(fn=_encode)
 
   args = ap.parse_args(argv)
-  sys.exit(args.fn(args))
+  try:
+    code = args.fn(args)
+  except (FileNotFoundError, ValueError) as e:
+    sys.exit(f"structlm {args.command}: error: {e}")
+  sys.exit(code)

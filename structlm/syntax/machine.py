@@ -220,15 +220,29 @@ class Machine:
   def _forced(self) -> bool:
     return self.max_len is not None and self.steps >= self.max_len
 
-  def _seg_can_follow(self, f: Frame, s: int, prev) -> bool:
-    """Whether segment s, after `prev`, reaches a hole whose slot has observed contents."""
+  def _seg_can_follow(self, f: Frame, s: int, prev, depth: int = 3) -> bool:
+    """Whether segment s, after `prev`, reaches a hole with observed contents and -- unless s closes the node
+    -- some content of it lets a further segment follow (looking `depth` segments ahead)."""
+    memo = self.__dict__.setdefault("_follow_memo", {})
+    mk = (f.kind, f.head, s, prev, depth)
+    if mk in memo:
+      return memo[mk]
     g = self.g
+    ok = True
     for it in g.segs[s][2]:
       if it[0] == "L":
         prev = it[1]
         continue
-      return bool(g.slot_kinds.get((f.kind, it[1], f.head, prev_marker(prev, it[1]))))
-    return True
+      kinds = g.slot_kinds.get((f.kind, it[1], f.head, prev_marker(prev, it[1])), ())
+      if g.segs[s][3] or depth == 0:
+        ok = bool(kinds)
+      else:
+        nxt = g.seg_next.get(s, ())
+        ok = any(self._seg_can_follow(f, t, (it[1], "#leaf" if k.startswith("#leaf:") else k), depth - 1)
+                 for k in kinds for t in nxt)
+      break
+    memo[mk] = ok
+    return ok
 
   def _lexicon_pieces(self, key, prefix: bytes):
     """Pieces p such that prefix+p stays a prefix of (or, for final pieces, equals) a lexicon text."""
@@ -237,6 +251,10 @@ class Machine:
     i = bisect.bisect_left(lex, prefix)
     n = len(prefix)
     by_bytes = self._piece_by_bytes()
+    if i < len(lex) and lex[i] == prefix and prefix:
+      end_only = by_bytes.get(b"", (None, None))[1]  # the lone end-of-leaf piece
+      if end_only is not None:
+        out.add(end_only)
     while i < len(lex) and lex[i].startswith(prefix):
       t = lex[i]
       for k in range(n + 1, len(t) + 1):
@@ -246,7 +264,7 @@ class Machine:
         nonfinal, final = ids
         if k == len(t) and final is not None:
           out.add(final)
-        if k < len(t) and nonfinal is not None:
+        if nonfinal is not None:  # at k == len(t) the lone end piece can follow
           out.add(nonfinal)
       i += 1
     return out

@@ -1,0 +1,54 @@
+"""The roundtrip / encode / grammar commands, as a person runs them."""
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import DATA
+
+ENV = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
+
+
+def run(*args):
+  return subprocess.run([sys.executable, "-m", "structlm", *args], capture_output=True, text=True, env=ENV,
+                        timeout=300)
+
+
+def test_roundtrip_json_on_javascript():
+  r = run("roundtrip", DATA, "--language", "javascript", "--json", "--quiet", "--vocab-size", "2048")
+  assert r.returncode == 0, r.stderr
+  res = json.loads(r.stdout.strip().splitlines()[-1])
+  for key in ("files", "parsed", "exact", "skipped", "bytes", "actions", "actions_per_byte",
+              "bpe_tokens_per_byte", "constraint_violations", "encode_mb_s"):
+    assert key in res
+  assert res["files"] == res["parsed"] == res["exact"] == 2
+  assert res["constraint_violations"] == 0 and res["actions"] > 100
+
+
+def test_roundtrip_counts_skips(tmp_path):
+  (tmp_path / "ok.py").write_bytes(b"def f(x):\n    return x + 1\n")
+  (tmp_path / "ok2.py").write_bytes(b"import os\nprint(os.sep)\n")
+  (tmp_path / "bad.py").write_bytes(b"def f(:\n")
+  (tmp_path / "empty.py").write_bytes(b"")
+  (tmp_path / "bin.py").write_bytes(b"\xff\xfe\x00x")
+  r = run("roundtrip", str(tmp_path), "--json", "--quiet", "--vocab-size", "1024", "--strip-comments")
+  assert r.returncode == 0, r.stderr
+  res = json.loads(r.stdout.strip().splitlines()[-1])
+  assert res["files"] == 5 and res["exact"] == 2
+  assert res["skipped"] == {"parse_error": 1, "empty": 1, "nul_bytes": 1}
+
+
+def test_grammar_then_encode_listing(tmp_path):
+  g = tmp_path / "g.json"
+  r = run("grammar", DATA, "--language", "javascript", "--out", str(g), "--vocab-size", "2048")
+  assert r.returncode == 0, r.stderr
+  r = run("encode", os.path.join(DATA, "utils.js"), "--language", "javascript", "--grammar", str(g))
+  assert r.returncode == 0, r.stderr
+  assert "RULE" in r.stdout or "SEG" in r.stdout
+  assert "PIECE b'formatBytes'" in r.stdout or "formatBytes" in r.stdout
+  assert r.stdout.strip().splitlines()[-1].startswith("#")
+
+
+def test_missing_path_is_a_clear_error():
+  r = run("roundtrip", "/no/such/dir")
+  assert r.returncode != 0 and "no such file" in (r.stderr + r.stdout).lower()

@@ -6,6 +6,7 @@ the generic OPEN/CHILD/CLOSE form. Pending gaps get layout actions only where th
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 
 import numpy as np
@@ -43,8 +44,9 @@ class Codec:
   def encode_parsed(self, parsed: Parsed) -> Encoded:
     return _Encoder(self, parsed).run()
 
-  def decode(self, actions) -> bytes:
-    return Machine(self.g, table=self.table).feed(a for a in actions if a != PAD)
+  def decode(self, actions, check: bool = False) -> bytes:
+    """Actions -> bytes. check=True also verifies every action against the constraint machine's mask."""
+    return Machine(self.g, table=self.table).feed((a for a in actions if a != PAD), check=check)
 
   def slot(self, kind, key, flag) -> int:
     k = (kind, key, flag)
@@ -61,73 +63,102 @@ class _Encoder:
     self.src = parsed.source
     self.comments = parsed.comments
     self.parsed = parsed
-    self.actions: list[int] = []
-    self.slots: list[int] = []
-    self.depths: list[int] = []
-    self.parents: list[int] = []
-    self.pending: list = []  # (start, end, default class, base)
+    self.out: list = []  # (action, slot, depth, parent)
+    self.pending: list = []  # (start, end, default class, position whose line gives the base indentation)
     self.depth = 0
     self.parent = [PAD]
+    self.comment_starts = [c[0] for c in parsed.comments]
+    self._base_cache: dict = {}
+    self._slot_cache = codec._slot_cache
 
   def run(self) -> Encoded:
     root = self.parsed.root
     g = self.g
-    self.pending.append((0, root[4], g.root_defaults[0], b""))
+    self.pending.append((0, root[4], g.root_defaults[0], 0))
     self.node(root, ROOT_KEY)
-    self.pending.append((root[5], len(self.src), g.root_defaults[1], b""))
+    self.pending.append((root[5], len(self.src), g.root_defaults[1], 0))
     self.content(EOF, "eof", None)
-    return Encoded(*(np.asarray(x, np.int32) for x in (self.actions, self.slots, self.depths, self.parents)))
+    arr = np.asarray(self.out, np.int32).reshape(-1, 4)
+    return Encoded(arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(), arr[:, 3].copy())
 
   def emit(self, a: int, slot: int) -> None:
-    self.actions.append(a)
-    self.slots.append(slot)
-    self.depths.append(self.depth)
-    self.parents.append(self.parent[-1])
+    self.out.append((a, slot, self.depth, self.parent[-1]))
+
+  def _slot(self, kind, key, flag) -> int:
+    s = self._slot_cache.get((kind, key, flag))
+    return s if s is not None else self.c.slot(kind, key, flag)
+
+  def _base(self, pos: int) -> bytes:
+    """Indentation of the line where a node starts (0 stands for the file level, base b"")."""
+    if pos == 0:
+      return b""
+    b = self._base_cache.get(pos)
+    if b is None:
+      b = self._base_cache[pos] = layout.line_indent(self.src, pos)
+    return b
+
+  def _class(self, gap: bytes, pos: int):
+    if b"\n" not in gap:
+      return self.g.layout_index.get(("flat", gap))
+    return self.g.layout_index.get(layout.normalize(gap, self._base(pos)))
 
   # ---- layout --------------------------------------------------------------------------------------------------
   def content(self, a: int, kind: str, key) -> None:
     """Emit the layout actions the pending gaps need, then content action `a` at choice (kind, key)."""
-    g = self.g
     pend = self.pending
-    if pend:
-      parts = []
-      last = -1
-      for i, (s, e, dflt, base) in enumerate(pend):
-        ws, spans = split_gap(self.src, s, e, self.comments)
-        cls = g.layout_index.get(layout.normalize(ws[-1], base))
-        parts.append((ws, spans, cls))
-        if spans or cls != dflt:
-          last = i
-      slot_on = self.c.slot(kind, key, True)
-      for i in range(last + 1):
-        ws, spans, cls = parts[i]
-        base = pend[i][3]
-        for w, (cs, ce) in zip(ws, spans):
-          wc = g.layout_index.get(layout.normalize(w, base))
-          if wc is None:
-            self.emit(LAYOUT_C_RAW, slot_on)
-            self.pieces(w, "raw")
-          else:
-            self.emit(g.layout_c_base + wc, slot_on)
-          self.pieces(self.src[cs:ce], "comment")
-        if i < last or cls != pend[i][2]:
-          if cls is None:
-            self.emit(LAYOUT_RAW, slot_on)
-            self.pieces(ws[-1], "raw")
-          elif cls == pend[i][2]:
-            self.emit(LAYOUT_DEFAULT, slot_on)
-          else:
-            self.emit(g.layout_base + cls, slot_on)
-      # the content action's slot: did a pending gap remain unconsumed? (a last gap whose remainder is its
-      # default stays open)
-      consumed = 0
-      if last >= 0:
-        consumed = last + 1 if parts[last][2] != pend[last][2] else last
-      flag = consumed < len(pend)
-      pend.clear()
-      self.emit(a, self.c.slot(kind, key, flag))
-    else:
-      self.emit(a, self.c.slot(kind, key, False))
+    if not pend:
+      self.emit(a, self._slot(kind, key, False))
+      return
+    src, cstarts = self.src, self.comment_starts
+    last = -1
+    parts = []
+    for i, (s, e, dflt, pos) in enumerate(pend):
+      if cstarts:
+        j = bisect.bisect_left(cstarts, s)
+        has_comment = j < len(cstarts) and cstarts[j] < e
+      else:
+        has_comment = False
+      if has_comment:
+        ws, spans = split_gap(src, s, e, self.comments)
+      else:
+        ws, spans = (src[s:e],), ()
+      cls = self._class(ws[-1], pos)
+      parts.append((ws, spans, cls))
+      if spans or cls != dflt:
+        last = i
+    if last >= 0:
+      self._layout(pend, parts, last, kind, key)
+    # the content action's slot: did a pending gap remain unconsumed? (a last gap whose remainder is its
+    # default stays open)
+    consumed = 0
+    if last >= 0:
+      consumed = last + 1 if parts[last][2] != pend[last][2] else last
+    flag = consumed < len(pend)
+    pend.clear()
+    self.emit(a, self._slot(kind, key, flag))
+
+  def _layout(self, pend, parts, last, kind, key) -> None:
+    g = self.g
+    slot_on = self._slot(kind, key, True)
+    for i in range(last + 1):
+      ws, spans, cls = parts[i]
+      pos = pend[i][3]
+      for w, (cs, ce) in zip(ws, spans):
+        wc = self._class(w, pos)
+        if wc is None:
+          self.emit(LAYOUT_C_RAW, slot_on)
+          self.pieces(w, "raw")
+        else:
+          self.emit(g.layout_c_base + wc, slot_on)
+        self.pieces(self.src[cs:ce], "comment")
+      if i < last or cls != pend[i][2]:
+        if cls is None:
+          self.emit(LAYOUT_RAW, slot_on)
+          self.pieces(ws[-1], "raw")
+        elif cls == pend[i][2]:
+          self.emit(LAYOUT_DEFAULT, slot_on)
+        else:
+          self.emit(g.layout_base + cls, slot_on)
 
   def pieces(self, text: bytes, sub: str) -> None:
     slot = self.c.table.index[(sub, None, False)]
@@ -144,9 +175,9 @@ class _Encoder:
     ids = self.g.pieces.encode(ch[3])
     base = self.g.piece_base
     self.content(base + ids[0], "hole", key)
-    slot = self.c.table.index[("leaf", None, False)]
-    for p in ids[1:]:
-      self.emit(base + p, slot)
+    if len(ids) > 1:
+      slot, depth, parent = self.c.table.index[("leaf", None, False)], self.depth, self.parent[-1]
+      self.out.extend((base + p, slot, depth, parent) for p in ids[1:])
     return (field, "#leaf")
 
   def node(self, n, key) -> None:
@@ -171,7 +202,7 @@ class _Encoder:
     g = self.g
     a = g.rule_base + r
     self.content(a, "hole", key)
-    base = layout.line_indent(self.src, n[4])
+    base = n[4]
     head = head_of(items)
     defaults = g.rule_defaults[r]
     self.depth += 1
@@ -191,7 +222,7 @@ class _Encoder:
   def _segments(self, n, key, sids, segs, items) -> None:
     g = self.g
     kind, children = n[1], n[3]
-    base = layout.line_indent(self.src, n[4])
+    base = n[4]
     head = head_of(items)
     ci, prev = 0, START
     for j, (sid, (sitems, _)) in enumerate(zip(sids, segs)):
@@ -221,7 +252,7 @@ class _Encoder:
     kind, children = n[1], n[3]
     a = g.open_base + g.kind_index[kind]
     self.content(a, "hole", key)
-    base = layout.line_indent(self.src, n[4])
+    base = n[4]
     self.depth += 1
     self.parent.append(a)
     head, prev = None, START

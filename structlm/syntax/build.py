@@ -153,14 +153,18 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
         return lindex[k]
     return lindex[FLAT_EMPTY]
 
-  # list kinds (a hole field repeats in some production) are always built element by element
+  # list kinds (a hole field repeats in some production) are built element by element; only their short forms
+  # (at most list_rule_max_holes children) may also be whole rules, so the rule vocabulary stays bounded
   list_kinds = set()
   for kind, items in stats.prods:
     holes = [it[1] for it in items if it[0] == "H"]
     if len(holes) != len(set(holes)):
       list_kinds.add(kind)
-  # rules: whole productions of the other kinds
-  ranked = [(c, k) for k, c in stats.prods.items() if c >= config.min_count and k[0] not in list_kinds]
+
+  def rule_ok(key):
+    return key[0] not in list_kinds or sum(it[0] == "H" for it in key[1]) <= config.list_rule_max_holes
+
+  ranked = [(c, k) for k, c in stats.prods.items() if c >= config.min_count and rule_ok(k)]
   ranked.sort(key=lambda x: (-x[0], repr(x[1])))
   rules = [k for _, k in ranked[:config.max_rules]]
   rule_defaults = [[default_of(g) if i else -1 for i, g in enumerate(stats.prod_gaps[k])] for k in rules]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import sys
 
 import numpy as np
 
@@ -42,7 +43,15 @@ class Codec:
     return self.encode_parsed(parse(source, self.g.language, **parse_kwargs))
 
   def encode_parsed(self, parsed: Parsed) -> Encoded:
-    return _Encoder(self, parsed).run()
+    # the encoder recurses a few frames per tree level; parse() already bounded the depth
+    need = 4 * _depth_bound(parsed) + 200
+    old = sys.getrecursionlimit()
+    if need > old:
+      sys.setrecursionlimit(need)
+    try:
+      return _Encoder(self, parsed).run()
+    finally:
+      sys.setrecursionlimit(old)
 
   def decode(self, actions, check: bool = False) -> bytes:
     """Actions -> bytes. check=True also verifies every action against the constraint machine's mask."""
@@ -54,6 +63,10 @@ class Codec:
     if s is None:
       s = self._slot_cache[k] = self.table.slot(kind, key, flag)
     return s
+
+
+def _depth_bound(parsed: Parsed) -> int:
+  return parsed.depth
 
 
 class _Encoder:
@@ -110,7 +123,7 @@ class _Encoder:
       self.emit(a, self._slot(kind, key, False))
       return
     src, cstarts = self.src, self.comment_starts
-    last = -1
+    first = -1  # the first gap (in byte order) that is not its default
     parts = []
     for i, (s, e, dflt, pos) in enumerate(pend):
       if cstarts:
@@ -124,23 +137,23 @@ class _Encoder:
         ws, spans = (src[s:e],), ()
       cls = self._class(ws[-1], pos)
       parts.append((ws, spans, cls))
-      if spans or cls != dflt:
-        last = i
-    if last >= 0:
-      self._layout(pend, parts, last, kind, key)
-    # the content action's slot: did a pending gap remain unconsumed? (a last gap whose remainder is its
-    # default stays open)
+      if first < 0 and (spans or cls != dflt):
+        first = i
     consumed = 0
-    if last >= 0:
-      consumed = last + 1 if parts[last][2] != pend[last][2] else last
+    if first >= 0:
+      self._layout(pend, parts, first, kind, key)
+      # gaps after `first` were closed; `first` too unless its remainder is its default
+      consumed = len(pend) - first - (parts[first][2] == pend[first][2])
+    # the content action's slot: did a pending gap remain open?
     flag = consumed < len(pend)
     pend.clear()
     self.emit(a, self._slot(kind, key, flag))
 
-  def _layout(self, pend, parts, last, kind, key) -> None:
+  def _layout(self, pend, parts, first, kind, key) -> None:
+    """Layout actions set the pending gaps from the last one backwards, down to `first`."""
     g = self.g
     slot_on = self._slot(kind, key, True)
-    for i in range(last + 1):
+    for i in range(len(pend) - 1, first - 1, -1):
       ws, spans, cls = parts[i]
       pos = pend[i][3]
       for w, (cs, ce) in zip(ws, spans):
@@ -151,7 +164,7 @@ class _Encoder:
         else:
           self.emit(g.layout_c_base + wc, slot_on)
         self.pieces(self.src[cs:ce], "comment")
-      if i < last or cls != pend[i][2]:
+      if i > first or cls != pend[i][2]:
         if cls is None:
           self.emit(LAYOUT_RAW, slot_on)
           self.pieces(ws[-1], "raw")
@@ -186,7 +199,7 @@ class _Encoder:
     items = production_items(children, g.closed)
     allowed = key == UNK_KEY or key not in g.slot_kinds or kind in g.slot_kinds[key]
     if allowed:
-      r = None if kind in g.list_kinds else g.rule_index.get((kind, items))
+      r = g.rule_index.get((kind, items))  # long lists never become rules (see build_grammar)
       if r is not None:
         return self._rule(n, key, r, items)
       segs = segments_of(items)

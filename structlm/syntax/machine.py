@@ -129,8 +129,9 @@ class Machine:
     self.frames: list[Frame] = [Frame("root")]
     self.owner: Frame | None = None  # the frame whose hole is the current choice
     self.owner_field = None
-    self.pending: list = [("g", g.root_defaults[0], b"")]
-    self.gap_open = False  # the first pending gap has begun (comments were written into it)
+    # pending run: ["l", text] literals and ["g", default class, base, written parts, closed] gaps. Layout
+    # actions fill the gaps from the last one (next to the coming content) backwards.
+    self.pending: list = [["g", g.root_defaults[0], b"", [], False]]
     self.sub = None  # "leaf" / "comment" / "raw" while pieces are being read
     self.sub_text = bytearray()
     self.sub_key = None
@@ -141,7 +142,7 @@ class Machine:
 
   # ---- features ------------------------------------------------------------------------------------------------
   def has_pending_gap(self) -> bool:
-    return any(e[0] == "g" for e in self.pending)
+    return any(e[0] == "g" and not e[4] for e in self.pending)
 
   def slot(self) -> int:
     if self.sub is not None:
@@ -193,6 +194,12 @@ class Machine:
           best = min(reach.values())
           reach = {k: v for k, v in reach.items() if v == best}
         kinds = set(reach)
+      elif f is not None and f.t == "rule":
+        items = g.rules[f.id][1]
+        if f.idx < len(items) and items[f.idx] == ("H", self.owner_field):
+          # the next child is a sibling of the same field: its slot must have been seen after this kind
+          kinds = {k for k in kinds if g.slot_kinds.get(
+              (f.kind, self.owner_field, f.head, b"#" + ("#leaf" if k.startswith("#leaf:") else k).encode()))}
       m[g.rule_base:g.open_base] = False
       for k in kinds:
         for r in g.rules_by_kind.get(k, ()):
@@ -326,17 +333,17 @@ class Machine:
       if a == LAYOUT_RAW:
         self._begin_sub("raw")
         return
-      cls = self._first_gap()[1] if a == LAYOUT_DEFAULT else a - g.layout_base
-      self._close_gap(layout.render(g.layout_keys[cls], self._first_gap()[2]))
+      gap = self._target_gap()
+      cls = gap[1] if a == LAYOUT_DEFAULT else a - g.layout_base
+      gap[3].append(layout.render(g.layout_keys[cls], gap[2]))
+      gap[4] = True
       return
     if g.layout_c_base <= a < g.rule_base:
-      self.out += self._gap_prefix() + layout.render(g.layout_keys[a - g.layout_c_base], self._first_gap()[2])
-      self.gap_open = True
+      gap = self._target_gap()
+      gap[3].append(layout.render(g.layout_keys[a - g.layout_c_base], gap[2]))
       self._begin_sub("comment")
       return
     if a == LAYOUT_C_RAW:
-      self.out += self._gap_prefix()
-      self.gap_open = True
       self._begin_sub("raw_c")
       return
     # content actions resolve every pending gap with its default
@@ -374,15 +381,15 @@ class Machine:
       elif a < g.field_base:
         text = g.literals[a - g.lit_base]
         if f.n:
-          self.pending.append(("g", g.generic_default, f.base))
+          self.pending.append(["g", g.generic_default, f.base, [], False])
         else:
           f.head = text
-        self.pending.append(("l", text))
+        self.pending.append(["l", text])
         f.n += 1
         f.prev = text
       else:
         if f.n:
-          self.pending.append(("g", g.generic_default, f.base))
+          self.pending.append(["g", g.generic_default, f.base, [], False])
         f.n += 1
         self._hole(f, g.fields[a - g.field_base])
         self.frames.append(Frame("hole"))
@@ -398,25 +405,12 @@ class Machine:
       self.owner.prev = (self.owner_field, child_kind)
       self.owner = None
 
-  def _first_gap(self):
-    for e in self.pending:
-      if e[0] == "g":
+  def _target_gap(self):
+    """The gap layout actions set now: the last one not yet closed."""
+    for e in reversed(self.pending):
+      if e[0] == "g" and not e[4]:
         return e
     raise InvalidAction("no pending gap")
-
-  def _gap_prefix(self) -> bytes:
-    """Literals that precede the first pending gap are written before it."""
-    out = b""
-    while self.pending and self.pending[0][0] == "l":
-      out += self.pending.pop(0)[1]
-    return out
-
-  def _close_gap(self, text: bytes) -> None:
-    self.out += self._gap_prefix() + text
-    self.pending.pop(0)
-    self.gap_open = False
-    while self.pending and self.pending[0][0] == "l":
-      self.out += self.pending.pop(0)[1]
 
   def _flush(self) -> None:
     g = self.g
@@ -424,9 +418,10 @@ class Machine:
       if e[0] == "l":
         self.out += e[1]
       else:
-        self.out += layout.render(g.layout_keys[e[1]], e[2])
+        self.out += b"".join(e[3])
+        if not e[4]:
+          self.out += layout.render(g.layout_keys[e[1]], e[2])
     self.pending.clear()
-    self.gap_open = False
 
   def _begin_sub(self, sub: str, key=None) -> None:
     self.sub = "raw" if sub == "raw_c" else sub
@@ -441,12 +436,14 @@ class Machine:
       self.out += text
       self._advance()
     elif mode == "raw":
-      self._close_gap(text)
+      gap = self._target_gap()
+      gap[3].append(text)
+      gap[4] = True
     elif mode == "raw_c":
-      self.out += text
+      self._target_gap()[3].append(text)
       self._begin_sub("comment")
     else:  # comment: the gap goes on
-      self.out += text
+      self._target_gap()[3].append(text)
 
   def _advance(self) -> None:
     """Walk the templates from the current position to the next choice point, queueing gaps and literals."""
@@ -473,10 +470,10 @@ class Machine:
         i = f.idx
         f.idx += 1
         if i or (t == "seg" and not f.first):
-          self.pending.append(("g", defaults[i], f.base))
+          self.pending.append(["g", defaults[i], f.base, [], False])
         it = items[i]
         if it[0] == "L":
-          self.pending.append(("l", it[1]))
+          self.pending.append(["l", it[1]])
           f.prev = it[1]
           if t == "seg":
             f.brackets = advance_brackets(f.brackets, (it,))
@@ -489,7 +486,7 @@ class Machine:
       if t == "root":
         if f.idx == 0:
           f.idx = 1
-          self.pending.append(("g", g.root_defaults[1], b""))
+          self.pending.append(["g", g.root_defaults[1], b"", [], False])
         self.choice = ("eof", None)
         return
       raise AssertionError(t)

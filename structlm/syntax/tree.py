@@ -19,7 +19,7 @@ from structlm.syntax import languages
 
 LEAF, NODE = 0, 1
 DEFAULT_MAX_BYTES = 1 << 20
-DEFAULT_MAX_DEPTH = 400
+DEFAULT_MAX_DEPTH = 1500  # the stdlib's deepest file (test_exceptions.py) nests 808 levels
 
 
 class Skip(Exception):
@@ -34,8 +34,9 @@ class Skip(Exception):
 class Parsed:
   source: bytes
   root: tuple  # flattened root node
-  comments: list  # [(start, end)] of extras, in order
+  comments: list  # [(start, end)] of comment extras, in order
   tokens: int
+  depth: int = 0  # deepest nesting of the tree
 
 
 def check_source(source: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
@@ -58,8 +59,8 @@ def parse(source: bytes, language: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
   tree = (parser or languages.parser(language)).parse(source)
   if tree.root_node.has_error:
     raise Skip("parse_error")
-  root, comments, tokens = _flatten(tree, source, _tables(language), max_depth)
-  return Parsed(source, root, comments, tokens)
+  root, comments, tokens, depth = _flatten(tree, source, _tables(language), max_depth)
+  return Parsed(source, root, comments, tokens, depth)
 
 
 @functools.cache
@@ -80,7 +81,7 @@ def _flatten(tree, src: bytes, tables, max_depth: int):
   comments = []
   stack = []  # (siblings so far, parent node, parent field id)
   cur = []
-  tokens = 0
+  tokens = deepest = 0
   while True:
     node = c.node
     fid = c.field_id
@@ -90,8 +91,10 @@ def _flatten(tree, src: bytes, tables, max_depth: int):
         comments.append((node.start_byte, node.end_byte))
     elif c.goto_first_child():
       stack.append((cur, node, fid))
-      if len(stack) > max_depth:
-        raise Skip("too_deep", f"nesting deeper than {max_depth}")
+      if len(stack) > deepest:
+        deepest = len(stack)
+        if deepest > max_depth:
+          raise Skip("too_deep", f"nesting deeper than {max_depth}")
       cur = []
       continue
     else:
@@ -100,7 +103,7 @@ def _flatten(tree, src: bytes, tables, max_depth: int):
       tokens += 1
     while not c.goto_next_sibling():
       if not c.goto_parent():
-        return cur[0], comments, tokens
+        return cur[0], comments, tokens, deepest
       parent_cur, pnode, fid = stack.pop()
       if cur:
         parent_cur.append((NODE, kinds[pnode.kind_id], fields[fid or 0], cur, cur[0][4], cur[-1][5]))

@@ -45,7 +45,7 @@ class GrammarConfig:
   max_segments: int = 1536
   layout_classes: int = 96
   min_count: int = 2  # productions and segments seen fewer times use the fallback forms
-  list_rule_max_holes: int = 2  # lists with more children than this always go element by element
+  list_rule_max_holes: int = 4  # lists with more children than this always go element by element
   closed_leaf_max_texts: int = 32  # named leaf kinds with at most this many texts become literals
   lexicon_per_slot: int = 400  # leaf texts remembered per slot for strict (generation) mode
   min_leaf_pieces: int = 512

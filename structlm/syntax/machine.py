@@ -185,7 +185,7 @@ class Machine:
         # the last hole of a segment that does not close: keep the kinds some next segment can follow
         reach = {}
         for k in kinds:
-          prev = (self.owner_field, "#leaf" if k.startswith("#leaf:") else k)
+          prev = (self.owner_field, _kind_of(k))
           d = [self._costs.to_end[t] if self._costs else 0
                for t in g.seg_next.get(f.id, ()) if self._seg_can_follow(f, t, prev)]
           if d:
@@ -198,8 +198,7 @@ class Machine:
         items = g.rules[f.id][1]
         if f.idx < len(items) and items[f.idx] == ("H", self.owner_field):
           # the next child is a sibling of the same field: its slot must have been seen after this kind
-          kinds = {k for k in kinds if g.slot_kinds.get(
-              (f.kind, self.owner_field, f.head, b"#" + ("#leaf" if k.startswith("#leaf:") else k).encode()))}
+          kinds = {k for k in kinds if self._rule_can_fill(f, f.idx, (self.owner_field, _kind_of(k)))}
       m[g.rule_base:g.open_base] = False
       for k in kinds:
         for r in g.rules_by_kind.get(k, ()):
@@ -227,6 +226,21 @@ class Machine:
   def _forced(self) -> bool:
     return self.max_len is not None and self.steps >= self.max_len
 
+  def _rule_can_fill(self, f: Frame, j: int, prev) -> bool:
+    """Whether hole j of rule frame f, after `prev`, and the same-field holes right after it can be filled."""
+    memo = self.__dict__.setdefault("_fill_memo", {})
+    mk = (f.id, f.head, j, prev)
+    if mk not in memo:
+      g = self.g
+      items = g.rules[f.id][1]
+      field = items[j][1]
+      kinds = g.slot_kinds.get((f.kind, field, f.head, prev_marker(prev, field)), ())
+      if j + 1 < len(items) and items[j + 1] == ("H", field):
+        memo[mk] = any(self._rule_can_fill(f, j + 1, (field, _kind_of(k))) for k in kinds)
+      else:
+        memo[mk] = bool(kinds)
+    return memo[mk]
+
   def _seg_can_follow(self, f: Frame, s: int, prev, depth: int = 3) -> bool:
     """Whether segment s, after `prev`, reaches a hole with observed contents and -- unless s closes the node
     -- some content of it lets a further segment follow (looking `depth` segments ahead)."""
@@ -245,7 +259,7 @@ class Machine:
         ok = bool(kinds)
       else:
         nxt = g.seg_next.get(s, ())
-        ok = any(self._seg_can_follow(f, t, (it[1], "#leaf" if k.startswith("#leaf:") else k), depth - 1)
+        ok = any(self._seg_can_follow(f, t, (it[1], _kind_of(k)), depth - 1)
                  for k in kinds for t in nxt)
       break
     memo[mk] = ok
@@ -490,6 +504,11 @@ class Machine:
         self.choice = ("eof", None)
         return
       raise AssertionError(t)
+
+
+def _kind_of(slot_kind: str) -> str:
+  """Slot contents are node kinds or "#leaf:<kind>"; a following sibling sees leaves as "#leaf"."""
+  return "#leaf" if slot_kind.startswith("#leaf:") else slot_kind
 
 
 class _Costs:

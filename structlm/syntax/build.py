@@ -41,6 +41,7 @@ class _Stats:
     self.closed = closed
     self.prods = collections.Counter()
     self.prod_gaps: dict = {}
+    self.prod_kind_gaps: dict = {}  # per production: item index -> child kind -> Counter of the gap before it
     self.slot_kinds = collections.defaultdict(set)
     self.slot_texts = collections.defaultdict(collections.Counter)
     self.leaf_texts = collections.Counter()
@@ -74,12 +75,17 @@ class _Stats:
       gaps = self.prod_gaps.get(key)
       if gaps is None:
         gaps = self.prod_gaps[key] = [collections.Counter() for _ in items]
+        self.prod_kind_gaps[key] = [collections.defaultdict(collections.Counter) for _ in items]
+      kgaps = self.prod_kind_gaps[key]
       base = layout.line_indent(src, node[4])
       head = head_of(items)
       prev_end, prev = None, START
       for i, (ch, it) in enumerate(zip(children, items)):
         if i:
-          gaps[i][self.gap(src, prev_end, ch[4], base, comments)] += 1
+          gk = self.gap(src, prev_end, ch[4], base, comments)
+          gaps[i][gk] += 1
+          if it[0] == "H":
+            kgaps[i]["#leaf" if ch[0] == LEAF else ch[1]][gk] += 1
         prev_end = ch[5]
         if it[0] == "H":
           slot = (node[1], it[1], head, prev_marker(prev, it[1]))
@@ -169,9 +175,22 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
   rules = [k for _, k in ranked[:config.max_rules]]
   rule_defaults = [[default_of(g) if i else -1 for i, g in enumerate(stats.prod_gaps[k])] for k in rules]
 
+  def kind_defaults(defaults, kind_counters):
+    """{item index: {child kind: class}} where the child's kind changes the most frequent gap before it."""
+    out = {}
+    for i, by_kind in enumerate(kind_counters):
+      for kind, counter in by_kind.items():
+        best = default_of(counter)
+        if best != defaults[i] and counter[layout_keys[best]] >= 3:
+          out.setdefault(i, {})[kind] = best
+    return out
+
+  rule_kind_defaults = [kind_defaults(d, stats.prod_kind_gaps[k]) for d, k in zip(rule_defaults, rules)]
+
   # segments, their gap defaults, first-ness and bigrams, from every production
   seg_count = collections.Counter()
   seg_gaps: dict = {}
+  seg_kind_gaps: dict = {}
   seg_first_keys, seg_pairs = set(), set()
   for key, c in stats.prods.items():
     kind, items = key
@@ -181,9 +200,12 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
       brackets = advance_brackets(brackets, sitems)
       seg_count[skey] += c
       g = seg_gaps.setdefault(skey, [collections.Counter() for _ in sitems])
+      kg = seg_kind_gaps.setdefault(skey, [collections.defaultdict(collections.Counter) for _ in sitems])
       for i in range(len(sitems)):
         if offset + i > 0:
           g[i].update(stats.prod_gaps[key][offset + i])
+          for child_kind, counter in stats.prod_kind_gaps[key][offset + i].items():
+            kg[i][child_kind].update(counter)
       if j == 0:
         seg_first_keys.add(skey)
       else:
@@ -194,6 +216,7 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
   segs = [k for _, k in ranked[:config.max_segments]]
   sindex = {k: i for i, k in enumerate(segs)}
   seg_defaults = [[default_of(g) for g in seg_gaps[k]] for k in segs]
+  seg_kind_defaults = [kind_defaults(d, seg_kind_gaps[k]) for d, k in zip(seg_defaults, segs)]
   seg_first = sorted(sindex[k] for k in seg_first_keys if k in sindex)
   seg_next: dict = collections.defaultdict(set)
   for a, b in seg_pairs:
@@ -218,8 +241,8 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
   data = dict(
       language=language, config=vars(config).copy(),
       closed={k: v for k, v in closed.items()},
-      layout=layout_keys, rules=rules, rule_defaults=rule_defaults,
-      segments=segs, seg_defaults=seg_defaults, seg_first=seg_first, seg_next=dict(seg_next),
+      layout=layout_keys, rules=rules, rule_defaults=rule_defaults, rule_kind_defaults=rule_kind_defaults,
+      segments=segs, seg_defaults=seg_defaults, seg_kind_defaults=seg_kind_defaults, seg_first=seg_first, seg_next=dict(seg_next),
       kinds=kinds, literals=literals, fields=fields,
       generic_default=lindex[FLAT_EMPTY],
       root_defaults=[default_of(stats.root_gaps[0]), default_of(stats.root_gaps[1])],

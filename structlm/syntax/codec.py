@@ -87,9 +87,9 @@ class _Encoder:
   def run(self) -> Encoded:
     root = self.parsed.root
     g = self.g
-    self.pending.append((0, root[4], g.root_defaults[0], 0))
+    self.pending.append((0, root[4], g.root_defaults[0], 0, None))
     self.node(root, ROOT_KEY)
-    self.pending.append((root[5], len(self.src), g.root_defaults[1], 0))
+    self.pending.append((root[5], len(self.src), g.root_defaults[1], 0, None))
     self.content(EOF, "eof", None)
     arr = np.asarray(self.out, np.int32).reshape(-1, 4)
     return Encoded(arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(), arr[:, 3].copy())
@@ -116,8 +116,9 @@ class _Encoder:
     return self.g.layout_index.get(layout.normalize(gap, self._base(pos)))
 
   # ---- layout --------------------------------------------------------------------------------------------------
-  def content(self, a: int, kind: str, key) -> None:
-    """Emit the layout actions the pending gaps need, then content action `a` at choice (kind, key)."""
+  def content(self, a: int, kind: str, key, child: str | None = None) -> None:
+    """Emit the layout actions the pending gaps need, then content action `a` at choice (kind, key); `child`:
+    the kind `a` starts in a hole (the gap right before it may default by that kind)."""
     pend = self.pending
     if not pend:
       self.emit(a, self._slot(kind, key, False))
@@ -125,7 +126,10 @@ class _Encoder:
     src, cstarts = self.src, self.comment_starts
     first = -1  # the first gap (in byte order) that is not its default
     parts = []
-    for i, (s, e, dflt, pos) in enumerate(pend):
+    n = len(pend)
+    for i, (s, e, dflt, pos, kd) in enumerate(pend):
+      if kd is not None and i == n - 1 and child is not None:
+        dflt = kd.get(child, dflt)
       if cstarts:
         j = bisect.bisect_left(cstarts, s)
         has_comment = j < len(cstarts) and cstarts[j] < e
@@ -136,14 +140,14 @@ class _Encoder:
       else:
         ws, spans = (src[s:e],), ()
       cls = self._class(ws[-1], pos)
-      parts.append((ws, spans, cls))
+      parts.append((ws, spans, cls, dflt))
       if first < 0 and (spans or cls != dflt):
         first = i
     consumed = 0
     if first >= 0:
       self._layout(pend, parts, first, kind, key)
       # gaps after `first` were closed; `first` too unless its remainder is its default
-      consumed = len(pend) - first - (parts[first][2] == pend[first][2])
+      consumed = n - first - (parts[first][2] == parts[first][3])
     # the content action's slot: did a pending gap remain open?
     flag = consumed < len(pend)
     pend.clear()
@@ -154,7 +158,7 @@ class _Encoder:
     g = self.g
     slot_on = self._slot(kind, key, True)
     for i in range(len(pend) - 1, first - 1, -1):
-      ws, spans, cls = parts[i]
+      ws, spans, cls, dflt = parts[i]
       pos = pend[i][3]
       for w, (cs, ce) in zip(ws, spans):
         wc = self._class(w, pos)
@@ -164,11 +168,11 @@ class _Encoder:
         else:
           self.emit(g.layout_c_base + wc, slot_on)
         self.pieces(self.src[cs:ce], "comment")
-      if i > first or cls != pend[i][2]:
+      if i > first or cls != dflt:
         if cls is None:
           self.emit(LAYOUT_RAW, slot_on)
           self.pieces(ws[-1], "raw")
-        elif cls == pend[i][2]:
+        elif cls == pend[i][2]:  # LAYOUT_DEFAULT means the plain default: the machine cannot know the kind yet
           self.emit(LAYOUT_DEFAULT, slot_on)
         else:
           self.emit(g.layout_base + cls, slot_on)
@@ -187,7 +191,7 @@ class _Encoder:
       return (field, ch[1])
     ids = self.g.pieces.encode(ch[3])
     base = self.g.piece_base
-    self.content(base + ids[0], "hole", key)
+    self.content(base + ids[0], "hole", key, "#leaf")
     if len(ids) > 1:
       slot, depth, parent = self.c.table.index[("leaf", None, False)], self.depth, self.parent[-1]
       self.out.extend((base + p, slot, depth, parent) for p in ids[1:])
@@ -214,17 +218,17 @@ class _Encoder:
   def _rule(self, n, key, r, items) -> None:
     g = self.g
     a = g.rule_base + r
-    self.content(a, "hole", key)
+    self.content(a, "hole", key, n[1])
     base = n[4]
     head = head_of(items)
-    defaults = g.rule_defaults[r]
+    defaults, kdefs = g.rule_defaults[r], g.rule_kind_defaults[r]
     self.depth += 1
     self.parent.append(a)
     children = n[3]
     prev = START
     for i, (ch, it) in enumerate(zip(children, items)):
       if i:
-        self.pending.append((children[i - 1][5], ch[4], defaults[i], base))
+        self.pending.append((children[i - 1][5], ch[4], defaults[i], base, kdefs.get(i)))
       if it[0] == "H":
         prev = self.child(ch, (n[1], it[1], head, prev_marker(prev, it[1])), it[1])
       else:
@@ -241,17 +245,17 @@ class _Encoder:
     for j, (sid, (sitems, _)) in enumerate(zip(sids, segs)):
       a = g.seg_base + sid
       if j == 0:
-        self.content(a, "hole", key)
+        self.content(a, "hole", key, kind)
         self.depth += 1
         self.parent.append(a)
       else:
         self.content(a, "seg", kind)
         self.parent[-1] = a
-      defaults = g.seg_defaults[sid]
+      defaults, kdefs = g.seg_defaults[sid], g.seg_kind_defaults[sid]
       for i, it in enumerate(sitems):
         ch = children[ci]
         if ci:
-          self.pending.append((children[ci - 1][5], ch[4], defaults[i], base))
+          self.pending.append((children[ci - 1][5], ch[4], defaults[i], base, kdefs.get(i)))
         if it[0] == "H":
           prev = self.child(ch, (kind, it[1], head, prev_marker(prev, it[1])), it[1])
         else:
@@ -264,7 +268,7 @@ class _Encoder:
     g = self.g
     kind, children = n[1], n[3]
     a = g.open_base + g.kind_index[kind]
-    self.content(a, "hole", key)
+    self.content(a, "hole", key, kind)
     base = n[4]
     self.depth += 1
     self.parent.append(a)
@@ -279,7 +283,7 @@ class _Encoder:
       else:
         self.content(g.field_base + g.field_index[ch[2]], "gen", None)
       if i:
-        self.pending.append((children[i - 1][5], ch[4], g.generic_default, base))
+        self.pending.append((children[i - 1][5], ch[4], g.generic_default, base, None))
       if lit is None:
         self.depth += 1
         prev = self.child(ch, (kind, ch[2], head, prev_marker(prev, ch[2])), ch[2])

@@ -105,6 +105,9 @@ class ActionGrammar:
     self.layout_index = {k: i for i, k in enumerate(self.layout_keys)}
     self.rules = [(k, tuple(tuple(it) for it in items)) for k, items in data["rules"]]
     self.rule_defaults = [tuple(d) for d in data["rule_defaults"]]
+    # the gap before a child hole may default differently by the child's kind (a blank line before a def)
+    self.rule_kind_defaults = [{int(i): v for i, v in d.items()} for d in data["rule_kind_defaults"]]
+    self.seg_kind_defaults = [{int(i): v for i, v in d.items()} for d in data["seg_kind_defaults"]]
     self.segs = [(k, None if ctx is None else tuple(ctx), tuple(tuple(it) for it in items), end)
                  for k, ctx, items, end in data["segments"]]
     self.seg_defaults = [tuple(d) for d in data["seg_defaults"]]
@@ -244,6 +247,8 @@ def _encode_json(d: dict) -> dict:
   out["reserved"] = sorted(t.decode("latin-1") for t in d["reserved"])
   out["seg_next"] = {str(a): sorted(b) for a, b in d["seg_next"].items()}
   out["seg_first"] = sorted(d["seg_first"])
+  for k in ("rule_kind_defaults", "seg_kind_defaults"):
+    out[k] = [{str(i): v for i, v in sorted(x.items())} for x in d[k]]
   return out
 
 

@@ -131,7 +131,7 @@ class Machine:
     self.owner_field = None
     # pending run: ["l", text] literals and ["g", default class, base, written parts, closed] gaps. Layout
     # actions fill the gaps from the last one (next to the coming content) backwards.
-    self.pending: list = [["g", g.root_defaults[0], b"", [], False]]
+    self.pending: list = [["g", g.root_defaults[0], b"", [], False, None]]
     self.sub = None  # "leaf" / "comment" / "raw" while pieces are being read
     self.sub_text = bytearray()
     self.sub_key = None
@@ -361,8 +361,8 @@ class Machine:
       self._begin_sub("raw_c")
       return
     # content actions resolve every pending gap with its default
-    self._flush()
     kind, key = self.choice
+    self._flush(self._child_kind(a) if kind == "hole" else None)
     if kind == "eof":
       self.done = True
       return
@@ -395,7 +395,7 @@ class Machine:
       elif a < g.field_base:
         text = g.literals[a - g.lit_base]
         if f.n:
-          self.pending.append(["g", g.generic_default, f.base, [], False])
+          self.pending.append(["g", g.generic_default, f.base, [], False, None])
         else:
           f.head = text
         self.pending.append(["l", text])
@@ -403,7 +403,7 @@ class Machine:
         f.prev = text
       else:
         if f.n:
-          self.pending.append(["g", g.generic_default, f.base, [], False])
+          self.pending.append(["g", g.generic_default, f.base, [], False, None])
         f.n += 1
         self._hole(f, g.fields[a - g.field_base])
         self.frames.append(Frame("hole"))
@@ -426,15 +426,30 @@ class Machine:
         return e
     raise InvalidAction("no pending gap")
 
-  def _flush(self) -> None:
+  def _child_kind(self, a: int) -> str:
     g = self.g
-    for e in self.pending:
+    if a >= g.piece_base:
+      return "#leaf"
+    if a < g.seg_base:
+      return g.rules[a - g.rule_base][0]
+    if a < g.open_base:
+      return g.segs[a - g.seg_base][0]
+    return g.kinds[a - g.open_base]
+
+  def _flush(self, child: str | None = None) -> None:
+    """Write the pending run; an open gap right before a hole's content may default by the child's kind."""
+    g = self.g
+    last = len(self.pending) - 1
+    for i, e in enumerate(self.pending):
       if e[0] == "l":
         self.out += e[1]
       else:
         self.out += b"".join(e[3])
         if not e[4]:
-          self.out += layout.render(g.layout_keys[e[1]], e[2])
+          cls = e[1]
+          if i == last and e[5] is not None and child is not None:
+            cls = e[5].get(child, cls)
+          self.out += layout.render(g.layout_keys[cls], e[2])
     self.pending.clear()
 
   def _begin_sub(self, sub: str, key=None) -> None:
@@ -472,9 +487,10 @@ class Machine:
       if t == "rule" or t == "seg":
         if t == "rule":
           items, defaults, end = g.rules[f.id][1], g.rule_defaults[f.id], True
+          kdefs = g.rule_kind_defaults[f.id]
         else:
           _, _, items, end = g.segs[f.id]
-          defaults = g.seg_defaults[f.id]
+          defaults, kdefs = g.seg_defaults[f.id], g.seg_kind_defaults[f.id]
         if f.idx >= len(items):
           if end:
             self.frames.pop()
@@ -484,7 +500,7 @@ class Machine:
         i = f.idx
         f.idx += 1
         if i or (t == "seg" and not f.first):
-          self.pending.append(["g", defaults[i], f.base, [], False])
+          self.pending.append(["g", defaults[i], f.base, [], False, kdefs.get(i)])
         it = items[i]
         if it[0] == "L":
           self.pending.append(["l", it[1]])
@@ -500,7 +516,7 @@ class Machine:
       if t == "root":
         if f.idx == 0:
           f.idx = 1
-          self.pending.append(["g", g.root_defaults[1], b"", [], False])
+          self.pending.append(["g", g.root_defaults[1], b"", [], False, None])
         self.choice = ("eof", None)
         return
       raise AssertionError(t)

@@ -1,4 +1,4 @@
-"""`python -m structlm <command>`: roundtrip, encode (more commands arrive with their issues)."""
+"""`python -m structlm <command>`: roundtrip, grammar, encode, prepare."""
 from __future__ import annotations
 
 import argparse
@@ -70,6 +70,21 @@ def _encode(args) -> int:
   return 0
 
 
+def _prepare(args) -> int:
+  from absl import logging as absl_logging
+
+  from structlm.data.prepare import prepare
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  res = prepare(corpus=args.corpus, language=args.language, strip_comments=args.strip_comments,
+                vocab_size=args.vocab_size, data_dir=args.data_dir, max_bytes=args.max_bytes, workers=args.workers)
+  if args.json:
+    print(json.dumps(res))
+  else:
+    for k, v in res.items():
+      print(f"{k:>18}: {v}")
+  return 0
+
+
 def main(argv=None) -> None:
   ap = argparse.ArgumentParser(prog="python -m structlm")
   sub = ap.add_subparsers(dest="command", required=True)
@@ -103,6 +118,16 @@ def main(argv=None) -> None:
   p.add_argument("--grammar")
   lang_opts(p)
   p.set_defaults(fn=_encode)
+
+  p = sub.add_parser("prepare", help="build (or reuse) a tfds ArrayRecord dataset of a corpus, both variants")
+  p.add_argument("--corpus", default="stdlib",
+                 help="stdlib, a directory or glob of files, or .jsonl/.parquet files with a content column")
+  p.add_argument("--data-dir", default="data")
+  p.add_argument("--max-bytes", type=int, default=1 << 20)
+  p.add_argument("--workers", type=int, default=0, help="encoding processes (0: one per core)")
+  p.add_argument("--json", action="store_true")
+  lang_opts(p)
+  p.set_defaults(fn=_prepare)
 
   args = ap.parse_args(argv)
   try:

@@ -1,4 +1,4 @@
-"""`python -m structlm <command>`: roundtrip, grammar, encode, prepare."""
+"""`python -m structlm <command>`: roundtrip, grammar, encode, prepare, analyze."""
 from __future__ import annotations
 
 import argparse
@@ -85,6 +85,31 @@ def _prepare(args) -> int:
   return 0
 
 
+def _analyze(args) -> int:
+  import os
+
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # analysis/ beside structlm/
+  from analysis.fit import FitError
+  from analysis.report import analyze, chinchilla_check
+  try:
+    if args.chinchilla_check:
+      res = chinchilla_check(args.chinchilla_check, n_bootstrap=args.bootstrap, seed=args.seed)
+      print(json.dumps(res) if args.json else json.dumps(res, indent=1))
+      return 0 if res["within_tolerance"] else 1
+    if not args.runs_dir:
+      sys.exit("analyze: give RUNS_DIR (a sweep's directory) or --chinchilla-check CSV")
+    res = analyze(args.runs_dir, args.out or os.path.join(args.runs_dir, "analysis"), n_bootstrap=args.bootstrap,
+                  seed=args.seed, n_key="N_nonembedding" if args.nonembedding else "N")
+  except FitError as e:
+    sys.exit(f"analyze: cannot fit: {e}")
+  if args.json:
+    print(json.dumps(dict(headline=res["headline"], multiplier=res["multiplier"], laws=res["laws"])))
+  else:
+    print(res["headline"])
+    print(f"report: {os.path.join(args.out or os.path.join(args.runs_dir, 'analysis'), 'report.md')}")
+  return 0
+
+
 def main(argv=None) -> None:
   ap = argparse.ArgumentParser(prog="python -m structlm")
   sub = ap.add_subparsers(dest="command", required=True)
@@ -128,6 +153,16 @@ def main(argv=None) -> None:
   p.add_argument("--json", action="store_true")
   lang_opts(p)
   p.set_defaults(fn=_prepare)
+
+  p = sub.add_parser("analyze", help="scaling-law fits, the compute multiplier, plots and report.md")
+  p.add_argument("runs_dir", nargs="?")
+  p.add_argument("--out", help="output directory (default RUNS_DIR/analysis)")
+  p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap refits per variant")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--nonembedding", action="store_true", help="fit on non-embedding parameters")
+  p.add_argument("--chinchilla-check", metavar="CSV", help="refit Epoch AI's Chinchilla points instead")
+  p.add_argument("--json", action="store_true")
+  p.set_defaults(fn=_analyze)
 
   args = ap.parse_args(argv)
   try:

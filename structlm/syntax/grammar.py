@@ -44,7 +44,7 @@ class GrammarConfig:
   max_rules: int = 2048
   max_segments: int = 1536
   layout_classes: int = 96
-  min_count: int = 2  # productions and segments seen fewer times use the fallback forms
+  min_count: int = 8  # productions and segments seen fewer times use the segment or generic forms
   list_rule_max_holes: int = 4  # lists with more children than this always go element by element
   closed_leaf_max_texts: int = 32  # named leaf kinds with at most this many texts become literals
   lexicon_per_slot: int = 400  # leaf texts remembered per slot for strict (generation) mode

@@ -1,0 +1,53 @@
+"""Collect every run under a sweep directory into one table."""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+
+FIELDS = ("variant", "preset", "N", "N_nonembedding", "tokens", "D", "C", "unique_bytes", "epochs", "bpb")
+
+
+def collect(runs_dir: str) -> tuple[list[dict], dict]:
+  """Rows with FIELDS from each `result.json` (written by `python -m structlm train`); runs without one are
+  unfinished, runs with a non-finite loss (or NaN in metrics.jsonl) diverged. Returns (rows, excluded counts)."""
+  if not os.path.isdir(runs_dir):
+    raise FileNotFoundError(f"{runs_dir}: no such runs directory")
+  rows, excluded = [], collections.Counter()
+  for d, _, files in sorted(os.walk(runs_dir)):
+    if "result.json" not in files:
+      if "metrics.jsonl" in files or "config.json" in files:
+        excluded["unfinished"] += 1
+      continue
+    try:
+      with open(os.path.join(d, "result.json")) as f:
+        r = json.load(f)
+    except (OSError, json.JSONDecodeError):
+      excluded["unreadable"] += 1
+      continue
+    bpb = r.get("eval_bpb")
+    if bpb is None or not math.isfinite(float(bpb)) or _diverged(os.path.join(d, "metrics.jsonl")):
+      excluded["diverged"] += 1
+      continue
+    D = float(r["bytes"])
+    unique = float(r.get("unique_bytes") or D)
+    rows.append(dict(variant=r["variant"], preset=r.get("preset", ""), N=float(r["params"]),
+                     N_nonembedding=float(r.get("params_nonembedding", r["params"])), tokens=float(r["tokens"]),
+                     D=D, C=float(r["flops"]), unique_bytes=unique, epochs=D / unique if unique else 1.0,
+                     bpb=float(bpb), run=os.path.relpath(d, runs_dir)))
+  return rows, dict(excluded)
+
+
+def _diverged(metrics_path: str) -> bool:
+  if not os.path.exists(metrics_path):
+    return False
+  with open(metrics_path) as f:
+    for line in f:
+      try:
+        loss = json.loads(line).get("loss")
+      except json.JSONDecodeError:
+        continue
+      if loss is not None and not math.isfinite(float(loss)):
+        return True
+  return False

@@ -1,0 +1,41 @@
+"""Runs drawn from known laws, for testing the analysis (and trying it without a sweep)."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from analysis.fit import Law
+
+TRUE = {"token": Law(A=60.0, B=900.0, E=0.55, alpha=0.32, beta=0.30),
+        "structured": Law(A=45.0, B=700.0, E=0.52, alpha=0.32, beta=0.30)}
+FLOPS_PER_PARAM_BYTE = {"token": 6 * 0.27, "structured": 6 * 0.28}
+
+
+def runs(laws=None, noise: float = 0.01, seed: int = 0, sizes=None, ratios=(2, 5, 10, 20, 50, 100)) -> list[dict]:
+  laws = laws or TRUE
+  rng = np.random.default_rng(seed)
+  sizes = sizes if sizes is not None else np.logspace(5.5, 8.5, 7)
+  rows = []
+  for v, law in laws.items():
+    c = FLOPS_PER_PARAM_BYTE[v]
+    for N in sizes:
+      for r in ratios:
+        D = float(N * r)
+        L = float(law.loss(N, D) * np.exp(rng.normal(0, noise)))
+        rows.append(dict(variant=v, preset=f"n{N:.0e}", N=float(N), N_nonembedding=float(N) * 0.8,
+                         tokens=D * c / 6, D=D, C=c * N * D, unique_bytes=D, epochs=1.0, bpb=L,
+                         run=f"{v}/n{N:.0e}_d{D:.0e}"))
+  return rows
+
+
+def write(rows: list[dict], runs_dir: str) -> None:
+  """As `python -m structlm train` leaves them: one directory per run with result.json."""
+  for r in rows:
+    d = os.path.join(runs_dir, r["run"])
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "result.json"), "w") as f:
+      json.dump(dict(variant=r["variant"], preset=r["preset"], params=r["N"], params_nonembedding=r["N_nonembedding"],
+                     tokens=r["tokens"], bytes=r["D"], flops=r["C"], eval_bpb=r["bpb"], unique_bytes=r["unique_bytes"],
+                     seconds=1.0, grammar_hash="synthetic", vocab_hash="synthetic", config={}), f)

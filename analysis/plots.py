@@ -76,17 +76,26 @@ def isoflop_curves(iso, out_dir):
 
 
 def multiplier_band(budgets, point, lo, hi, out_dir):
+  """m(C) with its 95% band; budgets where the token model can never match (m = inf) get a marker on top."""
   fig, ax = plt.subplots(figsize=(7, 4.2))
-  point, lo, hi = (np.clip(np.asarray(x, float), 1e-6, 1e12) for x in (point, lo, hi))
-  ax.fill_between(budgets, lo, hi, color=COLORS["structured"], alpha=0.25, label="95% bootstrap interval")
-  ax.plot(budgets, point, color=COLORS["structured"], lw=2, label="estimate")
+  budgets = np.asarray(budgets, float)
+  point, lo, hi = (np.asarray(x, float) for x in (point, lo, hi))
+  band = np.isfinite(lo) & np.isfinite(hi)
+  ax.fill_between(budgets[band], lo[band], hi[band], color=COLORS["structured"], alpha=0.25,
+                  label="95% bootstrap interval")
+  finite = np.isfinite(point)
+  ax.plot(budgets[finite], point[finite], color=COLORS["structured"], lw=2, marker="o", ms=3, label="estimate")
   ax.axhline(1, color="gray", ls="--", lw=1, label="no advantage (m = 1)")
   ax.set_xscale("log")
   ax.set_yscale("log")
+  if (~finite).any():
+    top = ax.get_ylim()[1]
+    ax.plot(budgets[~finite], np.full((~finite).sum(), top), ls="none", marker="^", ms=9,
+            color=COLORS["structured"], clip_on=False, label="token model never matches")
   ax.set_xlabel("compute C of the structured model (FLOPs)")
   ax.set_ylabel("compute multiplier m(C) (×)")
   ax.set_title("Token-model compute needed to match the structured model")
-  ax.legend(fontsize=8)
+  ax.legend(fontsize=8, loc="upper left")
   return _save(fig, out_dir, "multiplier")
 
 

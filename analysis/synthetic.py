@@ -39,3 +39,23 @@ def write(rows: list[dict], runs_dir: str) -> None:
       json.dump(dict(variant=r["variant"], preset=r["preset"], params=r["N"], params_nonembedding=r["N_nonembedding"],
                      tokens=r["tokens"], bytes=r["D"], flops=r["C"], eval_bpb=r["bpb"], unique_bytes=r["unique_bytes"],
                      seconds=1.0, grammar_hash="synthetic", vocab_hash="synthetic", config={}), f)
+
+
+def isoflop_runs(laws=None, budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget: int = 7, noise: float = 0.005,
+                 seed: int = 0) -> list[dict]:
+  """Runs at fixed compute budgets, model sizes spread around each budget's optimum (an isoFLOP sweep)."""
+  from analysis.compare import frontier
+  laws = laws or TRUE
+  rng = np.random.default_rng(seed)
+  rows = []
+  for v, law in laws.items():
+    c = FLOPS_PER_PARAM_BYTE[v]
+    for C in budgets:
+      n_opt = frontier(law, c, C)[1]
+      for N in n_opt * np.logspace(-1, 1, sizes_per_budget):
+        D = C / (c * N)
+        L = float(law.loss(N, D) * np.exp(rng.normal(0, noise)))
+        rows.append(dict(variant=v, preset=f"n{N:.0e}", N=float(N), N_nonembedding=float(N) * 0.8, tokens=D * c / 6,
+                         D=float(D), C=float(C), unique_bytes=float(D), epochs=1.0, bpb=L,
+                         run=f"{v}/c{C:.0e}_n{N:.2e}"))
+  return rows

@@ -97,3 +97,12 @@ def test_cli_on_a_sweep_directory_counts_exclusions(tmp_path):
   r = subprocess.run([sys.executable, "-m", "structlm", "analyze", str(tmp_path / "nothing")],
                      capture_output=True, text=True, env=env, timeout=60)
   assert r.returncode != 0 and "no such runs directory" in r.stderr
+
+
+def test_isoflop_approach_recovers_the_allocation_exponent(tmp_path):
+  f = analyze("iso", str(tmp_path), n_bootstrap=20, rows=synthetic.isoflop_runs())
+  law = synthetic.TRUE["token"]
+  iso = f["isoflop"]["token"]
+  assert iso and len(iso["budgets"]) == 4
+  assert abs(iso["N_opt_exponent"] - law.beta / (law.alpha + law.beta)) < 0.05
+  assert os.path.getsize(tmp_path / "isoflop.png") > 10_000

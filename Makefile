@@ -19,9 +19,10 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests
 
-# The end-to-end study (see README). For now: the structured representation on the whole stdlib.
+# The end-to-end study (see README). For now: the stdlib dataset and the structured round trip on it.
 demo: $(STAMP)
-	$(PY) -m structlm roundtrip --stdlib --json
+	$(PY) -m structlm prepare --corpus stdlib --data-dir data
+	$(PY) -m structlm roundtrip --stdlib
 
 roundtrip-stdlib: $(STAMP)
 	$(PY) -m structlm roundtrip --stdlib --json

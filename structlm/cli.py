@@ -75,8 +75,13 @@ def _prepare(args) -> int:
 
   from structlm.data.prepare import prepare
   absl_logging.set_verbosity(absl_logging.WARNING)
+  beam_options = None
+  if args.beam_runner:
+    from apache_beam.options.pipeline_options import PipelineOptions
+    beam_options = PipelineOptions(args.beam_option)
   res = prepare(corpus=args.corpus, language=args.language, strip_comments=args.strip_comments,
-                vocab_size=args.vocab_size, data_dir=args.data_dir, max_bytes=args.max_bytes, workers=args.workers)
+                vocab_size=args.vocab_size, data_dir=args.data_dir, max_bytes=args.max_bytes, workers=args.workers,
+                beam_runner=args.beam_runner, beam_options=beam_options)
   if args.json:
     print(json.dumps(res))
   else:
@@ -150,6 +155,10 @@ def main(argv=None) -> None:
   p.add_argument("--data-dir", default="data")
   p.add_argument("--max-bytes", type=int, default=1 << 20)
   p.add_argument("--workers", type=int, default=0, help="encoding processes (0: one per core)")
+  p.add_argument("--beam-runner", help="encode with Apache Beam on this runner (DirectRunner, DataflowRunner, "
+                 "SparkRunner, FlinkRunner); needs `pip install .[beam]`")
+  p.add_argument("--beam-option", action="append", default=[],
+                 help="a Beam pipeline option, e.g. --beam-option=--project=P (repeatable)")
   p.add_argument("--json", action="store_true")
   lang_opts(p)
   p.set_defaults(fn=_prepare)

@@ -155,3 +155,18 @@ def test_jsonl_corpus_with_dedup(tmp_path):
   assert docs[0].split == docs[1].split  # same repository, same split
   with pytest.raises(ValueError, match="content-column"):
     list(iter_corpus(str(path), "python", content_column="text"))
+
+
+def test_beam_build_gives_the_same_records(built, tmp_path):
+  pytest.importorskip("apache_beam", reason="apache-beam is the [beam] extra")
+  corpus, base, res = built
+  beamed = prepare(corpus=corpus, data_dir=str(tmp_path / "beam"), vocab_size=2048, beam_runner="DirectRunner")
+  assert beamed["grammar_hash"] == res["grammar_hash"] and beamed["splits"] == res["splits"]
+  for split in ("train", "validation", "test"):
+    a, _ = open_split(res["dataset_dir"], split)
+    b, _ = open_split(beamed["dataset_dir"], split)
+    rows_a = sorted((x["path"], x["tokens"].tobytes(), x["actions"].tobytes(), x["slots"].tobytes())
+                    for x in (a[i] for i in range(len(a))))
+    rows_b = sorted((x["path"], x["tokens"].tobytes(), x["actions"].tobytes(), x["slots"].tobytes())
+                    for x in (b[i] for i in range(len(b))))
+    assert rows_a == rows_b

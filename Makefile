@@ -7,10 +7,10 @@ export JAX_PLATFORMS ?= cpu
 
 .PHONY: test demo venv roundtrip-stdlib bench clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-beam.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-beam.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 

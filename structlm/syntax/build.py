@@ -6,7 +6,7 @@ import collections
 from collections.abc import Iterable
 
 from structlm.syntax import languages, layout
-from structlm.syntax.grammar import (FLAT_EMPTY, IDENT_RE, SPECIALS, ActionGrammar, GrammarConfig, _finish,
+from structlm.syntax.grammar import (FLAT_EMPTY, SPECIALS, ActionGrammar, GrammarConfig, _finish,
                                      START, advance_brackets, head_of, prev_marker, segments_of)
 from structlm.syntax.pieces import LeafPieces
 from structlm.syntax.tree import LEAF, NODE, Skip, parse
@@ -106,10 +106,9 @@ class _Stats:
 
 
 def _leaf_stats(files, language, max_bytes, closed_max):
-  """Pass 1: texts of named leaf kinds, to decide which are closed (literals) and which are identifiers."""
+  """Pass 1: texts of named leaf kinds, to decide which are closed (literals of their rules)."""
   texts: dict[str, set] = collections.defaultdict(set)
   open_kinds: set = set()
-  ident_total, ident_bad = collections.Counter(), collections.Counter()
   parsed_files = []
   for path, src in files:
     try:
@@ -122,24 +121,19 @@ def _leaf_stats(files, language, max_bytes, closed_max):
       n = stack.pop()
       if n[0] == NODE:
         stack.extend(n[3])
-      elif n[1][0] != '"':
-        if n[1] not in open_kinds:
-          texts[n[1]].add(n[3])
-          if len(texts[n[1]]) > closed_max:
-            open_kinds.add(n[1])
-        ident_total[n[1]] += 1
-        if not IDENT_RE.match(n[3]):
-          ident_bad[n[1]] += 1
+      elif n[1][0] != '"' and n[1] not in open_kinds:
+        texts[n[1]].add(n[3])
+        if len(texts[n[1]]) > closed_max:
+          open_kinds.add(n[1])
   closed = {k: v for k, v in texts.items() if k not in open_kinds}
-  ident = {k for k in ident_total if k in open_kinds and ident_bad[k] <= 0.001 * ident_total[k]}
-  return closed, ident, parsed_files
+  return closed, parsed_files
 
 
 def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: GrammarConfig | None = None,
                   max_bytes: int = 1 << 20) -> ActionGrammar:
   """`files`: (path, source bytes). Files that do not parse are ignored here (the encoder reports them)."""
   config = config or GrammarConfig()
-  closed, ident_kinds, parsed_files = _leaf_stats(list(files), language, max_bytes,
+  closed, parsed_files = _leaf_stats(list(files), language, max_bytes,
                                                   config.closed_leaf_max_texts)
   if not parsed_files:
     raise ValueError("no training file parsed without errors: cannot build a grammar from nothing")
@@ -226,9 +220,6 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
   kinds = [k if named else '"' + k for k, named in languages.node_kinds(language)]
   literals = sorted({k[1:].encode() for k in kinds if k[0] == '"'} | {t for v in closed.values() for t in v})
   fields = [None] + languages.field_names(language)
-  reserved_words = {t for t in literals if IDENT_RE.match(t)}
-  for slot, texts in stats.slot_texts.items():
-    reserved_words -= set(texts)
 
   fixed = (len(SPECIALS) + 2 * len(layout_keys) + len(rules) + len(segs) + len(kinds) + len(literals)
            + len(fields))
@@ -249,6 +240,6 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
       slot_kinds=sorted(stats.slot_kinds.items(), key=repr),
       slot_lexicon=sorted(((k, [t for t, _ in c.most_common(config.lexicon_per_slot)])
                            for k, c in stats.slot_texts.items()), key=repr),
-      ident_kinds=sorted(ident_kinds), list_kinds=sorted(list_kinds), reserved=sorted(reserved_words),
+      list_kinds=sorted(list_kinds),
   )
   return _finish(data, pieces)

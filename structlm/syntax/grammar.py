@@ -23,19 +23,15 @@ import collections
 import dataclasses
 import hashlib
 import json
-import re
-from collections.abc import Iterable
 
-from structlm.syntax import languages, layout
+from structlm.syntax import layout
 from structlm.syntax.pieces import LeafPieces
-from structlm.syntax.tree import LEAF, NODE, Parsed, Skip, parse
 
 VERSION = 1
 SPECIALS = ("PAD", "EOF", "LAYOUT_DEFAULT", "LAYOUT_RAW", "LAYOUT_C_RAW", "CLOSE")
 PAD, EOF, LAYOUT_DEFAULT, LAYOUT_RAW, LAYOUT_C_RAW, CLOSE = range(len(SPECIALS))
 FLAT_EMPTY = ("flat", b"")
 START = b"\x00^"  # "the hole is its node's first child" in slot keys (no literal contains NUL)
-IDENT_RE = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 @dataclasses.dataclass
@@ -120,9 +116,7 @@ class ActionGrammar:
     self.root_defaults = tuple(data["root_defaults"])
     self.slot_kinds = {tuple(k): set(v) for k, v in data["slot_kinds"]}
     self.slot_lexicon = {tuple(k): v for k, v in data["slot_lexicon"]}
-    self.ident_kinds = set(data["ident_kinds"])
     self.list_kinds = set(data["list_kinds"])
-    self.reserved = set(data["reserved"])
     self._assign_ids()
 
   # ---- vocabulary layout -------------------------------------------------------------------------------------
@@ -244,7 +238,6 @@ def _encode_json(d: dict) -> dict:
   out["closed"] = {k: sorted(t.decode("latin-1") for t in v) for k, v in d["closed"].items()}
   out["slot_kinds"] = [[_slot_json(k), sorted(v)] for k, v in d["slot_kinds"]]
   out["slot_lexicon"] = [[_slot_json(k), [t.decode("latin-1") for t in v]] for k, v in d["slot_lexicon"]]
-  out["reserved"] = sorted(t.decode("latin-1") for t in d["reserved"])
   out["seg_next"] = {str(a): sorted(b) for a, b in d["seg_next"].items()}
   out["seg_first"] = sorted(d["seg_first"])
   for k in ("rule_kind_defaults", "seg_kind_defaults"):
@@ -261,7 +254,6 @@ def _decode_json(d: dict) -> dict:
   out["closed"] = {k: {t.encode("latin-1") for t in v} for k, v in d["closed"].items()}
   out["slot_kinds"] = [(_slot_from_json(k), v) for k, v in d["slot_kinds"]]
   out["slot_lexicon"] = [(_slot_from_json(k), [t.encode("latin-1") for t in v]) for k, v in d["slot_lexicon"]]
-  out["reserved"] = [t.encode("latin-1") for t in d["reserved"]]
   out["seg_next"] = {int(a): b for a, b in d["seg_next"].items()}
   out["fields"] = [f for f in d["fields"]]
   return out

@@ -1,0 +1,108 @@
+"""tfds builder: a code corpus as ArrayRecord, one record per file, with both variants' ids.
+
+Features: path, bytes (source byte length), tokens (BPE ids, token variant), actions / slots / depth / parent
+(structured variant). Vocabularies are built from the train split only, before any record is written, and live
+beside the dataset (`<data_dir>/code_corpus/<config>/vocab/`); their hashes are in the dataset's metadata.
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from structlm.data import vocab as vocab_lib
+from structlm.data.corpora import Document, dedup, iter_corpus
+
+VERSION = "1.0.0"
+
+
+@dataclasses.dataclass(kw_only=True)
+class CodeCorpusConfig(tfds.core.BuilderConfig):
+  corpus: str = "stdlib"
+  language: str = "python"
+  strip_comments: bool = False
+  vocab_size: int = 8192
+  max_bytes: int = 1 << 20
+  workers: int = 0  # encoding processes (0: one per core)
+  beam: bool = False  # encode in an Apache Beam pipeline (needs apache-beam and a runner in DownloadConfig)
+
+
+def config_name(corpus: str, language: str, strip_comments: bool, vocab_size: int) -> str:
+  slug = "".join(ch if ch.isalnum() else "_" for ch in corpus).strip("_")[-40:] or "corpus"
+  return f"{slug}-{language}-{'nocomments' if strip_comments else 'raw'}-v{vocab_size}"
+
+
+class CodeCorpus(tfds.core.GeneratorBasedBuilder):
+  VERSION = tfds.core.Version(VERSION)
+  BUILDER_CONFIGS: list = []  # configs are made per (corpus, language, comments, vocab size) by `prepare`
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    ints = tfds.features.Tensor(shape=(None,), dtype=np.int32)
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description="Source files as BPE token ids and as grammar actions with tree features.",
+        features=tfds.features.FeaturesDict({
+            "path": tfds.features.Text(), "bytes": np.int64, "tokens": ints,
+            "actions": ints, "slots": ints, "depth": ints, "parent": ints,
+        }),
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  def _split_generators(self, dl_manager):
+    cfg = self.builder_config
+    docs, dropped = dedup(iter_corpus(cfg.corpus, cfg.language))
+    self.stats = vocab_lib.Stats(duplicates=dropped)
+    docs = [vocab_lib.preprocess(d, cfg, self.stats) for d in docs]
+    docs = [d for d in docs if d is not None]
+    vdir = vocab_dir(self._data_dir_root, cfg.name)
+    vocab = vocab_lib.build_or_load(vdir, [d for d in docs if d.split == "train"], cfg)
+    self.info.metadata.update(vocab.hashes())
+    by_split = {name: [d for d in docs if d.split == name] for name in ("train", "validation", "test")}
+    return {name: self._generate_examples(split_docs, vdir) for name, split_docs in by_split.items()}
+
+  def _generate_examples(self, docs: list[Document], vdir: str):
+    cfg = self.builder_config
+    if cfg.beam:
+      return _beam_examples(docs, vdir, cfg.language)
+    return self._local_examples(docs, vdir)
+
+  def _local_examples(self, docs: list[Document], vdir: str):
+    cfg = self.builder_config
+    workers = cfg.workers or os.cpu_count() or 1
+    args = [(d.key, d.content) for d in docs]
+    if workers > 1 and len(args) > 8:
+      ctx = mp.get_context("fork")
+      with ctx.Pool(workers, initializer=vocab_lib.init_worker, initargs=(vdir, cfg.language)) as pool:
+        results = list(pool.imap(vocab_lib.encode_in_worker, args, chunksize=8))
+    else:
+      vocab_lib.init_worker(vdir, cfg.language)
+      results = [vocab_lib.encode_in_worker(a) for a in args]
+    for (key, _), res in zip(args, results):
+      if isinstance(res, str):
+        self.stats.skipped[res] += 1
+        continue
+      yield key, res
+
+
+def _beam_examples(docs: list[Document], vdir: str, language: str):
+  """The same encoding as a Beam PTransform: tfds runs it on the runner given in DownloadConfig (DirectRunner,
+  Dataflow, Spark, Flink). Vocabularies are read once per worker from `vdir` (which must be reachable)."""
+  beam = tfds.core.lazy_imports.apache_beam
+
+  class Encode(beam.DoFn):
+    def setup(self):
+      vocab_lib.init_worker(vdir, language)
+
+    def process(self, arg):
+      res = vocab_lib.encode_in_worker(arg)
+      if not isinstance(res, str):
+        yield arg[0], res
+
+  return beam.Create([(d.key, d.content) for d in docs]) | beam.ParDo(Encode())
+
+
+def vocab_dir(data_dir: str, name: str) -> str:
+  return os.path.join(data_dir, "code_corpus", name, "vocab")

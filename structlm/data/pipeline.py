@@ -1,0 +1,197 @@
+"""Input pipeline: packed, batched rows from a prepared dataset, sharded per host, resumable (grain).
+
+The global row stream is a pure function of (seed, epoch): each epoch shuffles the split's documents with a
+seeded permutation, concatenates them (each prefixed with BOS) and cuts the stream into rows of `seq_len`; a
+document longer than a row continues in the next rows (windows), and an epoch's last row is padded, so every
+token of every document lands in exactly one row. Global batch b is rows [b*B, (b+1)*B); host h of H reads its
+contiguous B/H rows. So the global batch at a step does not depend on the number of hosts, and the iterator
+state is just the next batch index (grain checkpoints it).
+
+Each row carries `ids`, `segment_ids` (1, 2, ... per document piece; 0 is padding), `positions` (within the
+piece), the structured variant's `slots`, `depth`, `parent`, and `bytes`: the source bytes of the documents
+that end in the row, so a pass over a split adds up to its exact byte count (bits per byte share one definition).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+
+import grain
+import numpy as np
+
+from structlm.data.prepare import INDEX_FILE, SUMMARY_FILE
+
+FEATURES = {"token": ("tokens",), "structured": ("actions", "slots", "depth", "parent")}
+
+
+class DatasetError(ValueError):
+  pass
+
+
+def open_split(ddir: str, split: str):
+  """The split's ArrayRecord data source and its index, or a clear error naming the command to rebuild."""
+  import json
+
+  import tensorflow_datasets as tfds
+  hint = "rebuild it with `python -m structlm prepare ...`"
+  summary = os.path.join(ddir, SUMMARY_FILE)
+  if not os.path.isdir(ddir) or not os.path.exists(summary):
+    raise DatasetError(f"no prepared dataset at {ddir}; {hint}")
+  with open(summary) as f:
+    hint = f"delete {ddir} and rebuild it with `{json.load(f).get('rebuild', 'python -m structlm prepare ...')}`"
+  try:
+    source = tfds.builder_from_directory(ddir).as_data_source()[split]
+    if len(source):
+      source[0], source[len(source) - 1]  # the record files are there and readable
+    index = np.load(os.path.join(ddir, INDEX_FILE))
+    idx = {k.split("/", 1)[1]: index[k] for k in index.files if k.startswith(split + "/")}
+  except KeyError:
+    raise DatasetError(f"{ddir} has no split {split!r}") from None
+  except Exception as e:  # noqa: BLE001 - any failure to read is a corrupt dataset
+    raise DatasetError(f"dataset at {ddir} is corrupt or incomplete ({type(e).__name__}: {e}); {hint}") from None
+  if len(idx.get("bytes", ())) != len(source):
+    raise DatasetError(f"dataset at {ddir}: index and records disagree; {hint}")
+  return source, idx
+
+
+@dataclasses.dataclass
+class PackedBatches:
+  ddir: str
+  split: str = "train"
+  variant: str = "token"  # token | structured
+  seq_len: int = 1024
+  global_batch: int = 8
+  seed: int = 0
+  bos_id: int = 0  # prepended to every document (a model reserves it: vocab size + 0 is a safe choice)
+  process_index: int = 0
+  process_count: int = 1
+  unique_bytes: int | None = None  # data-constrained: train on a fixed subset of at most this many bytes...
+  unique_fraction: float | None = None  # ...or this fraction of the split's bytes, repeated over epochs
+  cache_docs: int = 256
+
+  def __post_init__(self):
+    if self.variant not in FEATURES:
+      raise ValueError(f"variant must be one of {sorted(FEATURES)}")
+    if self.global_batch % self.process_count:
+      raise ValueError(f"global batch {self.global_batch} is not divisible by {self.process_count} hosts")
+    self.source, idx = open_split(self.ddir, self.split)
+    self.features = FEATURES[self.variant]
+    self.doc_bytes = idx["bytes"]
+    self.doc_len = idx[self.features[0]] + 1  # + BOS
+    self.docs = self._subset()
+    if not len(self.docs):
+      raise DatasetError(f"split {self.split!r} of {self.ddir} holds no document")
+    self.epoch_tokens = int(self.doc_len[self.docs].sum())
+    self.rows_per_epoch = -(-self.epoch_tokens // self.seq_len)
+    self.local_batch = self.global_batch // self.process_count
+    self._plans: dict = {}
+    self._cache: collections.OrderedDict = collections.OrderedDict()
+
+  # ---- plan ---------------------------------------------------------------------------------------------------
+  def _subset(self) -> np.ndarray:
+    n = len(self.doc_bytes)
+    budget = self.unique_bytes
+    if self.unique_fraction is not None:
+      budget = int(self.unique_fraction * self.doc_bytes.sum())
+    if budget is None:
+      return np.arange(n)
+    order = np.random.default_rng([self.seed, 7919]).permutation(n)  # a fixed subset, whatever the epoch
+    keep = order[np.cumsum(self.doc_bytes[order]) <= budget]
+    return np.sort(keep)
+
+  @property
+  def unique_bytes_used(self) -> int:
+    return int(self.doc_bytes[self.docs].sum())
+
+  def _plan(self, epoch: int):
+    plan = self._plans.get(epoch)
+    if plan is None:
+      order = self.docs[np.random.default_rng([self.seed, epoch]).permutation(len(self.docs))]
+      ends = np.cumsum(self.doc_len[order])
+      plan = self._plans[epoch] = (order, ends)
+      if len(self._plans) > 2:
+        self._plans.pop(min(self._plans))
+    return plan
+
+  def num_batches(self, epochs: float) -> int:
+    return int(epochs * self.rows_per_epoch) // self.global_batch
+
+  # ---- rows ---------------------------------------------------------------------------------------------------
+  def _doc(self, i: int) -> np.ndarray:
+    """A document's features stacked [F, n] with BOS (features 0) in front."""
+    d = self._cache.get(i)
+    if d is None:
+      ex = self.source[int(i)]
+      body = np.stack([np.asarray(ex[f], np.int32) for f in self.features])
+      d = np.zeros((len(self.features), body.shape[1] + 1), np.int32)
+      d[0, 0] = self.bos_id
+      d[:, 1:] = body
+      self._cache[i] = d
+      if len(self._cache) > self.cache_docs:
+        self._cache.popitem(last=False)
+    return d
+
+  def _fill_row(self, feats: np.ndarray, seg: np.ndarray, pos: np.ndarray, global_row: int) -> int:
+    """Write one row into feats [F, L], seg [L], pos [L]; return the bytes of the documents ending in it."""
+    epoch, r = divmod(global_row, self.rows_per_epoch)
+    order, ends = self._plan(epoch)
+    L = self.seq_len
+    start, stop = r * L, (r + 1) * L
+    n_bytes = 0
+    k = int(np.searchsorted(ends, start, side="right"))
+    s = 0
+    while k < len(order):
+      doc_end = int(ends[k])
+      doc_start = doc_end - int(self.doc_len[order[k]])
+      if doc_start >= stop:
+        break
+      lo, hi = max(start, doc_start), min(stop, doc_end)
+      s += 1
+      feats[:, lo - start:hi - start] = self._doc(order[k])[:, lo - doc_start:hi - doc_start]
+      seg[lo - start:hi - start] = s
+      pos[lo - start:hi - start] = np.arange(hi - lo)  # each window of a long document starts at 0
+      if doc_end <= stop:
+        n_bytes += int(self.doc_bytes[order[k]])
+      k += 1
+    return n_bytes
+
+  def row(self, global_row: int) -> dict:
+    return {k: v[0] for k, v in self._rows([global_row]).items()}
+
+  def _rows(self, rows) -> dict:
+    B, L, F = len(rows), self.seq_len, len(self.features)
+    feats = np.zeros((F, B, L), np.int32)
+    seg = np.zeros((B, L), np.int32)
+    pos = np.zeros((B, L), np.int32)
+    n_bytes = np.zeros(B, np.int64)
+    for i, r in enumerate(rows):
+      n_bytes[i] = self._fill_row(feats[:, i], seg[i], pos[i], r)
+    out = {"ids": feats[0], "segment_ids": seg, "positions": pos, "bytes": n_bytes}
+    if self.variant == "structured":
+      out.update(slots=feats[1], depth=feats[2], parent=feats[3])
+    return out
+
+  def host_batch(self, step: int) -> dict:
+    """This host's rows of global batch `step`."""
+    first = step * self.global_batch + self.process_index * self.local_batch
+    return self._rows(range(first, first + self.local_batch))
+
+  def dataset(self, num_batches: int) -> grain.MapDataset:
+    return grain.MapDataset.range(num_batches).map(self.host_batch)
+
+  def iterator(self, num_batches: int, state: dict | None = None):
+    """A grain iterator over batches 0..num_batches-1; `state` (from `get_state()`) resumes exactly."""
+    # batches are cheap to make: grain's default thread pool only adds GIL contention (measured: 3M -> 10M
+    # tokens/s without it on this machine)
+    synchronous = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)
+    it = iter(self.dataset(num_batches).to_iter_dataset(synchronous))
+    if state is not None:
+      it.set_state(state)
+    return it
+
+
+def to_global(batch: dict, sharding) -> dict:
+  """Assemble each host's rows into global jax.Arrays sharded along the batch axis."""
+  import jax
+  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}

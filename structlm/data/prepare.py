@@ -1,0 +1,77 @@
+"""`python -m structlm prepare`: build (or reuse) a dataset and report what it holds."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+INDEX_FILE, SUMMARY_FILE = "index.npz", "summary.json"
+REBUILD = "python -m structlm prepare --corpus {corpus} --language {language}{strip} --vocab-size {vocab} --data-dir {data_dir}"
+
+
+def dataset_dir(data_dir: str, name: str, version: str) -> str:
+  return os.path.join(data_dir, "code_corpus", name, version)
+
+
+def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bool = False, vocab_size: int = 8192,
+            data_dir: str = "data", max_bytes: int = 1 << 20, workers: int = 0, beam_runner=None,
+            beam_options=None) -> dict:
+  """Build the dataset (or reuse it). With `beam_runner` (e.g. "DirectRunner", or a runner object) and
+  `beam_options` (apache_beam PipelineOptions), the records are encoded by an Apache Beam pipeline."""
+  import tensorflow_datasets as tfds
+
+  from structlm.data.code_corpus import CodeCorpus, CodeCorpusConfig
+  from structlm.data.code_corpus.code_corpus import VERSION, config_name
+  t0 = time.time()
+  name = config_name(corpus, language, strip_comments, vocab_size)
+  ddir = dataset_dir(data_dir, name, VERSION)
+  summary_path = os.path.join(ddir, SUMMARY_FILE)
+  if os.path.exists(summary_path):
+    with open(summary_path) as f:
+      res = json.load(f)
+    res.update(reused=True, seconds=round(time.time() - t0, 2))
+    return res
+  cfg = CodeCorpusConfig(name=name, corpus=corpus, language=language, strip_comments=strip_comments,
+                         vocab_size=vocab_size, max_bytes=max_bytes, workers=workers, beam=beam_runner is not None)
+  builder = CodeCorpus(config=cfg, data_dir=data_dir, file_format="array_record")
+  if beam_runner is not None and isinstance(beam_runner, str):
+    import apache_beam as beam
+    beam_runner = beam.runners.create_runner(beam_runner)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      verify_ssl=False, beam_runner=beam_runner, beam_options=beam_options))
+  stats = builder.stats
+  index = write_index(ddir)
+  n_bytes = sum(int(v["bytes"].sum()) for v in index.values())
+  res = dict(
+      files=sum(len(v["bytes"]) for v in index.values()) + sum(stats.skipped.values()),
+      bytes=n_bytes, skipped=dict(stats.skipped), duplicates=stats.duplicates,
+      splits={k: int(len(v["bytes"])) for k, v in index.items()},
+      tokens_per_byte=sum(int(v["tokens"].sum()) for v in index.values()) / max(n_bytes, 1),
+      actions_per_byte=sum(int(v["actions"].sum()) for v in index.values()) / max(n_bytes, 1),
+      dataset_dir=ddir, config=name, **dict(builder.info.metadata),
+      rebuild=REBUILD.format(corpus=corpus, language=language, strip=" --strip-comments" if strip_comments else "",
+                             vocab=vocab_size, data_dir=data_dir),
+  )
+  res["build_seconds"] = round(time.time() - t0, 2)
+  with open(summary_path, "w") as f:
+    json.dump(res, f, indent=1)
+  res.update(reused=False, seconds=res["build_seconds"])
+  return res
+
+
+def write_index(ddir: str) -> dict:
+  """Per split, in record order: source bytes, token count, action count (the packer plans from these)."""
+  import tensorflow_datasets as tfds
+  src = tfds.builder_from_directory(ddir).as_data_source()
+  index = {}
+  for split, ds in src.items():
+    n = len(ds)
+    arr = {"bytes": np.zeros(n, np.int64), "tokens": np.zeros(n, np.int64), "actions": np.zeros(n, np.int64)}
+    for i in range(n):
+      ex = ds[i]
+      arr["bytes"][i], arr["tokens"][i], arr["actions"][i] = ex["bytes"], len(ex["tokens"]), len(ex["actions"])
+    index[split] = arr
+  np.savez(os.path.join(ddir, INDEX_FILE), **{f"{s}/{k}": v for s, a in index.items() for k, v in a.items()})
+  return index

@@ -1,0 +1,103 @@
+"""Vocabularies of a dataset (both from the train split only) and per-file encoding for the builder.
+
+structured: the ActionGrammar (rules, segments, layout, leaf-piece BPE), `grammar.json`
+token:      a byte-level BPE over source text of the same total size, `tokens.json`
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import os
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from structlm.data.corpora import Document
+from structlm.syntax.build import build_grammar
+from structlm.syntax.codec import Codec
+from structlm.syntax.grammar import ActionGrammar, GrammarConfig
+from structlm.syntax.pieces import train_source_bpe
+from structlm.syntax.tree import Skip, check_source, parse, strip_comments
+
+GRAMMAR_FILE, TOKENS_FILE, HASHES_FILE = "grammar.json", "tokens.json", "vocab.json"
+
+
+@dataclasses.dataclass
+class Stats:
+  duplicates: int = 0
+  skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+
+@dataclasses.dataclass
+class Vocab:
+  grammar: ActionGrammar
+  tokens: Tokenizer
+
+  @property
+  def token_hash(self) -> str:
+    return hashlib.sha256(self.tokens.to_str().encode()).hexdigest()[:16]
+
+  def hashes(self) -> dict:
+    return {"grammar_hash": self.grammar.hash, "vocab_hash": self.token_hash,
+            "grammar_vocab_size": self.grammar.vocab_size, "token_vocab_size": self.tokens.get_vocab_size()}
+
+
+def preprocess(doc: Document, cfg, stats: Stats) -> Document | None:
+  """Bytes both variants train on: checked, and comment-free when asked. None (counted) if unusable."""
+  try:
+    check_source(doc.content, cfg.max_bytes)
+    content = strip_comments(doc.content, cfg.language) if cfg.strip_comments else doc.content
+    parse(content, cfg.language, max_bytes=cfg.max_bytes)  # both variants see only what the encoder accepts
+  except Skip as e:
+    stats.skipped[e.reason] += 1
+    return None
+  return dataclasses.replace(doc, content=content)
+
+
+def build_or_load(vdir: str, train_docs: list[Document], cfg) -> Vocab:
+  if os.path.exists(os.path.join(vdir, HASHES_FILE)):
+    return load(vdir)
+  if not train_docs:
+    raise ValueError("the corpus has no training file: nothing to build vocabularies from")
+  grammar = build_grammar(cfg.language, [(d.key, d.content) for d in train_docs],
+                          GrammarConfig(vocab_size=cfg.vocab_size), max_bytes=cfg.max_bytes)
+  tokens = train_source_bpe([d.content.decode("utf-8") for d in train_docs], cfg.vocab_size)
+  vocab = Vocab(grammar, tokens)
+  os.makedirs(vdir, exist_ok=True)
+  grammar.save(os.path.join(vdir, GRAMMAR_FILE))
+  tokens.save(os.path.join(vdir, TOKENS_FILE))
+  with open(os.path.join(vdir, HASHES_FILE), "w") as f:
+    json.dump(vocab.hashes(), f, indent=1)
+  return vocab
+
+
+def load(vdir: str) -> Vocab:
+  try:
+    return Vocab(ActionGrammar.load(os.path.join(vdir, GRAMMAR_FILE)),
+                 Tokenizer.from_file(os.path.join(vdir, TOKENS_FILE)))
+  except (OSError, ValueError, json.JSONDecodeError) as e:
+    raise ValueError(f"vocabularies in {vdir} are missing or corrupt ({e}); delete the dataset directory and "
+                     "rebuild it with `python -m structlm prepare ...`") from None
+
+
+_WORKER: dict = {}
+
+
+def init_worker(vdir: str, language: str) -> None:
+  v = load(vdir)
+  _WORKER.update(codec=Codec(v.grammar), tokens=v.tokens, language=language)
+
+
+def encode_in_worker(arg):
+  """(key, content) -> example dict, or the skip reason."""
+  key, content = arg
+  codec: Codec = _WORKER["codec"]
+  try:
+    enc = codec.encode(content)
+  except Skip as e:
+    return e.reason
+  ids = np.asarray(_WORKER["tokens"].encode(content.decode("utf-8")).ids, np.int32)
+  return {"path": key, "bytes": len(content), "tokens": ids, "actions": enc.actions, "slots": enc.slots,
+          "depth": enc.depth, "parent": enc.parent}

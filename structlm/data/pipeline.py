@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import os
+import io
+import json
 
 import grain
 import numpy as np
+from etils import epath
 
 from structlm.data.prepare import INDEX_FILE, SUMMARY_FILE
 
@@ -31,20 +33,19 @@ class DatasetError(ValueError):
 
 def open_split(ddir: str, split: str):
   """The split's ArrayRecord data source and its index, or a clear error naming the command to rebuild."""
-  import json
-
   import tensorflow_datasets as tfds
   hint = "rebuild it with `python -m structlm prepare ...`"
-  summary = os.path.join(ddir, SUMMARY_FILE)
-  if not os.path.isdir(ddir) or not os.path.exists(summary):
+  summary = epath.Path(ddir) / SUMMARY_FILE
+  if not summary.exists():
     raise DatasetError(f"no prepared dataset at {ddir}; {hint}")
-  with open(summary) as f:
-    hint = f"delete {ddir} and rebuild it with `{json.load(f).get('rebuild', 'python -m structlm prepare ...')}`"
+  rebuild = json.loads(summary.read_text()).get("rebuild", "python -m structlm prepare ...")
+  hint = f"delete {ddir} and rebuild it with `{rebuild}`"
   try:
     source = tfds.builder_from_directory(ddir).as_data_source()[split]
     if len(source):
       source[0], source[len(source) - 1]  # the record files are there and readable
-    index = np.load(os.path.join(ddir, INDEX_FILE))
+    with (epath.Path(ddir) / INDEX_FILE).open("rb") as f:
+      index = np.load(io.BytesIO(f.read()))
     idx = {k.split("/", 1)[1]: index[k] for k in index.files if k.startswith(split + "/")}
   except KeyError:
     raise DatasetError(f"{ddir} has no split {split!r}") from None

@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import numpy as np
+from etils import epath
 
 INDEX_FILE, SUMMARY_FILE = "index.npz", "summary.json"
 REBUILD = "python -m structlm prepare --corpus {corpus} --language {language}{strip} --vocab-size {vocab} --data-dir {data_dir}"
 
 
 def dataset_dir(data_dir: str, name: str, version: str) -> str:
-  return os.path.join(data_dir, "code_corpus", name, version)
+  return str(epath.Path(data_dir) / "code_corpus" / name / version)
 
 
 def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bool = False, vocab_size: int = 8192,
@@ -27,10 +27,9 @@ def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bo
   t0 = time.time()
   name = config_name(corpus, language, strip_comments, vocab_size)
   ddir = dataset_dir(data_dir, name, VERSION)
-  summary_path = os.path.join(ddir, SUMMARY_FILE)
-  if os.path.exists(summary_path):
-    with open(summary_path) as f:
-      res = json.load(f)
+  summary_path = epath.Path(ddir) / SUMMARY_FILE
+  if summary_path.exists():
+    res = json.loads(summary_path.read_text())
     res.update(reused=True, seconds=round(time.time() - t0, 2))
     return res
   cfg = CodeCorpusConfig(name=name, corpus=corpus, language=language, strip_comments=strip_comments,
@@ -55,8 +54,7 @@ def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bo
                              vocab=vocab_size, data_dir=data_dir),
   )
   res["build_seconds"] = round(time.time() - t0, 2)
-  with open(summary_path, "w") as f:
-    json.dump(res, f, indent=1)
+  summary_path.write_text(json.dumps(res, indent=1))  # written last: marks the dataset complete
   res.update(reused=False, seconds=res["build_seconds"])
   return res
 
@@ -73,5 +71,6 @@ def write_index(ddir: str) -> dict:
       ex = ds[i]
       arr["bytes"][i], arr["tokens"][i], arr["actions"][i] = ex["bytes"], len(ex["tokens"]), len(ex["actions"])
     index[split] = arr
-  np.savez(os.path.join(ddir, INDEX_FILE), **{f"{s}/{k}": v for s, a in index.items() for k, v in a.items()})
+  with (epath.Path(ddir) / INDEX_FILE).open("wb") as f:
+    np.savez(f, **{f"{s}/{k}": v for s, a in index.items() for k, v in a.items()})
   return index

@@ -9,9 +9,9 @@ import collections
 import dataclasses
 import hashlib
 import json
-import os
 
 import numpy as np
+from etils import epath
 from tokenizers import Tokenizer
 
 from structlm.data.corpora import Document
@@ -57,7 +57,7 @@ def preprocess(doc: Document, cfg, stats: Stats) -> Document | None:
 
 
 def build_or_load(vdir: str, train_docs: list[Document], cfg) -> Vocab:
-  if os.path.exists(os.path.join(vdir, HASHES_FILE)):
+  if (epath.Path(vdir) / HASHES_FILE).exists():
     return load(vdir)
   if not train_docs:
     raise ValueError("the corpus has no training file: nothing to build vocabularies from")
@@ -65,19 +65,19 @@ def build_or_load(vdir: str, train_docs: list[Document], cfg) -> Vocab:
                           GrammarConfig(vocab_size=cfg.vocab_size), max_bytes=cfg.max_bytes)
   tokens = train_source_bpe([d.content.decode("utf-8") for d in train_docs], cfg.vocab_size)
   vocab = Vocab(grammar, tokens)
-  os.makedirs(vdir, exist_ok=True)
-  grammar.save(os.path.join(vdir, GRAMMAR_FILE))
-  tokens.save(os.path.join(vdir, TOKENS_FILE))
-  with open(os.path.join(vdir, HASHES_FILE), "w") as f:
-    json.dump(vocab.hashes(), f, indent=1)
+  d = epath.Path(vdir)
+  d.mkdir(parents=True, exist_ok=True)
+  grammar.save(d / GRAMMAR_FILE)
+  (d / TOKENS_FILE).write_text(tokens.to_str())
+  (d / HASHES_FILE).write_text(json.dumps(vocab.hashes(), indent=1))  # written last: marks them complete
   return vocab
 
 
 def load(vdir: str) -> Vocab:
+  d = epath.Path(vdir)
   try:
-    return Vocab(ActionGrammar.load(os.path.join(vdir, GRAMMAR_FILE)),
-                 Tokenizer.from_file(os.path.join(vdir, TOKENS_FILE)))
-  except (OSError, ValueError, json.JSONDecodeError) as e:
+    return Vocab(ActionGrammar.load(d / GRAMMAR_FILE), Tokenizer.from_str((d / TOKENS_FILE).read_text()))
+  except Exception as e:  # noqa: BLE001 - a missing file, bad JSON or a tokenizers error alike
     raise ValueError(f"vocabularies in {vdir} are missing or corrupt ({e}); delete the dataset directory and "
                      "rebuild it with `python -m structlm prepare ...`") from None
 

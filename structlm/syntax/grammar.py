@@ -24,6 +24,8 @@ import dataclasses
 import hashlib
 import json
 
+from etils import epath
+
 from structlm.syntax import layout
 from structlm.syntax.pieces import LeafPieces
 
@@ -178,13 +180,12 @@ class ActionGrammar:
     return self.data["hash"]
 
   def save(self, path) -> None:
-    with open(path, "w") as f:
-      f.write(self.to_json())
+    """Local or remote (gs://...) path."""
+    epath.Path(path).write_text(self.to_json())
 
   @classmethod
   def load(cls, path) -> "ActionGrammar":
-    with open(path) as f:
-      body = json.load(f)
+    body = json.loads(epath.Path(path).read_text())
     if body.get("version") != VERSION:
       raise ValueError(f"{path}: grammar version {body.get('version')} is not {VERSION}; rebuild it "
                        "(python -m structlm roundtrip/prepare rebuilds grammars)")

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 
 from structlm.data import vocab as vocab_lib
 from structlm.data.corpora import Document, dedup, iter_corpus
@@ -105,4 +106,4 @@ def _beam_examples(docs: list[Document], vdir: str, language: str):
 
 
 def vocab_dir(data_dir: str, name: str) -> str:
-  return os.path.join(data_dir, "code_corpus", name, "vocab")
+  return str(epath.Path(data_dir) / "code_corpus" / name / "vocab")

@@ -106,3 +106,17 @@ def test_isoflop_approach_recovers_the_allocation_exponent(tmp_path):
   assert iso and len(iso["budgets"]) == 4
   assert abs(iso["N_opt_exponent"] - law.beta / (law.alpha + law.beta)) < 0.05
   assert os.path.getsize(tmp_path / "isoflop.png") > 10_000
+
+
+def test_repetition_half_life_is_recovered():
+  from analysis.compare import effective_data, fit_repetition
+  law = Law(60, 900, 0.55, 0.32, 0.30)
+  rng = np.random.default_rng(0)
+  N, U, E, L = [], [], [], []
+  for n in (1e6, 1e7):
+    for u in (1e7, 1e8):
+      for epochs in (1, 2, 4, 8, 16, 32):
+        N.append(n), U.append(u), E.append(epochs)
+        L.append(law.loss(n, effective_data(u, epochs - 1, 5.0)) * np.exp(rng.normal(0, 0.002)))
+  res = fit_repetition(law, N, U, E, L)
+  assert res["runs"] == 20 and abs(res["R_star"] - 5.0) / 5.0 < 0.2

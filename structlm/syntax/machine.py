@@ -11,15 +11,14 @@ of valid actions gives source tree-sitter parses without errors.
 """
 from __future__ import annotations
 
-import bisect
 import collections
-import math
 
 import numpy as np
 
 from structlm.syntax import layout
 from structlm.syntax.grammar import (CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, PAD, START,
                                      ActionGrammar, advance_brackets, head_of, prev_marker)
+from structlm.syntax.strict import StrictMask
 
 # A hole's slot key: (parent kind, field, the parent's first literal, the literal right before the hole).
 ROOT_KEY = ("#root", None, None, None)
@@ -138,7 +137,7 @@ class Machine:
     self.steps = 0
     self.done = False
     self.choice = ("hole", ROOT_KEY)
-    self._costs = _Costs(self) if strict and max_len is not None else None
+    self._strict = StrictMask(g, self.table, max_len) if strict else None
 
   # ---- features ------------------------------------------------------------------------------------------------
   def has_pending_gap(self) -> bool:
@@ -169,148 +168,11 @@ class Machine:
     return self._strict_mask(m.copy())
 
   def _strict_mask(self, m: np.ndarray) -> np.ndarray:
-    g = self.g
-    m[LAYOUT_DEFAULT] = m[LAYOUT_RAW] = m[LAYOUT_C_RAW] = False
-    m[g.layout_base:g.rule_base] = False
-    m[g.open_base:g.piece_base] = False
-    if self.sub == "leaf":
-      m[:] = False
-      for p in self._lexicon_pieces(self.sub_key, bytes(self.sub_text)):
-        m[g.piece_base + p] = True
-    elif self.choice[0] == "hole":
-      key = self.choice[1]
-      kinds = g.slot_kinds.get(key, set())
-      f = self.owner
-      if f is not None and f.t == "seg" and not g.segs[f.id][3] and f.idx == len(g.segs[f.id][2]):
-        # the last hole of a segment that does not close: keep the kinds some next segment can follow
-        reach = {}
-        for k in kinds:
-          prev = (self.owner_field, _kind_of(k))
-          d = [self._costs.to_end[t] if self._costs else 0
-               for t in g.seg_next.get(f.id, ()) if self._seg_can_follow(f, t, prev)]
-          if d:
-            reach[k] = min(d)
-        if self._forced() and reach:  # past the length cap: the kinds that let the node close soonest
-          best = min(reach.values())
-          reach = {k: v for k, v in reach.items() if v == best}
-        kinds = set(reach)
-      elif f is not None and f.t == "rule":
-        items = g.rules[f.id][1]
-        if f.idx < len(items) and items[f.idx] == ("H", self.owner_field):
-          # the next child is a sibling of the same field: its slot must have been seen after this kind
-          kinds = {k for k in kinds if self._rule_can_fill(f, f.idx, (self.owner_field, _kind_of(k)))}
-      m[g.rule_base:g.open_base] = False
-      for k in kinds:
-        for r in g.rules_by_kind.get(k, ()):
-          m[g.rule_base + r] = True
-        for s in g.segs_by_kind.get(k, ()):
-          if s in g.seg_first:
-            m[g.seg_base + s] = True
-      m[g.piece_base:] = False
-      if any(k.startswith("#leaf:") for k in kinds):
-        for p in self._lexicon_pieces(key, b""):
-          m[g.piece_base + p] = True
-    elif self.choice[0] == "seg":
-      m[g.seg_base:g.open_base] = False
-      f = self.frames[-1]
-      nxt = [s for s in g.seg_next.get(f.id, ()) if self._seg_can_follow(f, s, f.prev)]  # observed successions
-      if self._forced() and nxt:
-        best = min(self._costs.to_end[s] for s in nxt)
-        nxt = [s for s in nxt if self._costs.to_end[s] == best]
-      for s in nxt:
-        m[g.seg_base + s] = True
-    if self._forced():
-      m = self._costs.cheapest(m)
-    return m
+    return self._strict.narrow(self, m)
 
-  def _forced(self) -> bool:
+  def forced(self) -> bool:
+    """Past the length cap: only the actions that close the program soonest."""
     return self.max_len is not None and self.steps >= self.max_len
-
-  def _rule_can_fill(self, f: Frame, j: int, prev) -> bool:
-    """Whether hole j of rule frame f, after `prev`, and the same-field holes right after it can be filled."""
-    memo = self.__dict__.setdefault("_fill_memo", {})
-    mk = (f.id, f.head, j, prev)
-    if mk not in memo:
-      g = self.g
-      items = g.rules[f.id][1]
-      field = items[j][1]
-      kinds = g.slot_kinds.get((f.kind, field, f.head, prev_marker(prev, field)), ())
-      if j + 1 < len(items) and items[j + 1] == ("H", field):
-        memo[mk] = any(self._rule_can_fill(f, j + 1, (field, _kind_of(k))) for k in kinds)
-      else:
-        memo[mk] = bool(kinds)
-    return memo[mk]
-
-  def _seg_can_follow(self, f: Frame, s: int, prev, depth: int = 3) -> bool:
-    """Whether segment s, after `prev`, reaches a hole with observed contents and -- unless s closes the node
-    -- some content of it lets a further segment follow (looking `depth` segments ahead)."""
-    memo = self.__dict__.setdefault("_follow_memo", {})
-    mk = (f.kind, f.head, s, prev, depth)
-    if mk in memo:
-      return memo[mk]
-    g = self.g
-    ok = True
-    for it in g.segs[s][2]:
-      if it[0] == "L":
-        prev = it[1]
-        continue
-      kinds = g.slot_kinds.get((f.kind, it[1], f.head, prev_marker(prev, it[1])), ())
-      if g.segs[s][3] or depth == 0:
-        ok = bool(kinds)
-      else:
-        nxt = g.seg_next.get(s, ())
-        ok = any(self._seg_can_follow(f, t, (it[1], _kind_of(k)), depth - 1)
-                 for k in kinds for t in nxt)
-      break
-    memo[mk] = ok
-    return ok
-
-  def _lexicon_pieces(self, key, prefix: bytes):
-    """Pieces p such that prefix+p stays a prefix of (or, for final pieces, equals) a lexicon text."""
-    lex = self._lexicon(key)
-    out = set()
-    i = bisect.bisect_left(lex, prefix)
-    n = len(prefix)
-    by_bytes = self._piece_by_bytes()
-    if i < len(lex) and lex[i] == prefix and prefix:
-      end_only = by_bytes.get(b"", (None, None))[1]  # the lone end-of-leaf piece
-      if end_only is not None:
-        out.add(end_only)
-    while i < len(lex) and lex[i].startswith(prefix):
-      t = lex[i]
-      for k in range(n + 1, len(t) + 1):
-        ids = by_bytes.get(t[n:k])
-        if ids is None:
-          continue
-        nonfinal, final = ids
-        if k == len(t) and final is not None:
-          out.add(final)
-        if nonfinal is not None:  # at k == len(t) the lone end piece can follow
-          out.add(nonfinal)
-      i += 1
-    return out
-
-  def _lexicon(self, key):
-    cache = self.__dict__.setdefault("_lex_cache", {})
-    lex = cache.get(key)
-    if lex is None:
-      texts = set(self.g.slot_lexicon.get(key, ()))
-      if key not in self.g.slot_lexicon:
-        for k2, v in self.g.slot_lexicon.items():
-          if k2[:2] == key[:2]:
-            texts |= set(v)
-      lex = cache[key] = sorted(t for t in texts if t)
-    return lex
-
-  def _piece_by_bytes(self):
-    d = self.__dict__.get("_pbb")
-    if d is None:
-      d = {}
-      for i, (b, f) in enumerate(zip(self.g.piece_bytes, self.g.piece_final)):
-        nf, fi = d.get(b, (None, None))
-        d[b] = (nf, i) if f else (i, fi)
-      self.__dict__["_pbb"] = d
-    return d
 
   # ---- stepping ------------------------------------------------------------------------------------------------
   def step(self, a: int) -> None:
@@ -520,78 +382,3 @@ class Machine:
         self.choice = ("eof", None)
         return
       raise AssertionError(t)
-
-
-def _kind_of(slot_kind: str) -> str:
-  """Slot contents are node kinds or "#leaf:<kind>"; a following sibling sees leaves as "#leaf"."""
-  return "#leaf" if slot_kind.startswith("#leaf:") else slot_kind
-
-
-class _Costs:
-  """Fewest actions that complete each choice in strict mode (fixed point), to force closing past max_len."""
-
-  def __init__(self, m: Machine):
-    self.m = m
-    g = m.g
-    inf = math.inf
-    self.rule = [inf] * len(g.rules)
-    self.seg = [inf] * len(g.segs)
-    self.hole: dict = {}
-    for _ in range(64):
-      changed = False
-      for r, (kind, items) in enumerate(g.rules):
-        c = 1 + sum(self._hole((kind, it[1])) for it in items if it[0] == "H")
-        if c < self.rule[r]:
-          self.rule[r], changed = c, True
-      for s, (kind, _, items, end) in enumerate(g.segs):
-        c = 1 + sum(self._hole((kind, it[1])) for it in items if it[0] == "H")
-        if not end:
-          c += min((self.seg[t] for t in g.seg_next.get(s, ())), default=inf)
-        if c < self.seg[s]:
-          self.seg[s], changed = c, True
-      if not changed:
-        break
-    # segments still to come before a closing one, along observed successions
-    self.to_end = [0 if end else inf for (_, _, _, end) in g.segs]
-    for _ in range(len(g.segs)):
-      changed = False
-      for s, nxt in g.seg_next.items():
-        d = 1 + min((self.to_end[t] for t in nxt), default=inf)
-        if d < self.to_end[s]:
-          self.to_end[s], changed = d, True
-      if not changed:
-        break
-
-  def _hole(self, kind_field):
-    """Cheapest content of a hole of this (kind, field), over all its contexts (a lower bound)."""
-    best = math.inf
-    g = self.m.g
-    for k in self.m.table._relaxed.get(kind_field, ()):
-      if k.startswith("#leaf:"):
-        best = min(best, 1)
-      for r in g.rules_by_kind.get(k, ()):
-        best = min(best, self.rule[r])
-      for s in g.segs_by_kind.get(k, ()):
-        if s in g.seg_first:
-          best = min(best, self.seg[s])
-    return best
-
-  def cheapest(self, m: np.ndarray) -> np.ndarray:
-    g = self.m.g
-    ids = np.flatnonzero(m)
-    if len(ids) <= 1:
-      return m
-    cost = np.full(len(ids), math.inf)
-    for j, a in enumerate(ids):
-      if a >= g.piece_base:  # finish the leaf, else take the longest piece
-        p = a - g.piece_base
-        cost[j] = 0 if g.piece_final[p] else 1 + 1 / (1 + len(g.piece_bytes[p]))
-      elif g.rule_base <= a < g.seg_base:
-        cost[j] = self.rule[a - g.rule_base]
-      elif g.seg_base <= a < g.open_base:
-        cost[j] = self.seg[a - g.seg_base]
-      else:
-        cost[j] = 0
-    out = np.zeros_like(m)
-    out[ids[cost == cost.min()]] = True
-    return out

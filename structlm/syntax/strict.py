@@ -1,0 +1,244 @@
+"""Strict (generation) mode of the constraint machine: the training mask narrowed with state the slot does not
+hold, so that any walk through it gives source that parses.
+
+- holes: only productions and first segments of kinds observed at exactly this slot; leaves only with texts
+  from the slot's lexicon (a prefix check over pieces); no layout overrides, comments or generic forms;
+- lists: only observed successions of segments, looking a few segments ahead so a walk never paints itself into
+  a corner (a statement that nothing may follow cannot be chosen where something must follow);
+- past `max_len`, only the actions that close the program soonest (fewest-action costs from a fixed point).
+"""
+from __future__ import annotations
+
+import bisect
+import math
+
+import numpy as np
+
+from structlm.syntax.grammar import (LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, ActionGrammar, prev_marker)
+
+
+class StrictMask:
+  def __init__(self, g: ActionGrammar, table, max_len: int | None):
+    self.g = g
+    self.costs = Costs(g, table) if max_len is not None else None
+    self._fill_memo: dict = {}
+    self._follow_memo: dict = {}
+    self._lex_cache: dict = {}
+    self._pbb = None
+
+  def narrow(self, mc, m: np.ndarray) -> np.ndarray:
+    """The training mask `m` narrowed to what strict mode allows in machine state `mc`."""
+    g = self.g
+    m[LAYOUT_DEFAULT] = m[LAYOUT_RAW] = m[LAYOUT_C_RAW] = False
+    m[g.layout_base:g.rule_base] = False
+    m[g.open_base:g.piece_base] = False
+    if mc.sub == "leaf":
+      m[:] = False
+      for p in self._lexicon_pieces(mc.sub_key, bytes(mc.sub_text)):
+        m[g.piece_base + p] = True
+    elif mc.choice[0] == "hole":
+      key = mc.choice[1]
+      kinds = g.slot_kinds.get(key, set())
+      f = mc.owner
+      if f is not None and f.t == "seg" and not g.segs[f.id][3] and f.idx == len(g.segs[f.id][2]):
+        # the last hole of a segment that does not close: keep the kinds some next segment can follow
+        reach = {}
+        for k in kinds:
+          prev = (mc.owner_field, _kind_of(k))
+          d = [self.costs.to_end[t] if self.costs else 0
+               for t in g.seg_next.get(f.id, ()) if self._seg_can_follow(f, t, prev)]
+          if d:
+            reach[k] = min(d)
+        if mc.forced() and reach:  # past the length cap: the kinds that let the node close soonest
+          best = min(reach.values())
+          reach = {k: v for k, v in reach.items() if v == best}
+        kinds = set(reach)
+      elif f is not None and f.t == "rule":
+        items = g.rules[f.id][1]
+        if f.idx < len(items) and items[f.idx] == ("H", mc.owner_field):
+          # the next child is a sibling of the same field: its slot must have been seen after this kind
+          kinds = {k for k in kinds if self._rule_can_fill(f, f.idx, (mc.owner_field, _kind_of(k)))}
+      m[g.rule_base:g.open_base] = False
+      for k in kinds:
+        for r in g.rules_by_kind.get(k, ()):
+          m[g.rule_base + r] = True
+        for s in g.segs_by_kind.get(k, ()):
+          if s in g.seg_first:
+            m[g.seg_base + s] = True
+      m[g.piece_base:] = False
+      if any(k.startswith("#leaf:") for k in kinds):
+        for p in self._lexicon_pieces(key, b""):
+          m[g.piece_base + p] = True
+    elif mc.choice[0] == "seg":
+      m[g.seg_base:g.open_base] = False
+      f = mc.frames[-1]
+      nxt = [s for s in g.seg_next.get(f.id, ()) if self._seg_can_follow(f, s, f.prev)]  # observed successions
+      if mc.forced() and nxt:
+        best = min(self.costs.to_end[s] for s in nxt)
+        nxt = [s for s in nxt if self.costs.to_end[s] == best]
+      for s in nxt:
+        m[g.seg_base + s] = True
+    if mc.forced():
+      m = self.costs.cheapest(m)
+    return m
+
+  def _rule_can_fill(self, f, j: int, prev) -> bool:
+    """Whether hole j of rule frame f, after `prev`, and the same-field holes right after it can be filled."""
+    memo = self._fill_memo
+    mk = (f.id, f.head, j, prev)
+    if mk not in memo:
+      g = self.g
+      items = g.rules[f.id][1]
+      field = items[j][1]
+      kinds = g.slot_kinds.get((f.kind, field, f.head, prev_marker(prev, field)), ())
+      if j + 1 < len(items) and items[j + 1] == ("H", field):
+        memo[mk] = any(self._rule_can_fill(f, j + 1, (field, _kind_of(k))) for k in kinds)
+      else:
+        memo[mk] = bool(kinds)
+    return memo[mk]
+
+  def _seg_can_follow(self, f, s: int, prev, depth: int = 3) -> bool:
+    """Whether segment s, after `prev`, reaches a hole with observed contents and -- unless s closes the node
+    -- some content of it lets a further segment follow (looking `depth` segments ahead)."""
+    memo = self._follow_memo
+    mk = (f.kind, f.head, s, prev, depth)
+    if mk in memo:
+      return memo[mk]
+    g = self.g
+    ok = True
+    for it in g.segs[s][2]:
+      if it[0] == "L":
+        prev = it[1]
+        continue
+      kinds = g.slot_kinds.get((f.kind, it[1], f.head, prev_marker(prev, it[1])), ())
+      if g.segs[s][3] or depth == 0:
+        ok = bool(kinds)
+      else:
+        nxt = g.seg_next.get(s, ())
+        ok = any(self._seg_can_follow(f, t, (it[1], _kind_of(k)), depth - 1)
+                 for k in kinds for t in nxt)
+      break
+    memo[mk] = ok
+    return ok
+
+  def _lexicon_pieces(self, key, prefix: bytes):
+    """Pieces p such that prefix+p stays a prefix of (or, for final pieces, equals) a lexicon text."""
+    lex = self._lexicon(key)
+    out = set()
+    i = bisect.bisect_left(lex, prefix)
+    n = len(prefix)
+    by_bytes = self._piece_by_bytes()
+    if i < len(lex) and lex[i] == prefix and prefix:
+      end_only = by_bytes.get(b"", (None, None))[1]  # the lone end-of-leaf piece
+      if end_only is not None:
+        out.add(end_only)
+    while i < len(lex) and lex[i].startswith(prefix):
+      t = lex[i]
+      for k in range(n + 1, len(t) + 1):
+        ids = by_bytes.get(t[n:k])
+        if ids is None:
+          continue
+        nonfinal, final = ids
+        if k == len(t) and final is not None:
+          out.add(final)
+        if nonfinal is not None:  # at k == len(t) the lone end piece can follow
+          out.add(nonfinal)
+      i += 1
+    return out
+
+  def _lexicon(self, key):
+    cache = self._lex_cache
+    lex = cache.get(key)
+    if lex is None:
+      texts = set(self.g.slot_lexicon.get(key, ()))
+      if key not in self.g.slot_lexicon:
+        for k2, v in self.g.slot_lexicon.items():
+          if k2[:2] == key[:2]:
+            texts |= set(v)
+      lex = cache[key] = sorted(t for t in texts if t)
+    return lex
+
+  def _piece_by_bytes(self):
+    d = self._pbb
+    if d is None:
+      d = {}
+      for i, (b, f) in enumerate(zip(self.g.piece_bytes, self.g.piece_final)):
+        nf, fi = d.get(b, (None, None))
+        d[b] = (nf, i) if f else (i, fi)
+      self._pbb = d
+    return d
+
+
+def _kind_of(slot_kind: str) -> str:
+  """Slot contents are node kinds or "#leaf:<kind>"; a following sibling sees leaves as "#leaf"."""
+  return "#leaf" if slot_kind.startswith("#leaf:") else slot_kind
+
+
+class Costs:
+  """Fewest actions that complete each choice in strict mode (fixed point), to force closing past max_len."""
+
+  def __init__(self, g: ActionGrammar, table):
+    self.g = g
+    self.table = table
+    inf = math.inf
+    self.rule = [inf] * len(g.rules)
+    self.seg = [inf] * len(g.segs)
+    self.hole: dict = {}
+    for _ in range(64):
+      changed = False
+      for r, (kind, items) in enumerate(g.rules):
+        c = 1 + sum(self._hole((kind, it[1])) for it in items if it[0] == "H")
+        if c < self.rule[r]:
+          self.rule[r], changed = c, True
+      for s, (kind, _, items, end) in enumerate(g.segs):
+        c = 1 + sum(self._hole((kind, it[1])) for it in items if it[0] == "H")
+        if not end:
+          c += min((self.seg[t] for t in g.seg_next.get(s, ())), default=inf)
+        if c < self.seg[s]:
+          self.seg[s], changed = c, True
+      if not changed:
+        break
+    # segments still to come before a closing one, along observed successions
+    self.to_end = [0 if end else inf for (_, _, _, end) in g.segs]
+    for _ in range(len(g.segs)):
+      changed = False
+      for s, nxt in g.seg_next.items():
+        d = 1 + min((self.to_end[t] for t in nxt), default=inf)
+        if d < self.to_end[s]:
+          self.to_end[s], changed = d, True
+      if not changed:
+        break
+
+  def _hole(self, kind_field):
+    """Cheapest content of a hole of this (kind, field), over all its contexts (a lower bound)."""
+    best = math.inf
+    g = self.g
+    for k in self.table._relaxed.get(kind_field, ()):
+      if k.startswith("#leaf:"):
+        best = min(best, 1)
+      for r in g.rules_by_kind.get(k, ()):
+        best = min(best, self.rule[r])
+      for s in g.segs_by_kind.get(k, ()):
+        if s in g.seg_first:
+          best = min(best, self.seg[s])
+    return best
+
+  def cheapest(self, m: np.ndarray) -> np.ndarray:
+    g = self.g
+    ids = np.flatnonzero(m)
+    if len(ids) <= 1:
+      return m
+    cost = np.full(len(ids), math.inf)
+    for j, a in enumerate(ids):
+      if a >= g.piece_base:  # finish the leaf, else take the longest piece
+        p = a - g.piece_base
+        cost[j] = 0 if g.piece_final[p] else 1 + 1 / (1 + len(g.piece_bytes[p]))
+      elif g.rule_base <= a < g.seg_base:
+        cost[j] = self.rule[a - g.rule_base]
+      elif g.seg_base <= a < g.open_base:
+        cost[j] = self.seg[a - g.seg_base]
+      else:
+        cost[j] = 0
+    out = np.zeros_like(m)
+    out[ids[cost == cost.min()]] = True
+    return out

@@ -56,11 +56,25 @@ def preprocess(doc: Document, cfg, stats: Stats) -> Document | None:
   return dataclasses.replace(doc, content=content)
 
 
-def build_or_load(vdir: str, train_docs: list[Document], cfg) -> Vocab:
+VOCAB_SAMPLE_BYTES = 512 << 20  # vocabularies are learned on at most this much of the train split
+
+
+def build_or_load(vdir: str, train_docs: list[Document], cfg, sample_bytes: int = VOCAB_SAMPLE_BYTES) -> Vocab:
+  """Both vocabularies from the train split (a fixed, hash-ordered sample of it when it is larger than
+  `sample_bytes`: the grammar build holds its trees in memory)."""
   if (epath.Path(vdir) / HASHES_FILE).exists():
     return load(vdir)
   if not train_docs:
     raise ValueError("the corpus has no training file: nothing to build vocabularies from")
+  if sum(len(d.content) for d in train_docs) > sample_bytes:
+    ordered = sorted(train_docs, key=lambda d: hashlib.sha256(d.key.encode()).digest())
+    sample, total = [], 0
+    for d in ordered:
+      if total + len(d.content) > sample_bytes:
+        break
+      sample.append(d)
+      total += len(d.content)
+    train_docs = sample
   grammar = build_grammar(cfg.language, [(d.key, d.content) for d in train_docs],
                           GrammarConfig(vocab_size=cfg.vocab_size), max_bytes=cfg.max_bytes)
   tokens = train_source_bpe([d.content.decode("utf-8") for d in train_docs], cfg.vocab_size)

@@ -44,7 +44,7 @@ class Codec:
 
   def encode_parsed(self, parsed: Parsed) -> Encoded:
     # the encoder recurses a few frames per tree level; parse() already bounded the depth
-    need = 4 * _depth_bound(parsed) + 200
+    need = 4 * parsed.depth + 200
     old = sys.getrecursionlimit()
     if need > old:
       sys.setrecursionlimit(need)
@@ -65,10 +65,6 @@ class Codec:
     return s
 
 
-def _depth_bound(parsed: Parsed) -> int:
-  return parsed.depth
-
-
 class _Encoder:
   def __init__(self, codec: Codec, parsed: Parsed):
     self.c = codec
@@ -77,7 +73,9 @@ class _Encoder:
     self.comments = parsed.comments
     self.parsed = parsed
     self.out: list = []  # (action, slot, depth, parent)
-    self.pending: list = []  # (start, end, default class, position whose line gives the base indentation)
+    # pending gaps: (start, end, default class, position whose line gives the base indentation,
+    #                {child kind: default class} for the gap right before a hole, or None)
+    self.pending: list = []
     self.depth = 0
     self.parent = [PAD]
     self.comment_starts = [c[0] for c in parsed.comments]

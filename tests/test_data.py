@@ -170,3 +170,14 @@ def test_beam_build_gives_the_same_records(built, tmp_path):
     rows_b = sorted((x["path"], x["tokens"].tobytes(), x["actions"].tobytes(), x["slots"].tobytes())
                     for x in (b[i] for i in range(len(b))))
     assert rows_a == rows_b
+
+
+def test_parquet_corpus(tmp_path):
+  pa = pytest.importorskip("pyarrow")
+  import pyarrow.parquet as pq
+
+  from structlm.data.corpora import iter_corpus
+  table = pa.table({"content": ["def f():\n    return 1\n", "x = [1, 2]\n"], "path": ["a/f.py", "b/x.py"]})
+  pq.write_table(table, str(tmp_path / "part-0.parquet"))
+  docs = list(iter_corpus(str(tmp_path / "*.parquet"), "python"))
+  assert [d.key for d in docs] == ["a/f.py", "b/x.py"] and docs[1].content == b"x = [1, 2]\n"

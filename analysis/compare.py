@@ -96,7 +96,7 @@ def isoflop(N, D, L, C, tol: float = 0.05) -> dict | None:
     x_opt = -c1 / (2 * c2)
     budgets.append(dict(C=float(10 ** key), N_opt=float(math.exp(x_opt)), L_opt=float(np.polyval([c2, c1, c0], x_opt)),
                         D_opt=float(np.median(D[m] * N[m]) / math.exp(x_opt)), parabola=[c2, c1, c0],
-                        points=int(m.sum())))
+                        points=int(m.sum()), runs_N=N[m].tolist(), runs_L=L[m].tolist()))
   if len(budgets) < 2:
     return None
   lc = np.log([b["C"] for b in budgets])

@@ -59,10 +59,12 @@ def isoflop_curves(iso, out_dir):
     if not res:
       continue
     for b in res["budgets"]:
-      x = np.linspace(np.log(b["N_opt"]) - 2, np.log(b["N_opt"]) + 2, 50)
+      x = np.linspace(np.log(min(b["runs_N"])), np.log(max(b["runs_N"])), 50)
       ax.plot(np.exp(x), np.polyval(b["parabola"], x), color=COLORS.get(v, "k"), alpha=0.7)
+      ax.scatter(b["runs_N"], b["runs_L"], color=COLORS.get(v, "k"), marker=MARKERS.get(v, "o"), s=14, alpha=0.8)
       ax.plot(b["N_opt"], b["L_opt"], marker="*", color=COLORS.get(v, "k"), ms=10)
-    ax.plot([], [], color=COLORS.get(v, "k"), label=f"{v} (one curve per budget, * = optimum)")
+    ax.plot([], [], color=COLORS.get(v, "k"), marker=MARKERS.get(v, "o"),
+            label=f"{v}: runs and a parabola per budget (* = optimum)")
     drawn = True
   if not drawn:
     ax.text(0.5, 0.5, "no isoFLOP budgets with three or more model sizes", ha="center", transform=ax.transAxes)

@@ -64,7 +64,7 @@ class PackedBatches:
   seq_len: int = 1024
   global_batch: int = 8
   seed: int = 0
-  bos_id: int = 0  # prepended to every document (a model reserves it: vocab size + 0 is a safe choice)
+  bos_id: int = 0  # prepended to every document; a model reserves an id for it (e.g. its vocabulary size)
   process_index: int = 0
   process_count: int = 1
   unique_bytes: int | None = None  # data-constrained: train on a fixed subset of at most this many bytes...

@@ -145,6 +145,10 @@ class ActionGrammar:
     self.segs_by_kind = collections.defaultdict(list)
     for i, (k, _, _, _) in enumerate(self.segs):
       self.segs_by_kind[k].append(i)
+    # the actions that start a node of each kind: its rules and its first segments
+    self.starts_by_kind = {k: [self.rule_base + r for r in self.rules_by_kind.get(k, ())]
+                              + [self.seg_base + x for x in self.segs_by_kind.get(k, ()) if x in self.seg_first]
+                           for k in set(self.rules_by_kind) | set(self.segs_by_kind)}
     self.piece_final = self.pieces.piece_final
     self.piece_bytes = self.pieces.piece_bytes
 

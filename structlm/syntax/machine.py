@@ -84,13 +84,8 @@ class SlotTable:
         for s in g.seg_first:
           m[g.seg_base + s] = True
       else:
-        allowed = g.slot_kinds.get(hole, set())
-        for k in allowed:
-          for r in g.rules_by_kind.get(k, ()):
-            m[g.rule_base + r] = True
-          for s in g.segs_by_kind.get(k, ()):
-            if s in g.seg_first:
-              m[g.seg_base + s] = True
+        for k in g.slot_kinds.get(hole, ()):
+          m[g.starts_by_kind.get(k, [])] = True
       m[g.open_base:g.lit_base] = True
       m[g.piece_base:] = True
     elif kind == "seg":

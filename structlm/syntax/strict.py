@@ -60,11 +60,7 @@ class StrictMask:
           kinds = {k for k in kinds if self._rule_can_fill(f, f.idx, (mc.owner_field, _kind_of(k)))}
       m[g.rule_base:g.open_base] = False
       for k in kinds:
-        for r in g.rules_by_kind.get(k, ()):
-          m[g.rule_base + r] = True
-        for s in g.segs_by_kind.get(k, ()):
-          if s in g.seg_first:
-            m[g.seg_base + s] = True
+        m[g.starts_by_kind.get(k, [])] = True
       m[g.piece_base:] = False
       if any(k.startswith("#leaf:") for k in kinds):
         for p in self._lexicon_pieces(key, b""):

@@ -74,7 +74,7 @@ def _prepare(args) -> int:
   from absl import logging as absl_logging
 
   from structlm.data.prepare import prepare
-  absl_logging.set_verbosity(absl_logging.WARNING)
+  absl_logging.set_verbosity(absl_logging.ERROR)  # tfds warns about every custom config
   beam_options = None
   if args.beam_runner:
     from apache_beam.options.pipeline_options import PipelineOptions

@@ -65,13 +65,17 @@ class PackedBatches:
   global_batch: int = 8
   seed: int = 0
   bos_id: int = 0  # prepended to every document; a model reserves an id for it (e.g. its vocabulary size)
-  process_index: int = 0
-  process_count: int = 1
+  process_index: int | None = None  # default: jax.process_index()
+  process_count: int | None = None  # default: jax.process_count()
   unique_bytes: int | None = None  # data-constrained: train on a fixed subset of at most this many bytes...
   unique_fraction: float | None = None  # ...or this fraction of the split's bytes, repeated over epochs
   cache_docs: int = 256
 
   def __post_init__(self):
+    if self.process_index is None or self.process_count is None:
+      import jax
+      self.process_index = jax.process_index() if self.process_index is None else self.process_index
+      self.process_count = jax.process_count() if self.process_count is None else self.process_count
     if self.variant not in FEATURES:
       raise ValueError(f"variant must be one of {sorted(FEATURES)}")
     if self.global_batch % self.process_count:

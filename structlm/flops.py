@@ -1,0 +1,27 @@
+"""Parameter counts and training FLOPs per token, from a ModelConfig (tests check them against the real tree).
+
+Non-embedding parameters exclude the input embedding tables and the output projection. Training FLOPs per
+token: 6 x (matmul parameters, output projection included) plus attention as MaxText counts it: forward
+QK^T and AV are 2 x 2 x T x d per layer, x3 for training, halved for causal masking (`causal=False` gives the
+full figure).
+"""
+from __future__ import annotations
+
+
+def param_counts(cfg) -> dict:
+  d, L, ff, V = cfg.d_model, cfg.n_layers, cfg.d_ff, cfg.vocab_size
+  per_layer = 4 * d * d + 3 * d * ff + 2 * d  # attention q, k, v, o; SwiGLU w1, w3, w2; two RMSNorm scales
+  embed = (V + 1) * d  # + BOS
+  if cfg.variant == "structured" and cfg.tree_features:
+    embed += (cfg.num_slots + 1) * d + cfg.max_depth * d + (V + 1) * d  # slot, depth, parent embeddings
+  nonembedding = L * per_layer + d  # + final norm
+  unembed = d * V
+  return {"total": embed + nonembedding + unembed, "nonembedding": nonembedding, "embedding": embed,
+          "unembedding": unembed}
+
+
+def train_flops_per_token(cfg, seq_len: int, causal: bool = True) -> float:
+  d, L = cfg.d_model, cfg.n_layers
+  matmul = L * (4 * d * d + 3 * d * cfg.d_ff) + d * cfg.vocab_size
+  attention = 3 * 2 * 2 * seq_len * d * L
+  return 6.0 * matmul + (attention / 2 if causal else attention)

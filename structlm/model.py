@@ -1,0 +1,179 @@
+"""One decoder-only transformer (Flax NNX) for both variants.
+
+Pre-norm RMSNorm, RoPE, SwiGLU, causal attention through `jax.nn.dot_product_attention` that never crosses
+packed documents (segment ids), optional remat, compute in `dtype` with fp32 parameters, z-loss.
+
+The two variants differ in two named places only:
+- `Embedder`: token ids; or action ids plus the tree features of the action being predicted (its slot, depth and
+  parent rule, all known from the prefix), switchable by `tree_features`;
+- `grammar_mask`: the structured variant's logits are restricted to the valid next actions by one gather from
+  the grammar's [num_slots, vocab] table, so invalid actions get probability exactly zero.
+Shapes: B batch, T length, D model width, H heads, K head width, F hidden, V vocabulary.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+NEG = -1e30  # masked logits: exp underflows to exactly 0, and a row never becomes all -inf
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  variant: str = "token"  # token | structured
+  vocab_size: int = 8192  # output classes; id vocab_size is BOS (input only)
+  d_model: int = 128
+  n_layers: int = 2
+  n_heads: int = 2
+  d_ff: int = 384
+  num_slots: int = 0  # structured: the grammar's slot count
+  max_depth: int = 128  # tree depths are clipped to this
+  tree_features: bool = True
+  grammar_mask: bool = True
+  dtype: str = "float32"  # compute dtype (bf16 on accelerators); parameters stay fp32
+  remat: bool = False
+  z_loss: float = 1e-4
+  rope_theta: float = 10000.0
+
+  def __post_init__(self):
+    if self.variant not in ("token", "structured"):
+      raise ValueError(f"variant must be token or structured, not {self.variant!r}")
+    if self.d_model % self.n_heads:
+      raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+    if self.variant == "structured" and (self.tree_features or self.grammar_mask) and self.num_slots <= 0:
+      raise ValueError("the structured variant needs num_slots (from the dataset's grammar)")
+
+  @property
+  def structured(self) -> bool:
+    return self.variant == "structured"
+
+
+def rope(x_BxTxHxK, positions_BxT, theta: float):
+  k = x_BxTxHxK.shape[-1] // 2
+  freq_K = theta ** (-jnp.arange(k, dtype=jnp.float32) / k)
+  angle_BxTxK = positions_BxT[..., None].astype(jnp.float32) * freq_K
+  cos, sin = jnp.cos(angle_BxTxK)[:, :, None, :], jnp.sin(angle_BxTxK)[:, :, None, :]
+  x1, x2 = x_BxTxHxK[..., :k].astype(jnp.float32), x_BxTxHxK[..., k:].astype(jnp.float32)
+  return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1).astype(x_BxTxHxK.dtype)
+
+
+class Attention(nnx.Module):
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+    d, h = cfg.d_model, cfg.n_heads
+    init = nnx.initializers.normal(d ** -0.5)
+    self.q = nnx.Param(init(rngs.params(), (d, h, d // h)))
+    self.k = nnx.Param(init(rngs.params(), (d, h, d // h)))
+    self.v = nnx.Param(init(rngs.params(), (d, h, d // h)))
+    self.o = nnx.Param(nnx.initializers.normal(d ** -0.5 / (2 * cfg.n_layers) ** 0.5)(rngs.params(), (h, d // h, d)))
+    self.cfg = cfg
+
+  def __call__(self, x_BxTxD, positions_BxT, mask_Bx1xTxT):
+    dt = x_BxTxD.dtype
+    q_BxTxHxK = rope(jnp.einsum("btd,dhk->bthk", x_BxTxD, self.q[...].astype(dt)), positions_BxT, self.cfg.rope_theta)
+    k_BxTxHxK = rope(jnp.einsum("btd,dhk->bthk", x_BxTxD, self.k[...].astype(dt)), positions_BxT, self.cfg.rope_theta)
+    v_BxTxHxK = jnp.einsum("btd,dhk->bthk", x_BxTxD, self.v[...].astype(dt))
+    out_BxTxHxK = jax.nn.dot_product_attention(q_BxTxHxK, k_BxTxHxK, v_BxTxHxK, mask=mask_Bx1xTxT)
+    return jnp.einsum("bthk,hkd->btd", out_BxTxHxK, self.o[...].astype(dt))
+
+
+class MLP(nnx.Module):
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+    d, f = cfg.d_model, cfg.d_ff
+    self.w1 = nnx.Param(nnx.initializers.normal(d ** -0.5)(rngs.params(), (d, f)))
+    self.w3 = nnx.Param(nnx.initializers.normal(d ** -0.5)(rngs.params(), (d, f)))
+    self.w2 = nnx.Param(nnx.initializers.normal(f ** -0.5 / (2 * cfg.n_layers) ** 0.5)(rngs.params(), (f, d)))
+
+  def __call__(self, x_BxTxD):
+    dt = x_BxTxD.dtype
+    h_BxTxF = jax.nn.silu(x_BxTxD @ self.w1[...].astype(dt)) * (x_BxTxD @ self.w3[...].astype(dt))
+    return h_BxTxF @ self.w2[...].astype(dt)
+
+
+class Block(nnx.Module):
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+    self.norm1 = nnx.RMSNorm(cfg.d_model, rngs=rngs)
+    self.attn = Attention(cfg, rngs)
+    self.norm2 = nnx.RMSNorm(cfg.d_model, rngs=rngs)
+    self.mlp = MLP(cfg, rngs)
+
+  def __call__(self, x_BxTxD, positions_BxT, mask_Bx1xTxT):
+    x_BxTxD = x_BxTxD + self.attn(self.norm1(x_BxTxD), positions_BxT, mask_Bx1xTxT)
+    return x_BxTxD + self.mlp(self.norm2(x_BxTxD))
+
+
+class Embedder(nnx.Module):
+  """Token ids, or action ids plus the predicted action's tree features (slot, depth, parent rule)."""
+
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+    self.cfg = cfg
+    self.ids = nnx.Embed(cfg.vocab_size + 1, cfg.d_model, rngs=rngs)
+    if cfg.structured and cfg.tree_features:
+      self.slot = nnx.Embed(cfg.num_slots + 1, cfg.d_model, rngs=rngs)
+      self.depth = nnx.Embed(cfg.max_depth, cfg.d_model, rngs=rngs)
+      self.parent = nnx.Embed(cfg.vocab_size + 1, cfg.d_model, rngs=rngs)
+
+  def __call__(self, batch: dict):
+    x_BxTxD = self.ids(batch["inputs"])
+    if self.cfg.structured and self.cfg.tree_features:
+      x_BxTxD = (x_BxTxD + self.slot(batch["next_slots"])
+                 + self.depth(jnp.minimum(batch["next_depth"], self.cfg.max_depth - 1))
+                 + self.parent(batch["next_parent"]))
+    return x_BxTxD
+
+
+class Transformer(nnx.Module):
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+    self.cfg = cfg
+    self.embed = Embedder(cfg, rngs)
+    self.blocks = nnx.List([Block(cfg, rngs) for _ in range(cfg.n_layers)])
+    self.norm = nnx.RMSNorm(cfg.d_model, rngs=rngs)
+    self.unembed = nnx.Param(nnx.initializers.normal(cfg.d_model ** -0.5)(rngs.params(), (cfg.d_model, cfg.vocab_size)))
+
+  def __call__(self, batch: dict, mask_table_SxV=None):
+    """Logits [B, T, V] (fp32) for the next action/token at every position of `batch` (see `model_inputs`)."""
+    dt = jnp.dtype(self.cfg.dtype)
+    seg_BxT, pos_BxT = batch["segment_ids"], batch["positions"]
+    causal_TxT = jnp.tril(jnp.ones((seg_BxT.shape[1],) * 2, bool))
+    same_BxTxT = seg_BxT[:, :, None] == seg_BxT[:, None, :]
+    mask_Bx1xTxT = (causal_TxT & same_BxTxT)[:, None]  # the diagonal is always on: no row is empty
+    x_BxTxD = self.embed(batch).astype(dt)
+    for block in self.blocks:
+      if self.cfg.remat:
+        x_BxTxD = nnx.remat(lambda b, x: b(x, pos_BxT, mask_Bx1xTxT))(block, x_BxTxD)
+      else:
+        x_BxTxD = block(x_BxTxD, pos_BxT, mask_Bx1xTxT)
+    logits_BxTxV = (self.norm(x_BxTxD) @ self.unembed[...].astype(dt)).astype(jnp.float32)
+    if self.cfg.structured and self.cfg.grammar_mask:
+      logits_BxTxV = grammar_mask(logits_BxTxV, batch["next_slots"], mask_table_SxV)
+    return logits_BxTxV
+
+
+def grammar_mask(logits_BxTxV, slots_BxT, mask_table_SxV):
+  """The grammar-constrained softmax: one gather of the valid-next-action rows."""
+  return jnp.where(mask_table_SxV[slots_BxT], logits_BxTxV, NEG)
+
+
+def model_inputs(batch: dict) -> dict:
+  """Packed rows (structlm.data.pipeline) -> inputs at t, targets at t+1. The structured model sees, at t, the
+  tree features of the action it predicts (slot, depth, parent at t+1): the machine knows them from the prefix."""
+  out = {"inputs": batch["ids"][:, :-1], "targets": batch["ids"][:, 1:],
+         "segment_ids": batch["segment_ids"][:, :-1], "positions": batch["positions"][:, :-1],
+         "weights": (batch["segment_ids"][:, 1:] == batch["segment_ids"][:, :-1]) & (batch["segment_ids"][:, 1:] > 0)}
+  if "slots" in batch:
+    out.update(next_slots=batch["slots"][:, 1:], next_depth=batch["depth"][:, 1:], next_parent=batch["parent"][:, 1:])
+  return out
+
+
+def loss_fn(model: Transformer, inputs: dict, mask_table_SxV=None):
+  """(mean loss with z-loss, summed NLL in nats, number of predicted positions)."""
+  logits_BxTxV = model(inputs, mask_table_SxV)
+  lse_BxT = jax.nn.logsumexp(logits_BxTxV, -1)
+  nll_BxT = lse_BxT - jnp.take_along_axis(logits_BxTxV, inputs["targets"][..., None], -1)[..., 0]
+  w_BxT = inputs["weights"].astype(jnp.float32)
+  n = jnp.maximum(w_BxT.sum(), 1.0)
+  nll_sum = (nll_BxT * w_BxT).sum()
+  z = model.cfg.z_loss * ((lse_BxT ** 2) * w_BxT).sum() / n
+  return nll_sum / n + z, (nll_sum, w_BxT.sum())

@@ -1,0 +1,42 @@
+"""Model scales along one shape rule: head dimension 64, width d = 64 x layers (aspect ratio 64), SwiGLU hidden
+8/3 d rounded up to a multiple of 64. Non-embedding parameters are about 12 d^2 per layer, from ~50K to ~3B."""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+  d_model: int
+  n_layers: int
+  n_heads: int
+  d_ff: int
+  learning_rate: float  # peak AdamW rate for this size (smaller models take larger steps)
+
+
+def _shape(layers: int, lr: float, width: int | None = None) -> Shape:
+  d = width or 64 * layers
+  ff = -(-(8 * d // 3) // 64) * 64
+  return Shape(d_model=d, n_layers=layers, n_heads=d // 64, d_ff=ff, learning_rate=lr)
+
+
+PRESETS: dict[str, Shape] = {
+    "50k": _shape(1, 3e-3),
+    "400k": _shape(2, 3e-3),
+    "1m": _shape(3, 2e-3),
+    "3m": _shape(4, 2e-3),
+    "10m": _shape(6, 1.5e-3),
+    "25m": _shape(8, 1e-3),
+    "85m": _shape(12, 6e-4),
+    "200m": _shape(16, 4e-4),
+    "680m": _shape(24, 3e-4),
+    "1.6b": _shape(32, 2e-4),
+    "3b": _shape(40, 1.5e-4),
+}
+
+
+def preset(name: str) -> Shape:
+  try:
+    return PRESETS[name]
+  except KeyError:
+    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

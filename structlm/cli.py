@@ -1,4 +1,4 @@
-"""`python -m structlm <command>`: roundtrip, grammar, encode, prepare, analyze."""
+"""`python -m structlm <command>`: roundtrip, grammar, encode, prepare, train, analyze."""
 from __future__ import annotations
 
 import argparse
@@ -115,6 +115,16 @@ def _analyze(args) -> int:
   return 0
 
 
+def _train(args) -> int:
+  from absl import logging as absl_logging
+
+  from structlm.run import load_config, train
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  res = train(load_config(args.config), args.workdir, progress=not args.quiet)
+  print(json.dumps({k: v for k, v in res.items() if k != "config"}))
+  return 0
+
+
 def main(argv=None) -> None:
   ap = argparse.ArgumentParser(prog="python -m structlm")
   sub = ap.add_subparsers(dest="command", required=True)
@@ -172,6 +182,12 @@ def main(argv=None) -> None:
   p.add_argument("--chinchilla-check", metavar="CSV", help="refit Epoch AI's Chinchilla points instead")
   p.add_argument("--json", action="store_true")
   p.set_defaults(fn=_analyze)
+
+  p = sub.add_parser("train", help="train one model from a config; writes WORKDIR/result.json")
+  p.add_argument("--config", required=True, help="experiments/<file>.py[:key=value,...]")
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--quiet", action="store_true")
+  p.set_defaults(fn=_train)
 
   args = ap.parse_args(argv)
   try:

@@ -1,0 +1,34 @@
+"""Defaults for one training run: `python -m structlm train --config experiments/base.py:preset=3m,variant=structured`."""
+import ml_collections
+
+
+def get_config():
+  c = ml_collections.ConfigDict()
+  c.variant = "token"  # token | structured
+  c.preset = "50k"  # structlm/presets.py
+  c.corpus = "stdlib"
+  c.language = "python"
+  c.strip_comments = False
+  c.vocab_size = 8192
+  c.data_dir = "data"
+  c.seq_len = 256
+  c.global_batch = 8
+  c.steps = 200
+  c.warmup = 20
+  c.learning_rate = 0.0  # 0: the preset's rate
+  c.weight_decay = 0.1
+  c.clip = 1.0
+  c.accumulate = 1
+  c.mesh = (-1, 1, 1)  # (data, fsdp, tensor)
+  c.dtype = "float32"  # bfloat16 on accelerators
+  c.tree_features = True
+  c.grammar_mask = True
+  c.remat = False
+  c.seed = 0
+  c.unique_fraction = 0.0  # > 0: the data-constrained study's fraction of unique training bytes
+  c.log_every = 10
+  c.eval_every = 0  # 0: only at the end
+  c.eval_bytes = 0  # 0: the whole validation split; else a fixed subset of its documents of about this size
+  c.checkpoint_every = 100
+  c.keep_checkpoints = 2
+  return c

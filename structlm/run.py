@@ -1,0 +1,161 @@
+"""`python -m structlm train`: one run from a config to `result.json`, with metrics and orbax checkpoints.
+
+Bits per byte (training and evaluation alike) = total NLL in nats / total source bytes / ln 2, where the bytes
+are those of the documents the rows stand for (structlm/data/pipeline.py).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
+from tqdm import tqdm
+
+from structlm import flops, presets, sharding
+from structlm.data import vocab as vocab_lib
+from structlm.data.code_corpus.code_corpus import config_name, vocab_dir
+from structlm.data.pipeline import PackedBatches, to_global
+from structlm.data.prepare import prepare
+from structlm.model import ModelConfig, Transformer, model_inputs
+from structlm.syntax.machine import SlotTable
+from structlm.train import init_state, make_step, optimizer
+
+
+def load_config(spec: str):
+  """`path.py` or `path.py:key=value,key=value` (ml_collections config file with get_config())."""
+  path, _, overrides = spec.partition(":")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"config file {path} not found")
+  module_spec = importlib.util.spec_from_file_location("structlm_config", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  cfg = module.get_config()
+  for item in filter(None, overrides.split(",")):
+    key, _, value = item.partition("=")
+    if key not in cfg:
+      raise ValueError(f"config has no field {key!r} (fields: {', '.join(sorted(cfg))})")
+    old = cfg[key]
+    cfg[key] = type(old)(json.loads(value) if isinstance(old, (int, float, bool, tuple)) else value) \
+        if not isinstance(old, tuple) else tuple(json.loads(value))
+  return cfg
+
+
+def train(cfg, workdir: str, progress: bool = True) -> dict:
+  t0 = time.time()
+  shape = presets.preset(cfg.preset)
+  os.makedirs(workdir, exist_ok=True)
+  data = prepare(corpus=cfg.corpus, language=cfg.language, strip_comments=cfg.strip_comments,
+                 vocab_size=cfg.vocab_size, data_dir=cfg.data_dir)
+  vocab = vocab_lib.load(vocab_dir(cfg.data_dir, config_name(cfg.corpus, cfg.language, cfg.strip_comments,
+                                                              cfg.vocab_size)))
+  structured = cfg.variant == "structured"
+  table = SlotTable(vocab.grammar) if structured else None
+  n_vocab = vocab.grammar.vocab_size if structured else vocab.tokens.get_vocab_size()
+  mcfg = ModelConfig(variant=cfg.variant, vocab_size=n_vocab, d_model=shape.d_model, n_layers=shape.n_layers,
+                     n_heads=shape.n_heads, d_ff=shape.d_ff, num_slots=table.num_slots if table else 0,
+                     tree_features=cfg.tree_features, grammar_mask=cfg.grammar_mask, dtype=cfg.dtype, remat=cfg.remat)
+  mesh = sharding.make_mesh(tuple(cfg.mesh))
+  sharding.check(mcfg, mesh, cfg.global_batch)
+  mask_table = jnp.asarray(table.mask_table()) if structured else None
+  hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
+  _check_hashes(workdir, hashes)
+
+  kw = dict(variant=cfg.variant, seq_len=cfg.seq_len + 1, global_batch=cfg.global_batch, seed=cfg.seed,
+            bos_id=n_vocab)
+  train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None, **kw)
+  tx = optimizer(cfg.learning_rate or shape.learning_rate, cfg.steps, cfg.warmup, cfg.weight_decay, cfg.clip,
+                 cfg.accumulate)
+  graphdef, params, opt_state = init_state(Transformer(mcfg, nnx.Rngs(cfg.seed)), tx, mesh)
+  step_fn = make_step(graphdef, tx, mesh, params, opt_state)
+
+  ckpt = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")), options=ocp.CheckpointManagerOptions(
+      max_to_keep=cfg.keep_checkpoints, enable_async_checkpointing=True))
+  start, data_state = 0, None
+  if ckpt.latest_step() is not None:  # only finalized checkpoints are listed
+    start = ckpt.latest_step()
+    restored = ckpt.restore(start, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore({"params": params, "opt_state": opt_state}), data=ocp.args.JsonRestore()))
+    params, opt_state, data_state = restored.state["params"], restored.state["opt_state"], restored.data
+  it = train_data.iterator(cfg.steps, data_state)
+
+  counts = flops.param_counts(mcfg)
+  flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
+  stop = {"now": False}
+  signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))  # preemption: save, then exit
+  metrics_f = open(os.path.join(workdir, "metrics.jsonl"), "a")
+  tokens = seen_bytes = 0
+  step = start
+  bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=f"train {cfg.variant} {cfg.preset}")
+  while step < cfg.steps and not stop["now"]:
+    host = next(it)
+    batch = to_global(model_inputs(host), sharding.batch_sharding(mesh))
+    ts = time.perf_counter()
+    params, opt_state, m = step_fn(params, opt_state, batch, mask_table)
+    loss = float(jax.block_until_ready(m["loss"]))  # block every step: XLA's CPU collectives can deadlock
+    step += 1
+    tokens += int(m["predicted"])
+    seen_bytes += int(host["bytes"].sum())
+    if step % cfg.log_every == 0 or step == cfg.steps:
+      row = dict(step=step, tokens=tokens, bytes=seen_bytes, flops=tokens * flops_per_token, loss=loss,
+                 bpb=float(m["nll_sum"]) / max(int(host["bytes"].sum()), 1) / math.log(2),
+                 grad_norm=float(m["grad_norm"]), step_seconds=time.perf_counter() - ts)
+      metrics_f.write(json.dumps(row) + "\n")
+      metrics_f.flush()
+    if cfg.get("stop_after") and step == cfg.stop_after:  # tests: as if killed right after a checkpoint
+      stop["now"] = True
+    if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop["now"]:
+      ckpt.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
+          data=ocp.args.JsonSave(it.get_state())))
+    bar.update(1)
+  ckpt.wait_until_finished()
+  bar.close()
+  metrics_f.close()
+  if stop["now"]:
+    raise SystemExit(f"stopped at step {step} (SIGTERM); the same command resumes from the checkpoint")
+  bpb = evaluate(graphdef, params, data["dataset_dir"], kw, mask_table, mesh, cfg.eval_bytes)
+  result = dict(variant=cfg.variant, preset=cfg.preset, params=counts["total"],
+                params_nonembedding=counts["nonembedding"], tokens=tokens, bytes=seen_bytes,
+                flops=tokens * flops_per_token, eval_bpb=bpb, seconds=round(time.time() - t0, 2),
+                unique_bytes=train_data.unique_bytes_used, config=cfg.to_dict(), **hashes)
+  with open(os.path.join(workdir, "result.json"), "w") as f:
+    json.dump(result, f, indent=1, default=str)
+  return result
+
+
+def evaluate(graphdef, params, ddir, kw, mask_table, mesh, max_bytes: int = 0) -> float:
+  """Bits per byte over whole validation documents (all, or a fixed subset of about `max_bytes`):
+  total NLL / total source bytes / ln 2."""
+  from structlm.model import loss_fn
+  val = PackedBatches(ddir, "validation", unique_bytes=max_bytes or None, **kw)
+  rows = val.rows_per_epoch
+  step = jax.jit(lambda p, b, t: loss_fn(nnx.merge(graphdef, p), b, t)[1][0])
+  nll = n_bytes = 0.0
+  for b in range(-(-rows // val.global_batch)):
+    host = val.host_batch(b)
+    keep = (np.arange(val.global_batch) + b * val.global_batch) < rows
+    host["segment_ids"] = host["segment_ids"] * keep[:, None]  # rows past the epoch count nowhere
+    nll += float(step(params, to_global(model_inputs(host), sharding.batch_sharding(mesh)), mask_table))
+    n_bytes += float((host["bytes"] * keep).sum())
+  return nll / max(n_bytes, 1.0) / math.log(2)
+
+
+def _check_hashes(workdir: str, hashes: dict) -> None:
+  path = os.path.join(workdir, "vocab_hashes.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if old != hashes:
+      raise ValueError(f"{workdir} was trained with grammar/vocabulary {old}, but the dataset now has {hashes}; "
+                       "use a new --workdir or the dataset the checkpoint was made with")
+  else:
+    with open(path, "w") as f:
+      json.dump(hashes, f)

@@ -1,0 +1,62 @@
+"""A whole run: config -> dataset -> training with checkpoints -> result.json; exact resume."""
+import json
+
+import pytest
+
+from structlm.run import load_config, train
+from tests.test_data import make_corpus
+
+BASE = "experiments/base.py"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+  base = tmp_path_factory.mktemp("train")
+  return make_corpus(str(base / "corpus")), str(base / "data")
+
+
+def config(corpus, **kw):
+  src, data_dir = corpus
+  cfg = load_config(BASE)
+  cfg.update(dict(corpus=src, data_dir=data_dir, vocab_size=2048, seq_len=64, global_batch=8, steps=12, warmup=2,
+                  log_every=1, checkpoint_every=4, eval_bytes=0, mesh=(2, 2, 2), preset="400k"))
+  cfg.update(kw)
+  return cfg
+
+
+def losses(workdir):
+  with open(f"{workdir}/metrics.jsonl") as f:
+    return {r["step"]: r["loss"] for r in map(json.loads, f)}
+
+
+@pytest.mark.parametrize("variant", ["token", "structured"])
+def test_run_writes_result(corpus, tmp_path, variant):
+  res = train(config(corpus, variant=variant), str(tmp_path), progress=False)
+  for key in ("variant", "preset", "params", "params_nonembedding", "tokens", "bytes", "flops", "eval_bpb",
+              "seconds", "grammar_hash", "vocab_hash", "config"):
+    assert key in res
+  assert 0 < res["eval_bpb"] < 20 and res["tokens"] > 0 and res["flops"] > 6 * res["params_nonembedding"]
+  steps = losses(str(tmp_path))
+  assert len(steps) == 12 and steps[12] < steps[1]
+
+
+def test_interrupted_run_resumes_exactly(corpus, tmp_path):
+  straight = str(tmp_path / "straight")
+  train(config(corpus), straight, progress=False)
+  broken = str(tmp_path / "broken")
+  with pytest.raises(SystemExit):
+    train(config(corpus, stop_after=8), broken, progress=False)
+  train(config(corpus), broken, progress=False)  # the same command again
+  a, b = losses(straight), losses(broken)
+  assert all(a[s] == b[s] for s in range(9, 13)), (a, b)
+
+
+def test_config_overrides_and_errors(corpus, tmp_path):
+  cfg = load_config(BASE + ":preset=3m,steps=7,variant=structured")
+  assert cfg.preset == "3m" and cfg.steps == 7 and cfg.variant == "structured"
+  with pytest.raises(ValueError, match="no field"):
+    load_config(BASE + ":nosuch=1")
+  with pytest.raises(ValueError, match="unknown preset"):
+    train(config(corpus, preset="7b"), str(tmp_path), progress=False)
+  with pytest.raises(ValueError, match="global batch"):
+    train(config(corpus, global_batch=6), str(tmp_path / "b"), progress=False)

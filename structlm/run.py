@@ -86,6 +86,9 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     params, opt_state, data_state = restored.state["params"], restored.state["opt_state"], restored.data
   it = train_data.iterator(cfg.steps, data_state)
 
+  # per-step bits per byte: the batch's NLL per predicted token x the training data's tokens per source byte
+  # (a row's bytes are credited where its documents end, too lumpy for one step)
+  tokens_per_byte = float(train_data.doc_len[train_data.docs].sum()) / float(train_data.unique_bytes_used)
   counts = flops.param_counts(mcfg)
   flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
   stop = {"now": False}
@@ -105,7 +108,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     seen_bytes += int(host["bytes"].sum())
     if step % cfg.log_every == 0 or step == cfg.steps:
       row = dict(step=step, tokens=tokens, bytes=seen_bytes, flops=tokens * flops_per_token, loss=loss,
-                 bpb=float(m["nll_sum"]) / max(int(host["bytes"].sum()), 1) / math.log(2),
+                 bpb=float(m["nll_sum"]) / max(float(m["predicted"]), 1.0) * tokens_per_byte / math.log(2),
                  grad_norm=float(m["grad_norm"]), step_seconds=time.perf_counter() - ts)
       metrics_f.write(json.dumps(row) + "\n")
       metrics_f.flush()

@@ -29,6 +29,7 @@ def get_config():
   c.log_every = 10
   c.eval_every = 0  # 0: only at the end
   c.eval_bytes = 0  # 0: the whole validation split; else a fixed subset of its documents of about this size
+  c.peak_flops = 0.0  # the accelerator's peak FLOP/s, for MFU in the metrics (0: unknown)
   c.checkpoint_every = 100
   c.keep_checkpoints = 2
   return c

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
+from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 from structlm import flops, presets, sharding
@@ -26,7 +27,7 @@ from structlm.data.pipeline import PackedBatches, to_global
 from structlm.data.prepare import prepare
 from structlm.model import ModelConfig, Transformer, model_inputs
 from structlm.syntax.machine import SlotTable
-from structlm.train import init_state, make_step, optimizer
+from structlm.train import init_state, lr_schedule, make_step, optimizer
 
 
 def load_config(spec: str):
@@ -71,8 +72,9 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   kw = dict(variant=cfg.variant, seq_len=cfg.seq_len + 1, global_batch=cfg.global_batch, seed=cfg.seed,
             bos_id=n_vocab)
   train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None, **kw)
-  tx = optimizer(cfg.learning_rate or shape.learning_rate, cfg.steps, cfg.warmup, cfg.weight_decay, cfg.clip,
-                 cfg.accumulate)
+  peak_lr = cfg.learning_rate or shape.learning_rate
+  tx = optimizer(peak_lr, cfg.steps, cfg.warmup, cfg.weight_decay, cfg.clip, cfg.accumulate)
+  schedule = lr_schedule(peak_lr, cfg.steps, cfg.warmup)
   graphdef, params, opt_state = init_state(Transformer(mcfg, nnx.Rngs(cfg.seed)), tx, mesh)
   step_fn = make_step(graphdef, tx, mesh, params, opt_state)
 
@@ -94,6 +96,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   stop = {"now": False}
   signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))  # preemption: save, then exit
   metrics_f = open(os.path.join(workdir, "metrics.jsonl"), "a")
+  board = SummaryWriter(os.path.join(workdir, "tensorboard"))
   tokens = seen_bytes = 0
   step = start
   bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=f"train {cfg.variant} {cfg.preset}")
@@ -109,9 +112,15 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     if step % cfg.log_every == 0 or step == cfg.steps:
       row = dict(step=step, tokens=tokens, bytes=seen_bytes, flops=tokens * flops_per_token, loss=loss,
                  bpb=float(m["nll_sum"]) / max(float(m["predicted"]), 1.0) * tokens_per_byte / math.log(2),
-                 grad_norm=float(m["grad_norm"]), step_seconds=time.perf_counter() - ts)
+                 grad_norm=float(m["grad_norm"]), step_seconds=time.perf_counter() - ts,
+                 lr=float(schedule(step - 1)))
+      if cfg.peak_flops:  # model FLOPs utilisation, when the accelerator's peak is known
+        row["mfu"] = float(m["predicted"]) * flops_per_token / row["step_seconds"] / cfg.peak_flops
       metrics_f.write(json.dumps(row) + "\n")
       metrics_f.flush()
+      for k, v in row.items():
+        if k != "step":
+          board.add_scalar(f"train/{k}", v, step)
     if cfg.get("stop_after") and step == cfg.stop_after:  # tests: as if killed right after a checkpoint
       stop["now"] = True
     if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop["now"]:
@@ -122,6 +131,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   ckpt.wait_until_finished()
   bar.close()
   metrics_f.close()
+  board.close()
   if stop["now"]:
     raise SystemExit(f"stopped at step {step} (SIGTERM); the same command resumes from the checkpoint")
   bpb = evaluate(graphdef, params, data["dataset_dir"], kw, mask_table, mesh, cfg.eval_bytes)

@@ -13,11 +13,16 @@ from structlm import sharding
 from structlm.model import Transformer, loss_fn
 
 
+def lr_schedule(peak_lr: float, total_steps: int, warmup: int):
+  """Linear warmup, then cosine decay to 10% of the peak."""
+  return optax.warmup_cosine_decay_schedule(0.0, peak_lr, max(1, min(warmup, total_steps - 1)),
+                                            max(total_steps, 2), end_value=0.1 * peak_lr)
+
+
 def optimizer(peak_lr: float, total_steps: int, warmup: int = 100, weight_decay: float = 0.1, clip: float = 1.0,
               accumulate: int = 1) -> optax.GradientTransformation:
   """AdamW, linear warmup then cosine decay to 10% of the peak, global-norm clipping, optional accumulation."""
-  schedule = optax.warmup_cosine_decay_schedule(0.0, peak_lr, max(1, min(warmup, total_steps - 1)),
-                                                max(total_steps, 2), end_value=0.1 * peak_lr)
+  schedule = lr_schedule(peak_lr, total_steps, warmup)
   tx = optax.chain(optax.clip_by_global_norm(clip), optax.adamw(schedule, b1=0.9, b2=0.95,
                                                                  weight_decay=weight_decay))
   return optax.MultiSteps(tx, accumulate) if accumulate > 1 else tx

@@ -1,5 +1,6 @@
 """A whole run: config -> dataset -> training with checkpoints -> result.json; exact resume."""
 import json
+import os
 
 import pytest
 
@@ -38,6 +39,7 @@ def test_run_writes_result(corpus, tmp_path, variant):
   assert 0 < res["eval_bpb"] < 20 and res["tokens"] > 0 and res["flops"] > 6 * res["params_nonembedding"]
   steps = losses(str(tmp_path))
   assert len(steps) == 12 and steps[12] < steps[1]
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tensorboard"))
 
 
 def test_interrupted_run_resumes_exactly(corpus, tmp_path):

@@ -1,0 +1,87 @@
+"""Train-step throughput: ours (both variants) against ../shared/tools/ref_mfu.py's plain jax.jit GPT of the
+same shape, on the same machine (ref runs as a subprocess with the same flags).
+
+python benchmarks/step.py --json [--shapes 128,2,4;256,4,4] [--vocab 4096] [--seq 256] [--batch 8]
+One JSON line per shape: ours_tokens_per_s, ref_tokens_per_s, ratio, structured_over_token (step time).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from structlm import sharding  # noqa: E402
+from structlm.model import ModelConfig, Transformer, model_inputs  # noqa: E402
+from structlm.train import init_state, make_step, optimizer  # noqa: E402
+
+REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "tools", "ref_mfu.py")
+
+
+def ours(d, layers, heads, vocab, seq, batch, dtype, variant, steps, num_slots=1000):
+  ff = int(8 * d / 3 / 128 + 1) * 128  # the reference's hidden width
+  cfg = ModelConfig(variant=variant, vocab_size=vocab, d_model=d, n_layers=layers, n_heads=heads, d_ff=ff,
+                    num_slots=num_slots, dtype=dtype, z_loss=0.0)
+  mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
+  tx = optimizer(3e-4, 1000, warmup=10)
+  graphdef, params, opt = init_state(Transformer(cfg, nnx.Rngs(0)), tx, mesh)
+  step = make_step(graphdef, tx, mesh, params, opt)
+  rng = np.random.default_rng(0)
+  b = {"ids": rng.integers(0, vocab, (batch, seq + 1)).astype(np.int32),
+       "segment_ids": np.ones((batch, seq + 1), np.int32),
+       "positions": np.tile(np.arange(seq + 1), (batch, 1)).astype(np.int32)}
+  table = None
+  if variant == "structured":
+    b.update(slots=rng.integers(0, num_slots, (batch, seq + 1)).astype(np.int32),
+             depth=rng.integers(0, 30, (batch, seq + 1)).astype(np.int32),
+             parent=rng.integers(0, vocab, (batch, seq + 1)).astype(np.int32))
+    table = jnp.asarray(np.ones((num_slots, vocab), bool))  # the gather and select cost the same for any table
+  inputs = model_inputs(b)
+  for _ in range(3):  # compile and warm up
+    params, opt, m = step(params, opt, inputs, table)
+    jax.block_until_ready(m["loss"])
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    params, opt, m = step(params, opt, inputs, table)
+    jax.block_until_ready(m["loss"])
+  return (time.perf_counter() - t0) / steps
+
+
+def reference(shape, vocab, seq, batch, dtype, steps):
+  out = subprocess.run([sys.executable, REF, "--shape", shape, "--vocab", str(vocab), "--seq", str(seq),
+                        "--batch", str(batch), "--dtype", dtype, "--steps", str(steps)],
+                       capture_output=True, text=True, check=True)
+  return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--shapes", default="128,2,4;256,4,4")
+  ap.add_argument("--vocab", type=int, default=4096)
+  ap.add_argument("--seq", type=int, default=256)
+  ap.add_argument("--batch", type=int, default=8)
+  ap.add_argument("--steps", type=int, default=10)
+  ap.add_argument("--dtype", default="float32")
+  ap.add_argument("--json", action="store_true")
+  args = ap.parse_args()
+  for shape in args.shapes.split(";"):
+    d, layers, heads = (int(x) for x in shape.split(","))
+    ref = reference(shape, args.vocab, args.seq, args.batch, args.dtype, args.steps)
+    tok = ours(d, layers, heads, args.vocab, args.seq, args.batch, args.dtype, "token", args.steps)
+    st = ours(d, layers, heads, args.vocab, args.seq, args.batch, args.dtype, "structured", args.steps)
+    toks = args.batch * args.seq
+    row = dict(shape=shape, device=jax.devices()[0].device_kind, ours_tokens_per_s=round(toks / tok),
+               ref_tokens_per_s=ref["tokens_per_s"], ratio=round(toks / tok / ref["tokens_per_s"], 3),
+               structured_tokens_per_s=round(toks / st), structured_over_token=round(st / tok, 3))
+    print(json.dumps(row) if args.json else row, flush=True)
+
+
+if __name__ == "__main__":
+  main()

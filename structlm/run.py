@@ -9,6 +9,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import signal
 import time
 
@@ -39,14 +40,21 @@ def load_config(spec: str):
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
   cfg = module.get_config()
-  for item in filter(None, overrides.split(",")):
+  for item in filter(None, re.split(r",(?=\w+=)", overrides)):  # commas inside a value (a mesh) stay
     key, _, value = item.partition("=")
     if key not in cfg:
       raise ValueError(f"config has no field {key!r} (fields: {', '.join(sorted(cfg))})")
-    old = cfg[key]
-    cfg[key] = type(old)(json.loads(value) if isinstance(old, (int, float, bool, tuple)) else value) \
-        if not isinstance(old, tuple) else tuple(json.loads(value))
+    cfg[key] = _parse_value(cfg[key], value)
   return cfg
+
+
+def _parse_value(old, text: str):
+  """A command-line value, typed like the config's default: numbers and booleans as JSON, (a,b,c) tuples."""
+  if isinstance(old, str):
+    return text
+  if isinstance(old, tuple):
+    return tuple(json.loads("[" + text.strip("()[]") + "]"))
+  return type(old)(json.loads(text.lower() if isinstance(old, bool) else text))
 
 
 def train(cfg, workdir: str, progress: bool = True) -> dict:

@@ -54,8 +54,9 @@ def test_interrupted_run_resumes_exactly(corpus, tmp_path):
 
 
 def test_config_overrides_and_errors(corpus, tmp_path):
-  cfg = load_config(BASE + ":preset=3m,steps=7,variant=structured")
+  cfg = load_config(BASE + ":preset=3m,steps=7,variant=structured,mesh=(2,2,2),grammar_mask=false")
   assert cfg.preset == "3m" and cfg.steps == 7 and cfg.variant == "structured"
+  assert cfg.mesh == (2, 2, 2) and cfg.grammar_mask is False
   with pytest.raises(ValueError, match="no field"):
     load_config(BASE + ":nosuch=1")
   with pytest.raises(ValueError, match="unknown preset"):

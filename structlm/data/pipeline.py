@@ -119,9 +119,6 @@ class PackedBatches:
         self._plans.pop(min(self._plans))
     return plan
 
-  def num_batches(self, epochs: float) -> int:
-    return int(epochs * self.rows_per_epoch) // self.global_batch
-
   # ---- rows ---------------------------------------------------------------------------------------------------
   def _doc(self, i: int) -> np.ndarray:
     """A document's features stacked [F, n] with BOS (features 0) in front."""

@@ -80,7 +80,7 @@ class _Encoder:
     self.parent = [PAD]
     self.comment_starts = [c[0] for c in parsed.comments]
     self._base_cache: dict = {}
-    self._slot_cache = codec._slot_cache
+    self._slot = codec.slot
 
   def run(self) -> Encoded:
     root = self.parsed.root
@@ -94,10 +94,6 @@ class _Encoder:
 
   def emit(self, a: int, slot: int) -> None:
     self.out.append((a, slot, self.depth, self.parent[-1]))
-
-  def _slot(self, kind, key, flag) -> int:
-    s = self._slot_cache.get((kind, key, flag))
-    return s if s is not None else self.c.slot(kind, key, flag)
 
   def _base(self, pos: int) -> bytes:
     """Indentation of the line where a node starts (0 stands for the file level, base b"")."""

@@ -118,7 +118,6 @@ class ActionGrammar:
     self.root_defaults = tuple(data["root_defaults"])
     self.slot_kinds = {tuple(k): set(v) for k, v in data["slot_kinds"]}
     self.slot_lexicon = {tuple(k): v for k, v in data["slot_lexicon"]}
-    self.list_kinds = set(data["list_kinds"])
     self._assign_ids()
 
   # ---- vocabulary layout -------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ of valid actions gives source tree-sitter parses without errors.
 """
 from __future__ import annotations
 
-import collections
 
 import numpy as np
 
@@ -46,9 +45,7 @@ class SlotTable:
     self.index = {k: i for i, k in enumerate(keys)}
     self.num_slots = len(keys)
     self._rows: dict[int, np.ndarray] = {}
-    self._relaxed = collections.defaultdict(set)
-    for (kind, field, _, _), kinds in g.slot_kinds.items():
-      self._relaxed[(kind, field)] |= kinds
+    self._strict: StrictMask | None = None
 
   def slot(self, kind: str, key, flag: bool) -> int:
     i = self.index.get((kind, key, flag))
@@ -56,11 +53,12 @@ class SlotTable:
       i = self.index[(kind, UNK_KEY, flag)]
     return i
 
-  def kinds_at(self, key) -> set:
-    kinds = self.g.slot_kinds.get(key)
-    if kinds is None:
-      kinds = self._relaxed.get((key[0], key[1]), set())
-    return kinds
+  @property
+  def strict(self) -> StrictMask:
+    """Strict mode's narrowing, with caches that depend on the grammar only: shared by all machines."""
+    if self._strict is None:
+      self._strict = StrictMask(self.g)
+    return self._strict
 
   def row(self, slot: int) -> np.ndarray:
     r = self._rows.get(slot)
@@ -132,7 +130,7 @@ class Machine:
     self.steps = 0
     self.done = False
     self.choice = ("hole", ROOT_KEY)
-    self._strict = StrictMask(g, self.table, max_len) if strict else None
+
 
   # ---- features ------------------------------------------------------------------------------------------------
   def has_pending_gap(self) -> bool:
@@ -163,7 +161,7 @@ class Machine:
     return self._strict_mask(m.copy())
 
   def _strict_mask(self, m: np.ndarray) -> np.ndarray:
-    return self._strict.narrow(self, m)
+    return self.table.strict.narrow(self, m)
 
   def forced(self) -> bool:
     """Past the length cap: only the actions that close the program soonest."""

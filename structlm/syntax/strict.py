@@ -10,6 +10,7 @@ hold, so that any walk through it gives source that parses.
 from __future__ import annotations
 
 import bisect
+import collections
 import math
 
 import numpy as np
@@ -18,9 +19,9 @@ from structlm.syntax.grammar import (LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, A
 
 
 class StrictMask:
-  def __init__(self, g: ActionGrammar, table, max_len: int | None):
+  def __init__(self, g: ActionGrammar):
     self.g = g
-    self.costs = Costs(g, table) if max_len is not None else None
+    self.costs = Costs(g)
     self._fill_memo: dict = {}
     self._follow_memo: dict = {}
     self._lex_cache: dict = {}
@@ -45,7 +46,7 @@ class StrictMask:
         reach = {}
         for k in kinds:
           prev = (mc.owner_field, _kind_of(k))
-          d = [self.costs.to_end[t] if self.costs else 0
+          d = [self.costs.to_end[t]
                for t in g.seg_next.get(f.id, ()) if self._seg_can_follow(f, t, prev)]
           if d:
             reach[k] = min(d)
@@ -146,12 +147,7 @@ class StrictMask:
     cache = self._lex_cache
     lex = cache.get(key)
     if lex is None:
-      texts = set(self.g.slot_lexicon.get(key, ()))
-      if key not in self.g.slot_lexicon:
-        for k2, v in self.g.slot_lexicon.items():
-          if k2[:2] == key[:2]:
-            texts |= set(v)
-      lex = cache[key] = sorted(t for t in texts if t)
+      lex = cache[key] = sorted(t for t in set(self.g.slot_lexicon.get(key, ())) if t)
     return lex
 
   def _piece_by_bytes(self):
@@ -173,9 +169,11 @@ def _kind_of(slot_kind: str) -> str:
 class Costs:
   """Fewest actions that complete each choice in strict mode (fixed point), to force closing past max_len."""
 
-  def __init__(self, g: ActionGrammar, table):
+  def __init__(self, g: ActionGrammar):
     self.g = g
-    self.table = table
+    self.relaxed = collections.defaultdict(set)  # (kind, field) -> contents seen in any context
+    for (kind, field, _, _), kinds in g.slot_kinds.items():
+      self.relaxed[(kind, field)] |= kinds
     inf = math.inf
     self.rule = [inf] * len(g.rules)
     self.seg = [inf] * len(g.segs)
@@ -209,7 +207,7 @@ class Costs:
     """Cheapest content of a hole of this (kind, field), over all its contexts (a lower bound)."""
     best = math.inf
     g = self.g
-    for k in self.table._relaxed.get(kind_field, ()):
+    for k in self.relaxed.get(kind_field, ()):
       if k.startswith("#leaf:"):
         best = min(best, 1)
       for r in g.rules_by_kind.get(k, ()):

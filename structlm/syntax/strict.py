@@ -62,6 +62,7 @@ class StrictMask:
       m[g.rule_base:g.open_base] = False
       for k in kinds:
         m[g.starts_by_kind.get(k, [])] = True
+      m[g.rule_base:g.open_base] &= self.costs.finite  # never start a node that cannot be completed
       m[g.piece_base:] = False
       if any(k.startswith("#leaf:") for k in kinds):
         for p in self._lexicon_pieces(key, b""):
@@ -69,7 +70,8 @@ class StrictMask:
     elif mc.choice[0] == "seg":
       m[g.seg_base:g.open_base] = False
       f = mc.frames[-1]
-      nxt = [s for s in g.seg_next.get(f.id, ()) if self._seg_can_follow(f, s, f.prev)]  # observed successions
+      nxt = [s for s in g.seg_next.get(f.id, ())  # observed successions that can still close the node
+             if self.costs.to_end[s] < math.inf and self._seg_can_follow(f, s, f.prev)]
       if mc.forced() and nxt:
         best = min(self.costs.to_end[s] for s in nxt)
         nxt = [s for s in nxt if self.costs.to_end[s] == best]
@@ -192,6 +194,8 @@ class Costs:
           self.seg[s], changed = c, True
       if not changed:
         break
+    # rules and segments that can be completed at all (a list whose closing segment was pruned cannot)
+    self.finite = np.isfinite(np.array(self.rule + self.seg, float))
     # segments still to come before a closing one, along observed successions
     self.to_end = [0 if end else inf for (_, _, _, end) in g.segs]
     for _ in range(len(g.segs)):

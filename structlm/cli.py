@@ -119,7 +119,9 @@ def _train(args) -> int:
   from absl import logging as absl_logging
 
   from structlm.run import load_config, train
+  from structlm.sharding import initialize_distributed
   absl_logging.set_verbosity(absl_logging.ERROR)
+  initialize_distributed(args.coordinator, args.num_processes, args.process_id)
   res = train(load_config(args.config), args.workdir, progress=not args.quiet)
   print(json.dumps({k: v for k, v in res.items() if k != "config"}))
   return 0
@@ -187,6 +189,9 @@ def main(argv=None) -> None:
   p.add_argument("--config", required=True, help="experiments/<file>.py[:key=value,...]")
   p.add_argument("--workdir", required=True)
   p.add_argument("--quiet", action="store_true")
+  p.add_argument("--coordinator", help="multi-host: HOST:PORT of process 0 (TPU pods and SLURM are detected)")
+  p.add_argument("--num-processes", type=int)
+  p.add_argument("--process-id", type=int)
   p.set_defaults(fn=_train)
 
   args = ap.parse_args(argv)

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 from flax import nnx
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
@@ -61,8 +62,14 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   t0 = time.time()
   shape = presets.preset(cfg.preset)
   os.makedirs(workdir, exist_ok=True)
-  data = prepare(corpus=cfg.corpus, language=cfg.language, strip_comments=cfg.strip_comments,
-                 vocab_size=cfg.vocab_size, data_dir=cfg.data_dir)
+  main = jax.process_index() == 0  # multi-host: one process writes metrics, events and result.json
+  prep = dict(corpus=cfg.corpus, language=cfg.language, strip_comments=cfg.strip_comments,
+              vocab_size=cfg.vocab_size, data_dir=cfg.data_dir)
+  if jax.process_count() > 1:  # process 0 builds the dataset; the others then find it (or build the same)
+    if main:
+      prepare(**prep)
+    multihost_utils.sync_global_devices("structlm dataset prepared")
+  data = prepare(**prep)
   vocab = vocab_lib.load(vocab_dir(cfg.data_dir, config_name(cfg.corpus, cfg.language, cfg.strip_comments,
                                                               cfg.vocab_size)))
   structured = cfg.variant == "structured"
@@ -75,7 +82,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   sharding.check(mcfg, mesh, cfg.global_batch)
   mask_table = jnp.asarray(table.mask_table()) if structured else None
   hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
-  _check_hashes(workdir, hashes)
+  _check_hashes(workdir, hashes, write=main)
 
   kw = dict(variant=cfg.variant, seq_len=cfg.seq_len + 1, global_batch=cfg.global_batch, seed=cfg.seed,
             bos_id=n_vocab)
@@ -103,11 +110,11 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
   stop = {"now": False}
   signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))  # preemption: save, then exit
-  metrics_f = open(os.path.join(workdir, "metrics.jsonl"), "a")
-  board = SummaryWriter(os.path.join(workdir, "tensorboard"))
+  metrics_f = open(os.path.join(workdir, "metrics.jsonl") if main else os.devnull, "a")
+  board = SummaryWriter(os.path.join(workdir, "tensorboard")) if main else None
   tokens = seen_bytes = 0
   step = start
-  bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=f"train {cfg.variant} {cfg.preset}")
+  bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=f"train {cfg.variant} {cfg.preset}")
   while step < cfg.steps and not stop["now"]:
     host = next(it)
     batch = to_global(model_inputs(host), sharding.batch_sharding(mesh))
@@ -127,7 +134,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
       metrics_f.write(json.dumps(row) + "\n")
       metrics_f.flush()
       for k, v in row.items():
-        if k != "step":
+        if board and k != "step":
           board.add_scalar(f"train/{k}", v, step)
     if cfg.get("stop_after") and step == cfg.stop_after:  # tests: as if killed right after a checkpoint
       stop["now"] = True
@@ -139,7 +146,8 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   ckpt.wait_until_finished()
   bar.close()
   metrics_f.close()
-  board.close()
+  if board:
+    board.close()
   if stop["now"]:
     raise SystemExit(f"stopped at step {step} (SIGTERM); the same command resumes from the checkpoint")
   bpb = evaluate(graphdef, params, data["dataset_dir"], kw, mask_table, mesh, cfg.eval_bytes)
@@ -147,8 +155,9 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
                 params_nonembedding=counts["nonembedding"], tokens=tokens, bytes=seen_bytes,
                 flops=tokens * flops_per_token, eval_bpb=bpb, seconds=round(time.time() - t0, 2),
                 unique_bytes=train_data.unique_bytes_used, config=cfg.to_dict(), **hashes)
-  with open(os.path.join(workdir, "result.json"), "w") as f:
-    json.dump(result, f, indent=1, default=str)
+  if main:
+    with open(os.path.join(workdir, "result.json"), "w") as f:
+      json.dump(result, f, indent=1, default=str)
   return result
 
 
@@ -162,14 +171,16 @@ def evaluate(graphdef, params, ddir, kw, mask_table, mesh, max_bytes: int = 0) -
   nll = n_bytes = 0.0
   for b in range(-(-rows // val.global_batch)):
     host = val.host_batch(b)
-    keep = (np.arange(val.global_batch) + b * val.global_batch) < rows
+    keep = (np.arange(val.local_batch) + b * val.global_batch + val.process_index * val.local_batch) < rows
     host["segment_ids"] = host["segment_ids"] * keep[:, None]  # rows past the epoch count nowhere
     nll += float(step(params, to_global(model_inputs(host), sharding.batch_sharding(mesh)), mask_table))
     n_bytes += float((host["bytes"] * keep).sum())
+  if jax.process_count() > 1:  # the NLL is a global sum already; each host counted its own rows' bytes
+    n_bytes = float(np.sum(multihost_utils.process_allgather(np.array([n_bytes]))))
   return nll / max(n_bytes, 1.0) / math.log(2)
 
 
-def _check_hashes(workdir: str, hashes: dict) -> None:
+def _check_hashes(workdir: str, hashes: dict, write: bool = True) -> None:
   path = os.path.join(workdir, "vocab_hashes.json")
   if os.path.exists(path):
     with open(path) as f:
@@ -177,6 +188,6 @@ def _check_hashes(workdir: str, hashes: dict) -> None:
     if old != hashes:
       raise ValueError(f"{workdir} was trained with grammar/vocabulary {old}, but the dataset now has {hashes}; "
                        "use a new --workdir or the dataset the checkpoint was made with")
-  else:
+  elif write:
     with open(path, "w") as f:
       json.dump(hashes, f)

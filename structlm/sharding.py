@@ -78,3 +78,25 @@ def shardings(tree, mesh: Mesh):
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(RULES["batch"]))
+
+
+def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None) -> bool:
+  """Start multi-host JAX before anything touches a device. Explicit flags win; otherwise a Cloud TPU pod slice or
+  a SLURM job with several tasks is detected from its environment (jax.distributed finds the rest there); a
+  single host does nothing. CPU processes use gloo collectives. Returns whether jax.distributed was started."""
+  import os
+  explicit = coordinator is not None
+  if explicit and (num_processes is None or process_id is None):
+    raise ValueError("--coordinator needs --num-processes and --process-id too")
+  slurm = int(os.environ.get("SLURM_NTASKS", "1")) > 1
+  tpu_pod = len(os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",")) > 1
+  if not (explicit or slurm or tpu_pod):
+    return False
+  if os.environ.get("JAX_PLATFORMS", "") == "cpu":
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  if explicit:
+    jax.distributed.initialize(coordinator, num_processes, process_id)
+  else:
+    jax.distributed.initialize()
+  return True

@@ -55,3 +55,11 @@ def test_bad_meshes_and_configs_fail_before_compiling():
       sharding.check(ModelConfig(n_heads=2, d_model=64), mesh, 8)
     with pytest.raises(ValueError, match="global batch 3"):
       sharding.check(ModelConfig(n_heads=4, d_model=64), mesh, 3)
+
+
+def test_distributed_start_needs_all_flags_and_skips_a_single_host(monkeypatch):
+  monkeypatch.delenv("SLURM_NTASKS", raising=False)
+  monkeypatch.delenv("TPU_WORKER_HOSTNAMES", raising=False)
+  assert sharding.initialize_distributed() is False  # one host: nothing to start
+  with pytest.raises(ValueError, match="--num-processes"):
+    sharding.initialize_distributed("localhost:1234")

@@ -1,0 +1,50 @@
+"""Two processes x 4 CPU devices (jax.distributed on localhost, gloo collectives) train exactly as one process x 8."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from structlm.run import train
+from tests.test_train import BASE, config, corpus, losses  # noqa: F401  (corpus is a fixture)
+
+OVERRIDES = dict(steps=5, mesh=(2, 2, 2), checkpoint_every=100)
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.skipif(len(jax.devices()) < 8, reason="needs XLA_FLAGS=--xla_force_host_platform_device_count=8")
+@pytest.mark.parametrize("variant", ["structured"])
+def test_two_processes_match_one(corpus, tmp_path, variant):  # noqa: F811
+  cfg = config(corpus, variant=variant, **OVERRIDES)
+  one = str(tmp_path / "one")
+  train(cfg, one, progress=False)  # also prepares the dataset the two processes then share
+
+  two = str(tmp_path / "two")
+  overrides = ",".join(f"{k}={v}" if not isinstance(v, tuple) else f"{k}=({','.join(map(str, v))})"
+                       for k, v in cfg.items() if k not in ("config",) and not isinstance(v, dict))
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  coordinator = f"localhost:{free_port()}"
+  procs = [subprocess.Popen([sys.executable, "-m", "structlm", "train", "--quiet", "--config", f"{BASE}:{overrides}",
+                             "--workdir", two, "--coordinator", coordinator, "--num-processes", "2",
+                             "--process-id", str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  a, b = losses(one), losses(two)
+  assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5]
+  for s in a:
+    assert abs(a[s] - b[s]) <= 1e-5, (a, b)
+  with open(os.path.join(two, "result.json")) as f:
+    res = json.load(f)
+  with open(os.path.join(one, "result.json")) as f:
+    ref = json.load(f)
+  assert res["tokens"] == ref["tokens"] and abs(res["eval_bpb"] - ref["eval_bpb"]) < 1e-4

@@ -59,17 +59,23 @@ def test_two_builds_are_identical(built):
 
 
 @pytest.mark.parametrize("variant", ["token", "structured"])
-def test_packing_covers_every_token_once(built, variant):
+def test_packing_predicts_every_token_once(built, variant):
   _, _, res = built
   pb = PackedBatches(res["dataset_dir"], variant=variant, seq_len=128, global_batch=4, seed=5, bos_id=9999)
   field = "tokens" if variant == "token" else "actions"
   docs = sorted(tuple(np.asarray(pb.source[i][field])) for i in range(len(pb.source)))
-  pieces, n_bytes, current = [], 0, []
+  pieces, n_bytes, current, targets = [], 0, [], 0
   for r in range(pb.rows_per_epoch):
     row = pb.row(r)
     n_bytes += int(row["bytes"])
-    for s in range(1, row["segment_ids"].max() + 1):
-      ids = row["ids"][row["segment_ids"] == s]
+    seg = row["segment_ids"]
+    targets += int(((seg[1:] == seg[:-1]) & (seg[1:] > 0)).sum())  # model_inputs' weights
+    for s in range(1, seg.max() + 1):
+      ids = row["ids"][seg == s]
+      if r and s == 1:  # the row's first token is the previous row's last (context, not a target)
+        ids = ids[1:]
+        if not len(ids):
+          continue
       if ids[0] == 9999:  # a document starts
         if current:
           pieces.append(tuple(current))
@@ -80,6 +86,7 @@ def test_packing_covers_every_token_once(built, variant):
   pieces.append(tuple(current))
   assert sorted(pieces) == docs
   assert n_bytes == int(pb.doc_bytes.sum())
+  assert targets == sum(map(len, docs))  # every token but BOS is predicted exactly once
 
 
 def test_same_seed_same_batches_and_hosts_agree(built):

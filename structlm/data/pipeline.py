@@ -1,9 +1,11 @@
 """Input pipeline: packed, batched rows from a prepared dataset, sharded per host, resumable (grain).
 
 The global row stream is a pure function of (seed, epoch): each epoch shuffles the split's documents with a
-seeded permutation, concatenates them (each prefixed with BOS) and cuts the stream into rows of `seq_len`; a
-document longer than a row continues in the next rows (windows), and an epoch's last row is padded, so every
-token of every document lands in exactly one row. Global batch b is rows [b*B, (b+1)*B); host h of H reads its
+seeded permutation, concatenates them (each prefixed with BOS) and cuts the stream into rows of `seq_len` that overlap by one
+token: row r holds stream positions [r(L-1), r(L-1)+L). A document longer than a row continues in the next rows
+(windows), each window starting with the token the previous row ended on, as context; so every token but BOS is
+predicted exactly once per epoch (the row's first position is never a target), and bits per byte are true code
+lengths. An epoch's last row is padded. Global batch b is rows [b*B, (b+1)*B); host h of H reads its
 contiguous B/H rows. So the global batch at a step does not depend on the number of hosts, and the iterator
 state is just the next batch index (grain checkpoints it).
 
@@ -76,6 +78,8 @@ class PackedBatches:
       import jax
       self.process_index = jax.process_index() if self.process_index is None else self.process_index
       self.process_count = jax.process_count() if self.process_count is None else self.process_count
+    if self.seq_len < 2:
+      raise ValueError(f"seq_len {self.seq_len} must be at least 2 (rows overlap by one token)")
     if self.variant not in FEATURES:
       raise ValueError(f"variant must be one of {sorted(FEATURES)}")
     if self.global_batch % self.process_count:
@@ -88,7 +92,7 @@ class PackedBatches:
     if not len(self.docs):
       raise DatasetError(f"split {self.split!r} of {self.ddir} holds no document")
     self.epoch_tokens = int(self.doc_len[self.docs].sum())
-    self.rows_per_epoch = -(-self.epoch_tokens // self.seq_len)
+    self.rows_per_epoch = max(1, -(-(self.epoch_tokens - 1) // (self.seq_len - 1)))
     self.local_batch = self.global_batch // self.process_count
     self._plans: dict = {}
     self._cache: collections.OrderedDict = collections.OrderedDict()
@@ -139,7 +143,8 @@ class PackedBatches:
     epoch, r = divmod(global_row, self.rows_per_epoch)
     order, ends = self._plan(epoch)
     L = self.seq_len
-    start, stop = r * L, (r + 1) * L
+    start = r * (L - 1)
+    stop = start + L
     n_bytes = 0
     k = int(np.searchsorted(ends, start, side="right"))
     s = 0
@@ -153,7 +158,7 @@ class PackedBatches:
       feats[:, lo - start:hi - start] = self._doc(order[k])[:, lo - doc_start:hi - doc_start]
       seg[lo - start:hi - start] = s
       pos[lo - start:hi - start] = np.arange(hi - lo)  # each window of a long document starts at 0
-      if doc_end <= stop:
+      if start + 1 < doc_end <= stop:  # its last token is predicted in this row (not just context)
         n_bytes += int(self.doc_bytes[order[k]])
       k += 1
     return n_bytes

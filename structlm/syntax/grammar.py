@@ -39,14 +39,18 @@ START = b"\x00^"  # "the hole is its node's first child" in slot keys (no litera
 @dataclasses.dataclass
 class GrammarConfig:
   vocab_size: int = 8192  # total actions; leaf pieces get what the rest leaves
-  max_rules: int = 2048
-  max_segments: int = 1536
+  max_rules: int = 0  # 0: a quarter of vocab_size (2,048 at 8,192)
+  max_segments: int = 0  # 0: 3/16 of vocab_size (1,536 at 8,192)
   layout_classes: int = 96
   min_count: int = 8  # productions and segments seen fewer times use the segment or generic forms
   list_rule_max_holes: int = 4  # lists with more children than this always go element by element
   closed_leaf_max_texts: int = 32  # named leaf kinds with at most this many texts become literals
   lexicon_per_slot: int = 400  # leaf texts remembered per slot for strict (generation) mode
   min_leaf_pieces: int = 512
+
+  def __post_init__(self):
+    self.max_rules = self.max_rules or self.vocab_size // 4
+    self.max_segments = self.max_segments or self.vocab_size * 3 // 16
 
 
 def head_of(items) -> bytes | None:

@@ -14,18 +14,18 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from structlm import sharding  # noqa: E402
-from structlm.model import ModelConfig, Transformer, model_inputs  # noqa: E402
+from structlm.model import ModelConfig, Transformer, mask_bias, model_inputs  # noqa: E402
 from structlm.train import init_state, make_step, optimizer  # noqa: E402
 
 REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "tools", "ref_mfu.py")
 
 
-def ours(d, layers, heads, vocab, seq, batch, dtype, variant, steps, num_slots=1000):
+def ours(d, layers, heads, vocab, seq, batch, dtype, variant, num_slots=1000):
+  """A warmed-up, compiled train step of our model: returns a function that runs `n` steps and their seconds."""
   ff = int(8 * d / 3 / 128 + 1) * 128  # the reference's hidden width
   cfg = ModelConfig(variant=variant, vocab_size=vocab, d_model=d, n_layers=layers, n_heads=heads, d_ff=ff,
                     num_slots=num_slots, dtype=dtype, z_loss=0.0)
@@ -42,16 +42,29 @@ def ours(d, layers, heads, vocab, seq, batch, dtype, variant, steps, num_slots=1
     b.update(slots=rng.integers(0, num_slots, (batch, seq + 1)).astype(np.int32),
              depth=rng.integers(0, 30, (batch, seq + 1)).astype(np.int32),
              parent=rng.integers(0, vocab, (batch, seq + 1)).astype(np.int32))
-    table = jnp.asarray(np.ones((num_slots, vocab), bool))  # the gather and select cost the same for any table
+    table = mask_bias(np.ones((num_slots, vocab), bool))  # the gather and add cost the same for any table
   inputs = model_inputs(b)
-  for _ in range(3):  # compile and warm up
-    params, opt, m = step(params, opt, inputs, table)
-    jax.block_until_ready(m["loss"])
-  t0 = time.perf_counter()
-  for _ in range(steps):
-    params, opt, m = step(params, opt, inputs, table)
-    jax.block_until_ready(m["loss"])
-  return (time.perf_counter() - t0) / steps
+  state = {"params": params, "opt": opt}
+
+  def run(n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+      state["params"], state["opt"], m = step(state["params"], state["opt"], inputs, table)
+      jax.block_until_ready(m["loss"])
+    return time.perf_counter() - t0
+
+  run(3)  # compile and warm up
+  return run
+
+
+def interleaved(runs: dict, steps: int, rounds: int = 5) -> dict:
+  """Seconds per step of each run: the best of `rounds` blocks, the runs taking turns (a shared, noisy machine
+  slows whichever block it hits; the best block is the least disturbed)."""
+  best = {k: float("inf") for k in runs}
+  for _ in range(rounds):
+    for k, run in runs.items():
+      best[k] = min(best[k], run(max(1, steps // rounds)) / max(1, steps // rounds))
+  return best
 
 
 def reference(shape, vocab, seq, batch, dtype, steps):
@@ -67,15 +80,16 @@ def main():
   ap.add_argument("--vocab", type=int, default=4096)
   ap.add_argument("--seq", type=int, default=256)
   ap.add_argument("--batch", type=int, default=8)
-  ap.add_argument("--steps", type=int, default=10)
+  ap.add_argument("--steps", type=int, default=25)
   ap.add_argument("--dtype", default="float32")
   ap.add_argument("--json", action="store_true")
   args = ap.parse_args()
   for shape in args.shapes.split(";"):
     d, layers, heads = (int(x) for x in shape.split(","))
     ref = reference(shape, args.vocab, args.seq, args.batch, args.dtype, args.steps)
-    tok = ours(d, layers, heads, args.vocab, args.seq, args.batch, args.dtype, "token", args.steps)
-    st = ours(d, layers, heads, args.vocab, args.seq, args.batch, args.dtype, "structured", args.steps)
+    t = interleaved({v: ours(d, layers, heads, args.vocab, args.seq, args.batch, args.dtype, v)
+                     for v in ("token", "structured")}, args.steps)
+    tok, st = t["token"], t["structured"]
     toks = args.batch * args.seq
     row = dict(shape=shape, device=jax.devices()[0].device_kind, ours_tokens_per_s=round(toks / tok),
                ref_tokens_per_s=ref["tokens_per_s"], ratio=round(toks / tok / ref["tokens_per_s"], 3),

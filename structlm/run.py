@@ -27,7 +27,7 @@ from structlm.data import vocab as vocab_lib
 from structlm.data.code_corpus.code_corpus import config_name, vocab_dir
 from structlm.data.pipeline import PackedBatches, to_global
 from structlm.data.prepare import prepare
-from structlm.model import ModelConfig, Transformer, model_inputs
+from structlm.model import ModelConfig, Transformer, mask_bias, model_inputs
 from structlm.syntax.machine import SlotTable
 from structlm.train import init_state, lr_schedule, make_step, optimizer
 
@@ -80,7 +80,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
                      tree_features=cfg.tree_features, grammar_mask=cfg.grammar_mask, dtype=cfg.dtype, remat=cfg.remat)
   mesh = sharding.make_mesh(tuple(cfg.mesh))
   sharding.check(mcfg, mesh, cfg.global_batch)
-  mask_table = jnp.asarray(table.mask_table()) if structured else None
+  mask_bias_table = mask_bias(table.mask_table()) if structured else None
   hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
   _check_hashes(workdir, hashes, write=main)
 
@@ -119,7 +119,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     host = next(it)
     batch = to_global(model_inputs(host), sharding.batch_sharding(mesh))
     ts = time.perf_counter()
-    params, opt_state, m = step_fn(params, opt_state, batch, mask_table)
+    params, opt_state, m = step_fn(params, opt_state, batch, mask_bias_table)
     loss = float(jax.block_until_ready(m["loss"]))  # block every step: XLA's CPU collectives can deadlock
     step += 1
     tokens += int(m["predicted"])
@@ -150,7 +150,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     board.close()
   if stop["now"]:
     raise SystemExit(f"stopped at step {step} (SIGTERM); the same command resumes from the checkpoint")
-  bpb = evaluate(graphdef, params, data["dataset_dir"], kw, mask_table, mesh, cfg.eval_bytes)
+  bpb = evaluate(graphdef, params, data["dataset_dir"], kw, mask_bias_table, mesh, cfg.eval_bytes)
   result = dict(variant=cfg.variant, preset=cfg.preset, params=counts["total"],
                 params_nonembedding=counts["nonembedding"], tokens=tokens, bytes=seen_bytes,
                 flops=tokens * flops_per_token, eval_bpb=bpb, seconds=round(time.time() - t0, 2),
@@ -161,7 +161,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   return result
 
 
-def evaluate(graphdef, params, ddir, kw, mask_table, mesh, max_bytes: int = 0) -> float:
+def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int = 0) -> float:
   """Bits per byte over whole validation documents (all, or a fixed subset of about `max_bytes`):
   total NLL / total source bytes / ln 2."""
   from structlm.model import loss_fn
@@ -173,7 +173,7 @@ def evaluate(graphdef, params, ddir, kw, mask_table, mesh, max_bytes: int = 0) -
     host = val.host_batch(b)
     keep = (np.arange(val.local_batch) + b * val.global_batch + val.process_index * val.local_batch) < rows
     host["segment_ids"] = host["segment_ids"] * keep[:, None]  # rows past the epoch count nowhere
-    nll += float(step(params, to_global(model_inputs(host), sharding.batch_sharding(mesh)), mask_table))
+    nll += float(step(params, to_global(model_inputs(host), sharding.batch_sharding(mesh)), mask_bias_table))
     n_bytes += float((host["bytes"] * keep).sum())
   if jax.process_count() > 1:  # the NLL is a global sum already; each host counted its own rows' bytes
     n_bytes = float(np.sum(multihost_utils.process_allgather(np.array([n_bytes]))))

@@ -40,9 +40,9 @@ def init_state(model: Transformer, tx, mesh):
 def make_step(graphdef, tx, mesh, params, opt_state):
   p_sh, o_sh = sharding.shardings(params, mesh), sharding.shardings(opt_state, mesh)
 
-  def step(params, opt_state, inputs, mask_table):
+  def step(params, opt_state, inputs, mask_bias):
     def loss(params):
-      return loss_fn(nnx.merge(graphdef, params), inputs, mask_table)
+      return loss_fn(nnx.merge(graphdef, params), inputs, mask_bias)
     (value, (nll_sum, n)), grads = jax.value_and_grad(loss, has_aux=True)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)

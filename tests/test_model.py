@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from structlm import flops
-from structlm.model import ModelConfig, Transformer, loss_fn, model_inputs
+from structlm.model import ModelConfig, Transformer, loss_fn, mask_bias, model_inputs
 from structlm.presets import PRESETS, preset
 
 
@@ -72,7 +72,7 @@ def test_grammar_mask_gives_invalid_actions_zero_probability():
   cfg = ModelConfig(variant="structured", vocab_size=vocab, d_model=32, n_layers=1, n_heads=2, d_ff=64, num_slots=slots)
   model = Transformer(cfg, nnx.Rngs(0))
   inputs = model_inputs(batch_of(rng, vocab, slots=slots))
-  probs = jax.nn.softmax(model(inputs, jnp.asarray(table)), -1)
+  probs = jax.nn.softmax(model(inputs, mask_bias(table)), -1)
   valid = table[inputs["next_slots"]]
   assert float(jnp.abs(jnp.where(valid, 0.0, probs)).max()) == 0.0
   np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
@@ -94,7 +94,7 @@ def test_a_tiny_model_learns_a_batch(variant):
     opt.update(model, grads)
     return loss
 
-  first = float(step(model, opt, inputs, jnp.asarray(table)))
+  first = float(step(model, opt, inputs, mask_bias(table)))
   for _ in range(60):
-    last = float(step(model, opt, inputs, jnp.asarray(table)))
+    last = float(step(model, opt, inputs, mask_bias(table)))
   assert last < 0.3 * first

@@ -5,12 +5,11 @@ program's enumerated probability is exactly the one training and evaluation scor
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 
-from structlm.model import ModelConfig, Transformer, loss_fn, model_inputs
+from structlm.model import ModelConfig, Transformer, loss_fn, mask_bias, model_inputs
 from structlm.syntax.build import build_grammar
 from structlm.syntax.codec import Codec
 from structlm.syntax.grammar import GrammarConfig
@@ -59,7 +58,7 @@ def train_tiny(g, table, docs):
   cfg = ModelConfig(variant="structured", vocab_size=g.vocab_size, d_model=32, n_layers=1, n_heads=2, d_ff=64,
                     num_slots=table.num_slots)
   model = Transformer(cfg, nnx.Rngs(0))
-  mask = jnp.asarray(table.mask_table())
+  mask = mask_bias(table.mask_table())
   batch = model_inputs(rows(g, table, docs))
   graphdef, params = nnx.split(model, nnx.Param)
   tx = optax.adam(1e-2)

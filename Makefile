@@ -19,10 +19,11 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests
 
-# The end-to-end study (see README). For now: the stdlib dataset and the structured round trip on it.
+# The end-to-end study on the stdlib (README): dataset, 16 runs, analysis -> runs/demo/report.md.
+# QUICK=1: a smaller corpus and 12 shorter runs -> runs/demo-quick/report.md.
+DEMO_DIR := runs/demo$(if $(QUICK),-quick)
 demo: $(STAMP)
-	$(PY) -m structlm prepare --corpus stdlib --data-dir data
-	$(PY) -m structlm roundtrip --stdlib
+	XLA_FLAGS= $(PY) -m structlm sweep experiments/demo.py$(if $(QUICK),:quick) --workdir $(DEMO_DIR)
 
 roundtrip-stdlib: $(STAMP)
 	$(PY) -m structlm roundtrip --stdlib --json

@@ -35,8 +35,17 @@ def collect(runs_dir: str) -> tuple[list[dict], dict]:
     rows.append(dict(variant=r["variant"], preset=r.get("preset", ""), N=float(r["params"]),
                      N_nonembedding=float(r.get("params_nonembedding", r["params"])), tokens=float(r["tokens"]),
                      D=D, C=float(r["flops"]), unique_bytes=unique, epochs=D / unique if unique else 1.0,
-                     bpb=float(bpb), run=os.path.relpath(d, runs_dir)))
+                     bpb=float(bpb), run=os.path.relpath(d, runs_dir), compressors=r.get("compressors") or {}))
   return rows, dict(excluded)
+
+
+def compressor_references(rows: list[dict]) -> dict[str, float]:
+  """gzip/xz bits per byte on the runs' held-out files (the mean where runs evaluated different files)."""
+  acc = collections.defaultdict(list)
+  for r in rows:
+    for name, v in r.get("compressors", {}).items():
+      acc[name].append(float(v))
+  return {f"{name} per file": sum(v) / len(v) for name, v in sorted(acc.items())}
 
 
 def _diverged(metrics_path: str) -> bool:

@@ -51,6 +51,8 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
   else:
     excluded = {}
   os.makedirs(out_dir, exist_ok=True)
+  if references is None:
+    references = collect_lib.compressor_references(rows)
   present = sorted({r["variant"] for r in rows})
   missing = [v for v in VARIANTS if v not in present]
   if missing:
@@ -110,7 +112,10 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
       bootstrap_failed={v: boots[v]["failed"] for v in VARIANTS},
       multiplier={f"{c:.0e}": dict(m=m, lo=lo, hi=hi) for c, m, lo, hi in zip(BUDGETS, m_point, m_lo, m_hi)},
       shared_exponents_test=test, isoflop=iso, compute_frontier=lc, repetition=repetition,
-      compute_range=[c_lo, c_hi], figures=[os.path.basename(f) for f in figures])
+      compute_range=[c_lo, c_hi], figures=[os.path.basename(f) for f in figures], references=references,
+      table=[dict(run=r.get("run", r.get("preset", "")), variant=r["variant"], N=r["N"], D=r["D"], C=r["C"],
+                  epochs=r.get("epochs", 1.0), bpb=r["bpb"])
+             for r in sorted(rows, key=lambda r: (r["variant"], r["N"], r["D"]))])
   fits["headline"] = headline(fits)
   fits["caveats"] = caveats(fits)
   with open(os.path.join(out_dir, "fits.json"), "w") as f:
@@ -201,6 +206,15 @@ def render(f: dict) -> str:
         f"L(C) frontier E = {lc['E']:.3g}, γ = {lc['gamma']:.3g}" if lc else None,
         f"repeated-data half-life R*_D = {rep['R_star']:.3g} epochs ({rep['runs']} runs)" if rep else
         "no data-constrained runs"])))
+  refs = f.get("references") or {}
+  if f.get("table"):
+    lines += ["", "## Runs", "", "Validation bits per byte, beside classical compressors on the same held-out files"
+              + (" (" + ", ".join(f"{k}: {v:.3f}" for k, v in refs.items()) + ")" if refs else "") + ".", "",
+              "| run | variant | N | D (bytes) | C (FLOPs) | epochs | bits/byte |"
+              + "".join(f" vs {k.split()[0]} |" for k in refs), "|---|---|---|---|---|---|---|" + "---|" * len(refs)]
+    for r in f["table"]:
+      lines.append(f"| {r['run']} | {r['variant']} | {r['N']:.3g} | {r['D']:.3g} | {r['C']:.3g} | {r['epochs']:.2g} | "
+                   f"{r['bpb']:.3f} |" + "".join(f" {r['bpb'] / v:.2f}× |" for v in refs.values()))
   lines += ["", "## Figures", ""] + [f"![{n}]({n})" for n in f["figures"] if n.endswith(".png")]
   lines += ["", "## Caveats", ""] + [f"- {c}" for c in f["caveats"]]
   if f["excluded"]:

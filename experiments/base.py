@@ -13,7 +13,10 @@ def get_config():
   c.data_dir = "data"
   c.seq_len = 256
   c.global_batch = 8
-  c.steps = 200
+  c.steps = 200  # used when none of the budgets below is set
+  c.train_bytes = 0.0  # > 0: train on about this many source bytes (the variant's tokens per byte sets the steps)
+  c.train_flops = 0.0  # > 0: train for about this many FLOPs (the model's FLOPs per token sets the steps)
+  c.epochs = 0  # > 0: this many passes over the unique training bytes (with unique_fraction: data-constrained)
   c.warmup = 20
   c.learning_rate = 0.0  # 0: the preset's rate
   c.weight_decay = 0.1

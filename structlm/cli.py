@@ -1,4 +1,4 @@
-"""`python -m structlm <command>`: roundtrip, grammar, encode, prepare, train, analyze."""
+"""`python -m structlm <command>`: roundtrip, grammar, encode, prepare, train, sweep, analyze."""
 from __future__ import annotations
 
 import argparse
@@ -127,6 +127,21 @@ def _train(args) -> int:
   return 0
 
 
+def _sweep(args) -> int:
+  from absl import logging as absl_logging
+
+  from structlm.runner import run_sweep
+  from structlm.sharding import initialize_distributed
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  if not args.dry_run:
+    initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+  res = run_sweep(args.sweep, args.workdir, dry_run=args.dry_run, only=args.only, analyze=not args.no_analysis,
+                  progress=not args.quiet, skip_failed=args.skip_failed)
+  if args.json:
+    print(json.dumps(res))
+  return 1 if res.get("failed") else 0
+
+
 def main(argv=None) -> None:
   ap = argparse.ArgumentParser(prog="python -m structlm")
   sub = ap.add_subparsers(dest="command", required=True)
@@ -193,6 +208,20 @@ def main(argv=None) -> None:
   p.add_argument("--num-processes", type=int)
   p.add_argument("--process-id", type=int)
   p.set_defaults(fn=_train)
+
+  p = sub.add_parser("sweep", help="run every member of a sweep (skipping finished ones), then the analysis")
+  p.add_argument("sweep", help="experiments/<sweep>.py[:ARG]")
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--dry-run", action="store_true", help="print each member's train command; run nothing")
+  p.add_argument("--only", help="comma-separated globs of member names")
+  p.add_argument("--no-analysis", action="store_true")
+  p.add_argument("--skip-failed", action="store_true", help="do not retry members that failed before")
+  p.add_argument("--quiet", action="store_true", help="no per-run progress bars")
+  p.add_argument("--json", action="store_true")
+  p.add_argument("--coordinator", help="multi-host: HOST:PORT of process 0 (TPU pods and SLURM are detected)")
+  p.add_argument("--num-processes", type=int)
+  p.add_argument("--process-id", type=int)
+  p.set_defaults(fn=_sweep)
 
   args = ap.parse_args(argv)
   try:

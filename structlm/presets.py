@@ -1,5 +1,6 @@
 """Model scales along one shape rule: head dimension 64, width d = 64 x layers (aspect ratio 64), SwiGLU hidden
-8/3 d rounded up to a multiple of 64. Non-embedding parameters are about 12 d^2 per layer, from ~50K to ~3B."""
+8/3 d rounded up to a multiple of 64 (`200k` alone is one layer of width 128). Non-embedding parameters are about
+12 d^2 per layer, from ~50K to ~3B."""
 from __future__ import annotations
 
 import dataclasses
@@ -22,6 +23,7 @@ def _shape(layers: int, lr: float, width: int | None = None) -> Shape:
 
 PRESETS: dict[str, Shape] = {
     "50k": _shape(1, 3e-3),
+    "200k": _shape(1, 3e-3, width=128),  # one wide layer: a step between the two smallest of the rule
     "400k": _shape(2, 3e-3),
     "1m": _shape(3, 2e-3),
     "3m": _shape(4, 2e-3),

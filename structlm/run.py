@@ -22,6 +22,7 @@ from flax import nnx
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
+from analysis import compressors
 from structlm import flops, presets, sharding
 from structlm.data import vocab as vocab_lib
 from structlm.data.code_corpus.code_corpus import config_name, vocab_dir
@@ -87,9 +88,15 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   kw = dict(variant=cfg.variant, seq_len=cfg.seq_len + 1, global_batch=cfg.global_batch, seed=cfg.seed,
             bos_id=n_vocab)
   train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None, **kw)
+  # per-step bits per byte: the batch's NLL per predicted token x the training data's tokens per source byte
+  # (a row's bytes are credited where its documents end, too lumpy for one step)
+  tokens_per_byte = float(train_data.doc_len[train_data.docs].sum()) / float(train_data.unique_bytes_used)
+  counts = flops.param_counts(mcfg)
+  flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
+  steps = total_steps(cfg, tokens_per_byte, flops_per_token, train_data.unique_bytes_used)
   peak_lr = cfg.learning_rate or shape.learning_rate
-  tx = optimizer(peak_lr, cfg.steps, cfg.warmup, cfg.weight_decay, cfg.clip, cfg.accumulate)
-  schedule = lr_schedule(peak_lr, cfg.steps, cfg.warmup)
+  tx = optimizer(peak_lr, steps, cfg.warmup, cfg.weight_decay, cfg.clip, cfg.accumulate)
+  schedule = lr_schedule(peak_lr, steps, cfg.warmup)
   graphdef, params, opt_state = init_state(Transformer(mcfg, nnx.Rngs(cfg.seed)), tx, mesh)
   step_fn = make_step(graphdef, tx, mesh, params, opt_state)
 
@@ -101,21 +108,16 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     restored = ckpt.restore(start, args=ocp.args.Composite(
         state=ocp.args.StandardRestore({"params": params, "opt_state": opt_state}), data=ocp.args.JsonRestore()))
     params, opt_state, data_state = restored.state["params"], restored.state["opt_state"], restored.data
-  it = train_data.iterator(cfg.steps, data_state)
+  it = train_data.iterator(steps, data_state)
 
-  # per-step bits per byte: the batch's NLL per predicted token x the training data's tokens per source byte
-  # (a row's bytes are credited where its documents end, too lumpy for one step)
-  tokens_per_byte = float(train_data.doc_len[train_data.docs].sum()) / float(train_data.unique_bytes_used)
-  counts = flops.param_counts(mcfg)
-  flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
   stop = {"now": False}
   signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))  # preemption: save, then exit
   metrics_f = open(os.path.join(workdir, "metrics.jsonl") if main else os.devnull, "a")
   board = SummaryWriter(os.path.join(workdir, "tensorboard")) if main else None
   tokens = seen_bytes = 0
   step = start
-  bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc=f"train {cfg.variant} {cfg.preset}")
-  while step < cfg.steps and not stop["now"]:
+  bar = tqdm(total=steps, initial=start, disable=not (progress and main), desc=f"train {cfg.variant} {cfg.preset}")
+  while step < steps and not stop["now"]:
     host = next(it)
     batch = to_global(model_inputs(host), sharding.batch_sharding(mesh))
     ts = time.perf_counter()
@@ -124,7 +126,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     step += 1
     tokens += int(m["predicted"])
     seen_bytes += int(host["bytes"].sum())
-    if step % cfg.log_every == 0 or step == cfg.steps:
+    if step % cfg.log_every == 0 or step == steps:
       row = dict(step=step, tokens=tokens, bytes=seen_bytes, flops=tokens * flops_per_token, loss=loss,
                  bpb=float(m["nll_sum"]) / max(float(m["predicted"]), 1.0) * tokens_per_byte / math.log(2),
                  grad_norm=float(m["grad_norm"]), step_seconds=time.perf_counter() - ts,
@@ -138,7 +140,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
           board.add_scalar(f"train/{k}", v, step)
     if cfg.get("stop_after") and step == cfg.stop_after:  # tests: as if killed right after a checkpoint
       stop["now"] = True
-    if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop["now"]:
+    if step % cfg.checkpoint_every == 0 or step == steps or stop["now"]:
       ckpt.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
           data=ocp.args.JsonSave(it.get_state())))
@@ -150,20 +152,39 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     board.close()
   if stop["now"]:
     raise SystemExit(f"stopped at step {step} (SIGTERM); the same command resumes from the checkpoint")
-  bpb = evaluate(graphdef, params, data["dataset_dir"], kw, mask_bias_table, mesh, cfg.eval_bytes)
+  bpb, val = evaluate(graphdef, params, data["dataset_dir"], kw, mask_bias_table, mesh, cfg.eval_bytes)
+  # the same held-out files through gzip -9 and xz -9e, one by one (the byte-level BPE decodes exactly)
+  eval_files = [vocab.tokens.decode(np.asarray(val.source[int(i)]["tokens"]).tolist(),
+                                    skip_special_tokens=False).encode() for i in val.docs]
   result = dict(variant=cfg.variant, preset=cfg.preset, params=counts["total"],
                 params_nonembedding=counts["nonembedding"], tokens=tokens, bytes=seen_bytes,
                 flops=tokens * flops_per_token, eval_bpb=bpb, seconds=round(time.time() - t0, 2),
-                unique_bytes=train_data.unique_bytes_used, config=cfg.to_dict(), **hashes)
+                unique_bytes=train_data.unique_bytes_used, eval_files=len(eval_files),
+                compressors=compressors.bits_per_byte(eval_files), config=cfg.to_dict(), **hashes)
   if main:
     with open(os.path.join(workdir, "result.json"), "w") as f:
       json.dump(result, f, indent=1, default=str)
   return result
 
 
-def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int = 0) -> float:
-  """Bits per byte over whole validation documents (all, or a fixed subset of about `max_bytes`):
-  total NLL / total source bytes / ln 2."""
+def total_steps(cfg, tokens_per_byte: float, flops_per_token: float, unique_bytes: int) -> int:
+  """Training length from the config: a compute budget (`train_flops`), a byte budget (`train_bytes`), epochs over
+  the unique training bytes (`epochs`), or else `steps`. Each step trains on global_batch x seq_len tokens."""
+  per_step = cfg.global_batch * cfg.seq_len
+  if cfg.train_flops:
+    tokens = cfg.train_flops / flops_per_token
+  elif cfg.train_bytes:
+    tokens = cfg.train_bytes * tokens_per_byte
+  elif cfg.epochs:
+    tokens = cfg.epochs * unique_bytes * tokens_per_byte
+  else:
+    return int(cfg.steps)
+  return max(1, math.ceil(tokens / per_step))
+
+
+def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int = 0):
+  """(bits per byte, the validation batches): over whole validation documents (all, or a fixed subset of about
+  `max_bytes`), total NLL / total source bytes / ln 2."""
   from structlm.model import loss_fn
   val = PackedBatches(ddir, "validation", unique_bytes=max_bytes or None, **kw)
   rows = val.rows_per_epoch
@@ -177,7 +198,7 @@ def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int =
     n_bytes += float((host["bytes"] * keep).sum())
   if jax.process_count() > 1:  # the NLL is a global sum already; each host counted its own rows' bytes
     n_bytes = float(np.sum(multihost_utils.process_allgather(np.array([n_bytes]))))
-  return nll / max(n_bytes, 1.0) / math.log(2)
+  return nll / max(n_bytes, 1.0) / math.log(2), val
 
 
 def _check_hashes(workdir: str, hashes: dict, write: bool = True) -> None:

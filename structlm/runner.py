@@ -1,0 +1,166 @@
+"""`python -m structlm sweep`: expand a sweep config into runs, run them in order, then analyse.
+
+Each member runs in WORKDIR/<name>. A member with `result.json` is done and skipped; one with checkpoints resumes
+from the last of them (the same command again after an interruption); one that fails gets `failed.json` (the
+error and its traceback) and the sweep goes on (the next invocation tries it again unless --skip-failed). `sweep.json` in WORKDIR lists every member's status and
+command. At the end the analysis writes WORKDIR/report.md, fits.json and the plots.
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import inspect
+import json
+import os
+import shlex
+import time
+import traceback
+
+from structlm.run import load_config
+
+
+def load_sweep(spec: str):
+  """`experiments/<sweep>.py` or `experiments/<sweep>.py:ARG` (ARG goes to get_config, as ml_collections'
+  config flags do)."""
+  path, _, arg = spec.partition(":")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"sweep file {path} not found")
+  module_spec = importlib.util.spec_from_file_location("structlm_sweep", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ValueError(f"{path} has no get_config(); a sweep file returns structlm.sweeps.sweep(...)")
+  takes_arg = bool(inspect.signature(module.get_config).parameters)
+  if arg and not takes_arg:
+    raise ValueError(f"{path}'s get_config() takes no argument, but {arg!r} was given")
+  cfg = module.get_config(arg) if takes_arg else module.get_config()
+  if "runs" not in cfg:
+    raise ValueError(f"{path}: get_config() returned a run config, not a sweep (no `runs`); "
+                     "use `python -m structlm train --config` for a single run")
+  return cfg
+
+
+def _value(v) -> str:
+  if isinstance(v, (tuple, list)):
+    return "(" + ",".join(map(str, v)) + ")"
+  return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def members(sweep, only: str | None = None) -> list[dict]:
+  """[{name, overrides, spec}] with `spec` the `--config` argument of the equivalent `structlm train`."""
+  out = []
+  for r in sweep.runs:
+    r = dict(r)
+    name = r.pop("name")
+    if only and not any(fnmatch.fnmatch(name, g) for g in only.split(",")):
+      continue
+    overrides = {**dict(sweep.common), **r}
+    spec = sweep.base + ":" + ",".join(f"{k}={_value(v)}" for k, v in overrides.items())
+    out.append(dict(name=name, overrides=overrides, spec=spec))
+  if only and not out:
+    raise ValueError(f"--only {only!r} matches no member of the sweep (members: "
+                     f"{', '.join(r['name'] for r in sweep.runs)})")
+  return out
+
+
+def status(rundir: str) -> str:
+  if os.path.exists(os.path.join(rundir, "result.json")):
+    return "done"
+  if os.path.exists(os.path.join(rundir, "failed.json")):
+    return "failed"
+  if os.path.isdir(os.path.join(rundir, "checkpoints")) and os.listdir(os.path.join(rundir, "checkpoints")):
+    return "interrupted"
+  return "pending"
+
+
+def _check_same_config(rundir: str, member: dict) -> None:
+  """A member directory holds the run of these overrides, not of an edited sweep's."""
+  path = os.path.join(rundir, "result.json")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f).get("config", {})
+  cfg = load_config(member["spec"]).to_dict()
+  changed = sorted(k for k in member["overrides"] if k in old and _norm(old[k]) != _norm(cfg[k]))
+  if changed:
+    raise ValueError(f"{rundir} holds a finished run with different {', '.join(changed)} "
+                     f"({', '.join(f'{k}: {old[k]} -> {cfg[k]}' for k in changed)}); use another --workdir "
+                     "or move that run away")
+
+
+def _norm(v):
+  return list(v) if isinstance(v, (tuple, list)) else v
+
+
+def command(spec: str, rundir: str) -> str:
+  return shlex.join(["python", "-m", "structlm", "train", "--config", spec, "--workdir", rundir])
+
+
+def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | None = None, analyze: bool = True,
+              progress: bool = True, skip_failed: bool = False, log=print) -> dict:
+  sweep = load_sweep(spec)
+  todo = members(sweep, only)
+  for m in todo:  # every member's config must load before anything runs
+    load_config(m["spec"])
+  if dry_run:
+    for m in todo:
+      log(command(m["spec"], os.path.join(workdir, m["name"])))
+    return dict(members=len(todo), dry_run=True)
+  os.makedirs(workdir, exist_ok=True)
+  from structlm.run import train  # jax and the data stack load only for a real run
+  counts = {"done": 0, "skipped": 0, "failed": 0}
+  t0 = time.time()
+  for i, m in enumerate(todo, 1):
+    rundir = os.path.join(workdir, m["name"])
+    state = status(rundir)
+    _check_same_config(rundir, m)
+    if state == "done":
+      counts["skipped"] += 1
+      log(f"[{i}/{len(todo)}] {m['name']}: done already, skipped")
+      continue
+    if state == "failed" and skip_failed:
+      counts["failed"] += 1
+      log(f"[{i}/{len(todo)}] {m['name']}: failed before, skipped (see {rundir}/failed.json)")
+      continue
+    if os.path.exists(os.path.join(rundir, "failed.json")):
+      os.remove(os.path.join(rundir, "failed.json"))
+    log(f"[{i}/{len(todo)}] {m['name']}: {'resuming' if state == 'interrupted' else 'starting'} "
+        f"({time.time() - t0:.0f} s into the sweep)")
+    try:
+      res = train(load_config(m["spec"]), rundir, progress=progress)
+      counts["done"] += 1
+      log(f"[{i}/{len(todo)}] {m['name']}: {res['eval_bpb']:.3f} bits/byte on validation, {res['seconds']:.0f} s")
+    except KeyboardInterrupt:
+      raise
+    except Exception as e:  # noqa: BLE001 -- a failed member is recorded and the sweep goes on
+      counts["failed"] += 1
+      os.makedirs(rundir, exist_ok=True)
+      with open(os.path.join(rundir, "failed.json"), "w") as f:
+        json.dump(dict(error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(), spec=m["spec"]), f,
+                  indent=1)
+      log(f"[{i}/{len(todo)}] {m['name']}: FAILED ({type(e).__name__}: {e}); recorded in {rundir}/failed.json")
+  _write_index(sweep, workdir, spec)
+  out = dict(members=len(todo), seconds=round(time.time() - t0, 1), **counts)
+  if analyze:
+    out["analysis"] = _analyze(workdir, sweep, log)
+  return out
+
+
+def _write_index(sweep, workdir: str, spec: str) -> None:
+  rows = [dict(name=m["name"], status=status(os.path.join(workdir, m["name"])),
+               command=command(m["spec"], os.path.join(workdir, m["name"]))) for m in members(sweep)]
+  with open(os.path.join(workdir, "sweep.json"), "w") as f:
+    json.dump(dict(sweep=spec, members=rows), f, indent=1)
+
+
+def _analyze(workdir: str, sweep, log) -> dict:
+  from analysis.fit import FitError
+  from analysis.report import analyze
+  try:
+    fits = analyze(workdir, workdir, n_bootstrap=int(sweep.analysis.bootstrap))
+  except FitError as e:
+    log(f"analysis: not enough finished runs to fit yet: {e}")
+    return dict(error=str(e))
+  log(fits["headline"])
+  log(f"report: {os.path.join(workdir, 'report.md')}")
+  return dict(headline=fits["headline"], report=os.path.join(workdir, "report.md"))

@@ -24,6 +24,7 @@ test: $(STAMP)
 DEMO_DIR := runs/demo$(if $(QUICK),-quick)
 demo: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/demo.py$(if $(QUICK),:quick) --workdir $(DEMO_DIR)
+	$(if $(QUICK),,$(PY) -m analysis.publish $(DEMO_DIR))
 
 roundtrip-stdlib: $(STAMP)
 	$(PY) -m structlm roundtrip --stdlib --json

@@ -34,5 +34,7 @@ def get_config():
   c.eval_bytes = 0  # 0: the whole validation split; else a fixed subset of its documents of about this size
   c.peak_flops = 0.0  # the accelerator's peak FLOP/s, for MFU in the metrics (0: unknown)
   c.checkpoint_every = 100
+  c.stop_after = 0  # > 0: stop as if preempted right after this step's checkpoint (tests)
+  c.checkpoint_root = ""  # "": WORKDIR/checkpoints; else ROOT/<WORKDIR's name> (gs://bucket/ckpt on a TPU pod)
   c.keep_checkpoints = 2
   return c

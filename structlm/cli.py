@@ -1,4 +1,4 @@
-"""`python -m structlm <command>`: roundtrip, grammar, encode, prepare, train, sweep, analyze."""
+"""`python -m structlm <command>`: roundtrip, grammar, encode, prepare, train, sweep, analyze, sample, evaluate."""
 from __future__ import annotations
 
 import argparse
@@ -121,7 +121,7 @@ def _train(args) -> int:
   from structlm.run import load_config, train
   from structlm.sharding import initialize_distributed
   absl_logging.set_verbosity(absl_logging.ERROR)
-  initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+  initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.multihost)
   res = train(load_config(args.config), args.workdir, progress=not args.quiet)
   print(json.dumps({k: v for k, v in res.items() if k != "config"}))
   return 0
@@ -134,12 +134,76 @@ def _sweep(args) -> int:
   from structlm.sharding import initialize_distributed
   absl_logging.set_verbosity(absl_logging.ERROR)
   if not args.dry_run:
-    initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.multihost)
   res = run_sweep(args.sweep, args.workdir, dry_run=args.dry_run, only=args.only, analyze=not args.no_analysis,
-                  progress=not args.quiet, skip_failed=args.skip_failed)
+                  progress=not args.quiet, skip_failed=args.skip_failed, extra=args.set or "")
   if args.json:
     print(json.dumps(res))
   return 1 if res.get("failed") else 0
+
+
+def _sample(args) -> int:
+  import os
+
+  from absl import logging as absl_logging
+
+  from structlm.evaluate import validity
+  from structlm.generate import load_run, sample
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  run = load_run(args.workdir)
+  prompt = b""
+  if args.prompt:
+    with open(args.prompt, "rb") as f:
+      prompt = f.read()
+  samples = sample(run, args.n, prompt=prompt, temperature=args.temperature, top_p=args.top_p,
+                   max_len=args.max_len, seed=args.seed)
+  out = args.out or os.path.join(args.workdir, "samples")
+  os.makedirs(out, exist_ok=True)
+  ext = languages.LANGUAGES[run.cfg.language].extensions[0]
+  for i, s in enumerate(samples):
+    with open(os.path.join(out, f"sample_{i:04d}{ext}"), "wb") as f:
+      f.write(s.text)
+  texts = [s.text for s in samples]
+  print(json.dumps(dict(samples=len(samples), out=out, finished=sum(s.finished for s in samples),
+                        mean_length_bytes=sum(map(len, texts)) / max(len(texts), 1),
+                        **validity(texts, run.cfg.language))))
+  return 0
+
+
+def _evaluate(args) -> int:
+  import os
+
+  from absl import logging as absl_logging
+
+  from structlm.evaluate import per_file_bpb, sample_metrics
+  from structlm.generate import load_run
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  run = load_run(args.workdir)
+  res = per_file_bpb(run, args.split)
+  out = dict(variant=run.cfg.variant, split=args.split, checkpoint_step=run.step, bpb=res["bpb"],
+             files=res["files"], bytes=res["bytes"])
+  if args.samples:
+    m, _ = sample_metrics(run, args.samples, max_len=args.max_len, temperature=args.temperature, seed=args.seed)
+    out.update(m)
+  else:
+    out.update(samples=0, valid_fraction=None)
+  cases = []
+  if args.complete:
+    from structlm.complete import complete
+    comp = complete(run, args.split, n=args.complete, seed=args.seed)
+    cases = comp.pop("cases")
+    out["completion"] = comp
+  path = os.path.join(args.workdir, f"eval_{args.split}.json")
+  with open(path, "w") as f:
+    json.dump(dict(out, per_file=res["table"], completion_cases=cases), f, indent=1)
+  out["per_file_table"] = path
+  if args.json:
+    print(json.dumps(out))
+  else:
+    for r in sorted(res["table"], key=lambda r: -r["bpb"])[:20]:
+      print(f"{r['bpb']:7.3f} bits/byte  {r['bytes']:8d} bytes  {r['path']}")
+    print({k: v for k, v in out.items()})
+  return 0
 
 
 def main(argv=None) -> None:
@@ -207,6 +271,8 @@ def main(argv=None) -> None:
   p.add_argument("--coordinator", help="multi-host: HOST:PORT of process 0 (TPU pods and SLURM are detected)")
   p.add_argument("--num-processes", type=int)
   p.add_argument("--process-id", type=int)
+  p.add_argument("--multihost", action="store_true", help="start jax.distributed from the environment (TPU VM "
+                 "workers, SLURM) even where it is not detected")
   p.set_defaults(fn=_train)
 
   p = sub.add_parser("sweep", help="run every member of a sweep (skipping finished ones), then the analysis")
@@ -216,12 +282,38 @@ def main(argv=None) -> None:
   p.add_argument("--only", help="comma-separated globs of member names")
   p.add_argument("--no-analysis", action="store_true")
   p.add_argument("--skip-failed", action="store_true", help="do not retry members that failed before")
+  p.add_argument("--set", help="key=value,... added to every member's config (e.g. dtype=bfloat16)")
   p.add_argument("--quiet", action="store_true", help="no per-run progress bars")
   p.add_argument("--json", action="store_true")
   p.add_argument("--coordinator", help="multi-host: HOST:PORT of process 0 (TPU pods and SLURM are detected)")
   p.add_argument("--num-processes", type=int)
   p.add_argument("--process-id", type=int)
+  p.add_argument("--multihost", action="store_true", help="start jax.distributed from the environment (TPU VM "
+                 "workers, SLURM) even where it is not detected")
   p.set_defaults(fn=_sweep)
+
+  p = sub.add_parser("sample", help="sample programs from a trained run (KV-cache decoding)")
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--n", type=int, default=8)
+  p.add_argument("--prompt", help="a file whose text the samples continue")
+  p.add_argument("--temperature", type=float, default=1.0)
+  p.add_argument("--top-p", type=float, default=1.0)
+  p.add_argument("--max-len", type=int, help="tokens/actions to generate (default: the model's context)")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--out", help="directory for the sample files (default WORKDIR/samples)")
+  p.set_defaults(fn=_sample)
+
+  p = sub.add_parser("evaluate", help="bits per byte with a per-file table; sample validity and diversity")
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+  p.add_argument("--samples", type=int, default=0, help="also draw this many samples and measure them")
+  p.add_argument("--max-len", type=int)
+  p.add_argument("--temperature", type=float, default=1.0)
+  p.add_argument("--complete", type=int, default=0, metavar="N",
+                 help="also complete the next line at N fixed cursors (statement starts) of the split")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--json", action="store_true")
+  p.set_defaults(fn=_evaluate)
 
   args = ap.parse_args(argv)
   try:

@@ -81,6 +81,22 @@ class Attention(nnx.Module):
     return jnp.einsum("bthk,hkd->btd", out_BxTxHxK, self.o[...].astype(dt))
 
 
+  def decode(self, x_Bx1xD, pos, cache: dict):
+    """One position `pos` (a scalar) against the KV cache {k, v: [B, L, H, K]}; returns (out, updated cache)."""
+    dt = x_Bx1xD.dtype
+    pos_Bx1 = jnp.full(x_Bx1xD.shape[:2], pos, jnp.int32)
+    q_Bx1xHxK = rope(jnp.einsum("btd,dhk->bthk", x_Bx1xD, self.q[...].astype(dt)), pos_Bx1, self.cfg.rope_theta)
+    k_Bx1xHxK = rope(jnp.einsum("btd,dhk->bthk", x_Bx1xD, self.k[...].astype(dt)), pos_Bx1, self.cfg.rope_theta)
+    v_Bx1xHxK = jnp.einsum("btd,dhk->bthk", x_Bx1xD, self.v[...].astype(dt))
+    k_BxLxHxK = jax.lax.dynamic_update_slice(cache["k"], k_Bx1xHxK.astype(cache["k"].dtype), (0, pos, 0, 0))
+    v_BxLxHxK = jax.lax.dynamic_update_slice(cache["v"], v_Bx1xHxK.astype(cache["v"].dtype), (0, pos, 0, 0))
+    L = k_BxLxHxK.shape[1]
+    mask_Bx1x1xL = jnp.broadcast_to(jnp.arange(L) <= pos, (x_Bx1xD.shape[0], 1, 1, L))
+    out_Bx1xHxK = jax.nn.dot_product_attention(q_Bx1xHxK, k_BxLxHxK.astype(dt), v_BxLxHxK.astype(dt),
+                                               mask=mask_Bx1x1xL)
+    return jnp.einsum("bthk,hkd->btd", out_Bx1xHxK, self.o[...].astype(dt)), {"k": k_BxLxHxK, "v": v_BxLxHxK}
+
+
 class MLP(nnx.Module):
   def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
     d, f = cfg.d_model, cfg.d_ff
@@ -104,6 +120,12 @@ class Block(nnx.Module):
   def __call__(self, x_BxTxD, positions_BxT, mask_Bx1xTxT):
     x_BxTxD = x_BxTxD + self.attn(self.norm1(x_BxTxD), positions_BxT, mask_Bx1xTxT)
     return x_BxTxD + self.mlp(self.norm2(x_BxTxD))
+
+
+  def decode(self, x_Bx1xD, pos, cache):
+    h_Bx1xD, cache = self.attn.decode(self.norm1(x_Bx1xD), pos, cache)
+    x_Bx1xD = x_Bx1xD + h_Bx1xD
+    return x_Bx1xD + self.mlp(self.norm2(x_Bx1xD)), cache
 
 
 class Embedder(nnx.Module):
@@ -158,6 +180,28 @@ def mask_bias(mask_table_SxV):
   return jnp.where(jnp.asarray(mask_table_SxV), 0.0, NEG).astype(jnp.float32)
 
 
+def init_cache(cfg: ModelConfig, batch: int, max_len: int) -> list[dict]:
+  """An empty KV cache for `decode`: per layer {k, v: [batch, max_len, heads, head width]} in the compute dtype."""
+  shape = (batch, max_len, cfg.n_heads, cfg.d_model // cfg.n_heads)
+  return [{"k": jnp.zeros(shape, cfg.dtype), "v": jnp.zeros(shape, cfg.dtype)} for _ in range(cfg.n_layers)]
+
+
+def decode_step(model: Transformer, step: dict, pos, cache: list, mask_bias_SxV=None):
+  """Logits [B, V] for the next action/token after feeding one position. `step` holds [B, 1] arrays: `inputs`
+  (the id at `pos`) and, for the structured model, the next choice's `next_slots`, `next_depth`, `next_parent`.
+  The same numbers as the full forward pass over the prefix (test), at O(L) cost per step."""
+  cfg = model.cfg
+  x_Bx1xD = model.embed(step).astype(jnp.dtype(cfg.dtype))
+  new_cache = []
+  for block, layer_cache in zip(model.blocks, cache):
+    x_Bx1xD, layer_cache = block.decode(x_Bx1xD, pos, layer_cache)
+    new_cache.append(layer_cache)
+  logits_Bx1xV = (model.norm(x_Bx1xD) @ model.unembed[...].astype(x_Bx1xD.dtype)).astype(jnp.float32)
+  if cfg.structured and cfg.grammar_mask:
+    logits_Bx1xV = grammar_mask(logits_Bx1xV, step["next_slots"], mask_bias_SxV)
+  return logits_Bx1xV[:, 0], new_cache
+
+
 def grammar_mask(logits_BxTxV, slots_BxT, mask_bias_SxV):
   """The grammar-constrained softmax: add the gathered bias rows of the next slots."""
   return logits_BxTxV + mask_bias_SxV[slots_BxT]
@@ -174,13 +218,19 @@ def model_inputs(batch: dict) -> dict:
   return out
 
 
-def loss_fn(model: Transformer, inputs: dict, mask_bias_SxV=None):
-  """(mean loss with z-loss, summed NLL in nats, number of predicted positions)."""
+def position_nll(model: Transformer, inputs: dict, mask_bias_SxV=None):
+  """(NLL in nats of each target [B, T], zero where not predicted; log-partition [B, T]; weights [B, T])."""
   logits_BxTxV = model(inputs, mask_bias_SxV)
   lse_BxT = jax.nn.logsumexp(logits_BxTxV, -1)
   nll_BxT = lse_BxT - jnp.take_along_axis(logits_BxTxV, inputs["targets"][..., None], -1)[..., 0]
   w_BxT = inputs["weights"].astype(jnp.float32)
+  return jnp.where(w_BxT > 0, nll_BxT, 0.0), lse_BxT, w_BxT
+
+
+def loss_fn(model: Transformer, inputs: dict, mask_bias_SxV=None):
+  """(mean loss with z-loss, summed NLL in nats, number of predicted positions)."""
+  nll_BxT, lse_BxT, w_BxT = position_nll(model, inputs, mask_bias_SxV)
   n = jnp.maximum(w_BxT.sum(), 1.0)
-  nll_sum = (nll_BxT * w_BxT).sum()
+  nll_sum = nll_BxT.sum()
   z = model.cfg.z_loss * jnp.where(w_BxT > 0, lse_BxT ** 2, 0.0).sum() / n  # padding rows may be all-masked
   return nll_sum / n + z, (nll_sum, w_BxT.sum())

@@ -70,15 +70,12 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     if main:
       prepare(**prep)
     multihost_utils.sync_global_devices("structlm dataset prepared")
-  data = prepare(**prep)
-  vocab = vocab_lib.load(vocab_dir(cfg.data_dir, config_name(cfg.corpus, cfg.language, cfg.strip_comments,
-                                                              cfg.vocab_size)))
-  structured = cfg.variant == "structured"
-  table = SlotTable(vocab.grammar) if structured else None
-  n_vocab = vocab.grammar.vocab_size if structured else vocab.tokens.get_vocab_size()
-  mcfg = ModelConfig(variant=cfg.variant, vocab_size=n_vocab, d_model=shape.d_model, n_layers=shape.n_layers,
-                     n_heads=shape.n_heads, d_ff=shape.d_ff, num_slots=table.num_slots if table else 0,
-                     tree_features=cfg.tree_features, grammar_mask=cfg.grammar_mask, dtype=cfg.dtype, remat=cfg.remat)
+  data, vocab, table, mcfg = setup(cfg)
+  structured = table is not None
+  n_vocab = mcfg.vocab_size
+  if main:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      json.dump(cfg.to_dict(), f, indent=1)
   mesh = sharding.make_mesh(tuple(cfg.mesh))
   sharding.check(mcfg, mesh, cfg.global_batch)
   mask_bias_table = mask_bias(table.mask_table()) if structured else None
@@ -86,7 +83,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   _check_hashes(workdir, hashes, write=main)
 
   kw = dict(variant=cfg.variant, seq_len=cfg.seq_len + 1, global_batch=cfg.global_batch, seed=cfg.seed,
-            bos_id=n_vocab)
+            bos_id=n_vocab, eos_id=None if structured else n_vocab - 1)
   train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None, **kw)
   # per-step bits per byte: the batch's NLL per predicted token x the training data's tokens per source byte
   # (a row's bytes are credited where its documents end, too lumpy for one step)
@@ -100,7 +97,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   graphdef, params, opt_state = init_state(Transformer(mcfg, nnx.Rngs(cfg.seed)), tx, mesh)
   step_fn = make_step(graphdef, tx, mesh, params, opt_state)
 
-  ckpt = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")), options=ocp.CheckpointManagerOptions(
+  ckpt = ocp.CheckpointManager(checkpoint_dir(cfg, workdir), options=ocp.CheckpointManagerOptions(
       max_to_keep=cfg.keep_checkpoints, enable_async_checkpointing=True))
   start, data_state = 0, None
   if ckpt.latest_step() is not None:  # only finalized checkpoints are listed
@@ -165,6 +162,29 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     with open(os.path.join(workdir, "result.json"), "w") as f:
       json.dump(result, f, indent=1, default=str)
   return result
+
+
+def setup(cfg):
+  """(dataset summary, vocabularies, the grammar's SlotTable or None, ModelConfig) of a run config; prepares the
+  dataset when it is missing. Outputs: the grammar's actions (EOF ends a file); or the BPE's tokens plus EOS
+  (id = the BPE's size). The input id after the outputs is BOS."""
+  shape = presets.preset(cfg.preset)
+  data = prepare(corpus=cfg.corpus, language=cfg.language, strip_comments=cfg.strip_comments,
+                 vocab_size=cfg.vocab_size, data_dir=cfg.data_dir)
+  vocab = vocab_lib.load(vocab_dir(cfg.data_dir, config_name(cfg.corpus, cfg.language, cfg.strip_comments,
+                                                              cfg.vocab_size)))
+  table = SlotTable(vocab.grammar) if cfg.variant == "structured" else None
+  n_vocab = vocab.grammar.vocab_size if table else vocab.tokens.get_vocab_size() + 1
+  mcfg = ModelConfig(variant=cfg.variant, vocab_size=n_vocab, d_model=shape.d_model, n_layers=shape.n_layers,
+                     n_heads=shape.n_heads, d_ff=shape.d_ff, num_slots=table.num_slots if table else 0,
+                     tree_features=cfg.tree_features, grammar_mask=cfg.grammar_mask, dtype=cfg.dtype, remat=cfg.remat)
+  return data, vocab, table, mcfg
+
+
+def checkpoint_dir(cfg, workdir: str) -> str:
+  if cfg.checkpoint_root:
+    return os.path.join(cfg.checkpoint_root, os.path.basename(os.path.normpath(workdir)))
+  return os.path.abspath(os.path.join(workdir, "checkpoints"))
 
 
 def total_steps(cfg, tokens_per_byte: float, flops_per_token: float, unique_bytes: int) -> int:

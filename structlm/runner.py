@@ -46,8 +46,9 @@ def _value(v) -> str:
   return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def members(sweep, only: str | None = None) -> list[dict]:
-  """[{name, overrides, spec}] with `spec` the `--config` argument of the equivalent `structlm train`."""
+def members(sweep, only: str | None = None, extra: str = "") -> list[dict]:
+  """[{name, overrides, spec}] with `spec` the `--config` argument of the equivalent `structlm train`; `extra`
+  (key=value,...) is appended to every member's overrides (the launch scripts' dtype, mesh, checkpoint_root)."""
   out = []
   for r in sweep.runs:
     r = dict(r)
@@ -55,7 +56,7 @@ def members(sweep, only: str | None = None) -> list[dict]:
     if only and not any(fnmatch.fnmatch(name, g) for g in only.split(",")):
       continue
     overrides = {**dict(sweep.common), **r}
-    spec = sweep.base + ":" + ",".join(f"{k}={_value(v)}" for k, v in overrides.items())
+    spec = sweep.base + ":" + ",".join([f"{k}={_value(v)}" for k, v in overrides.items()] + ([extra] if extra else []))
     out.append(dict(name=name, overrides=overrides, spec=spec))
   if only and not out:
     raise ValueError(f"--only {only!r} matches no member of the sweep (members: "
@@ -97,9 +98,9 @@ def command(spec: str, rundir: str) -> str:
 
 
 def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | None = None, analyze: bool = True,
-              progress: bool = True, skip_failed: bool = False, log=print) -> dict:
+              progress: bool = True, skip_failed: bool = False, extra: str = "", log=print) -> dict:
   sweep = load_sweep(spec)
-  todo = members(sweep, only)
+  todo = members(sweep, only, extra)
   for m in todo:  # every member's config must load before anything runs
     load_config(m["spec"])
   if dry_run:
@@ -139,16 +140,16 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
         json.dump(dict(error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(), spec=m["spec"]), f,
                   indent=1)
       log(f"[{i}/{len(todo)}] {m['name']}: FAILED ({type(e).__name__}: {e}); recorded in {rundir}/failed.json")
-  _write_index(sweep, workdir, spec)
+  _write_index(sweep, workdir, spec, extra)
   out = dict(members=len(todo), seconds=round(time.time() - t0, 1), **counts)
   if analyze:
     out["analysis"] = _analyze(workdir, sweep, log)
   return out
 
 
-def _write_index(sweep, workdir: str, spec: str) -> None:
+def _write_index(sweep, workdir: str, spec: str, extra: str) -> None:
   rows = [dict(name=m["name"], status=status(os.path.join(workdir, m["name"])),
-               command=command(m["spec"], os.path.join(workdir, m["name"]))) for m in members(sweep)]
+               command=command(m["spec"], os.path.join(workdir, m["name"]))) for m in members(sweep, extra=extra)]
   with open(os.path.join(workdir, "sweep.json"), "w") as f:
     json.dump(dict(sweep=spec, members=rows), f, indent=1)
 

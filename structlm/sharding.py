@@ -81,17 +81,18 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> bool:
-  """Start multi-host JAX before anything touches a device. Explicit flags win; otherwise a Cloud TPU pod slice or
-  a SLURM job with several tasks is detected from its environment (jax.distributed finds the rest there); a
-  single host does nothing. CPU processes use gloo collectives. Returns whether jax.distributed was started."""
+                           process_id: int | None = None, multihost: bool = False) -> bool:
+  """Start multi-host JAX before anything touches a device. Explicit flags win; `multihost` (the launch scripts'
+  --multihost) or a SLURM job with several tasks or a Cloud TPU pod slice's environment start it with what
+  jax.distributed finds there; a single host does nothing. CPU processes use gloo collectives. Returns whether
+  jax.distributed was started."""
   import os
   explicit = coordinator is not None
   if explicit and (num_processes is None or process_id is None):
     raise ValueError("--coordinator needs --num-processes and --process-id too")
   slurm = int(os.environ.get("SLURM_NTASKS", "1")) > 1
   tpu_pod = len(os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",")) > 1
-  if not (explicit or slurm or tpu_pod):
+  if not (explicit or multihost or slurm or tpu_pod):
     return False
   if os.environ.get("JAX_PLATFORMS", "") == "cpu":
     jax.config.update("jax_cpu_collectives_implementation", "gloo")

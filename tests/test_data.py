@@ -89,6 +89,22 @@ def test_packing_predicts_every_token_once(built, variant):
   assert targets == sum(map(len, docs))  # every token but BOS is predicted exactly once
 
 
+def test_token_documents_end_with_eos(built):
+  _, _, res = built
+  pb = PackedBatches(res["dataset_dir"], variant="token", seq_len=128, global_batch=4, seed=5, bos_id=9999,
+                     eos_id=9998)
+  targets = eos = 0
+  for r in range(pb.rows_per_epoch):
+    row = pb.row(r)
+    seg = row["segment_ids"]
+    predicted = (seg[1:] == seg[:-1]) & (seg[1:] > 0)
+    targets += int(predicted.sum())
+    eos += int((row["ids"][1:][predicted] == 9998).sum())
+  n_docs = len(pb.source)
+  assert eos == n_docs  # each document's end is predicted once
+  assert targets == sum(len(pb.source[i]["tokens"]) + 1 for i in range(n_docs))
+
+
 def test_same_seed_same_batches_and_hosts_agree(built):
   _, _, res = built
   kw = dict(variant="structured", seq_len=64, global_batch=8)

@@ -67,6 +67,8 @@ class PackedBatches:
   global_batch: int = 8
   seed: int = 0
   bos_id: int = 0  # prepended to every document; a model reserves an id for it (e.g. its vocabulary size)
+  eos_id: int | None = None  # appended to every document when set (the token variant: so it learns to stop;
+  # the structured variant's documents end with the grammar's EOF action already)
   process_index: int | None = None  # default: jax.process_index()
   process_count: int | None = None  # default: jax.process_count()
   unique_bytes: int | None = None  # data-constrained: train on a fixed subset of at most this many bytes...
@@ -87,7 +89,7 @@ class PackedBatches:
     self.source, idx = open_split(self.ddir, self.split)
     self.features = FEATURES[self.variant]
     self.doc_bytes = idx["bytes"]
-    self.doc_len = idx[self.features[0]] + 1  # + BOS
+    self.doc_len = idx[self.features[0]] + 1 + (self.eos_id is not None)  # + BOS (+ EOS)
     self.docs = self._subset()
     if not len(self.docs):
       raise DatasetError(f"split {self.split!r} of {self.ddir} holds no document")
@@ -130,16 +132,20 @@ class PackedBatches:
     if d is None:
       ex = self.source[int(i)]
       body = np.stack([np.asarray(ex[f], np.int32) for f in self.features])
-      d = np.zeros((len(self.features), body.shape[1] + 1), np.int32)
+      d = np.zeros((len(self.features), int(self.doc_len[i])), np.int32)
       d[0, 0] = self.bos_id
-      d[:, 1:] = body
+      d[:, 1:1 + body.shape[1]] = body
+      if self.eos_id is not None:
+        d[0, -1] = self.eos_id
       self._cache[i] = d
       if len(self._cache) > self.cache_docs:
         self._cache.popitem(last=False)
     return d
 
-  def _fill_row(self, feats: np.ndarray, seg: np.ndarray, pos: np.ndarray, global_row: int) -> int:
-    """Write one row into feats [F, L], seg [L], pos [L]; return the bytes of the documents ending in it."""
+  def _fill_row(self, feats: np.ndarray, seg: np.ndarray, pos: np.ndarray, global_row: int,
+                doc: np.ndarray | None = None) -> int:
+    """Write one row into feats [F, L], seg [L], pos [L] (and the document index of each position into doc [L]);
+    return the bytes of the documents ending in it."""
     epoch, r = divmod(global_row, self.rows_per_epoch)
     order, ends = self._plan(epoch)
     L = self.seq_len
@@ -157,6 +163,8 @@ class PackedBatches:
       s += 1
       feats[:, lo - start:hi - start] = self._doc(order[k])[:, lo - doc_start:hi - doc_start]
       seg[lo - start:hi - start] = s
+      if doc is not None:
+        doc[lo - start:hi - start] = order[k]
       pos[lo - start:hi - start] = np.arange(hi - lo)  # each window of a long document starts at 0
       if start + 1 < doc_end <= stop:  # its last token is predicted in this row (not just context)
         n_bytes += int(self.doc_bytes[order[k]])
@@ -166,15 +174,18 @@ class PackedBatches:
   def row(self, global_row: int) -> dict:
     return {k: v[0] for k, v in self._rows([global_row]).items()}
 
-  def _rows(self, rows) -> dict:
+  def _rows(self, rows, with_docs: bool = False) -> dict:
     B, L, F = len(rows), self.seq_len, len(self.features)
     feats = np.zeros((F, B, L), np.int32)
     seg = np.zeros((B, L), np.int32)
     pos = np.zeros((B, L), np.int32)
+    doc = np.full((B, L), -1, np.int64) if with_docs else None
     n_bytes = np.zeros(B, np.int64)
     for i, r in enumerate(rows):
-      n_bytes[i] = self._fill_row(feats[:, i], seg[i], pos[i], r)
+      n_bytes[i] = self._fill_row(feats[:, i], seg[i], pos[i], r, None if doc is None else doc[i])
     out = {"ids": feats[0], "segment_ids": seg, "positions": pos, "bytes": n_bytes}
+    if with_docs:
+      out["doc"] = doc  # the document (index in the split) of each position; -1 is padding
     if self.variant == "structured":
       out.update(slots=feats[1], depth=feats[2], parent=feats[3])
     return out

@@ -17,6 +17,10 @@ import numpy as np
 
 from structlm.syntax.grammar import (LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, ActionGrammar, prev_marker)
 
+# Leaf texts longer than this (long docstrings) are not generated in strict mode: a leaf must be finishable
+# within the room left after the length cap.
+MAX_LEAF_BYTES = 64
+
 
 class StrictMask:
   def __init__(self, g: ActionGrammar):
@@ -35,8 +39,13 @@ class StrictMask:
     m[g.open_base:g.piece_base] = False
     if mc.sub == "leaf":
       m[:] = False
-      for p in self._lexicon_pieces(mc.sub_key, bytes(mc.sub_text)):
+      prefix = bytes(mc.sub_text)
+      pieces = self._lexicon_pieces(mc.sub_key, prefix)
+      if mc.forced():  # past the length cap: finish the shortest lexicon text with this prefix, in long strides
+        pieces = self._shortest_finish(mc.sub_key, prefix) or pieces
+      for p in pieces:
         m[g.piece_base + p] = True
+      return m
     elif mc.choice[0] == "hole":
       key = mc.choice[1]
       kinds = g.slot_kinds.get(key, set())
@@ -65,7 +74,10 @@ class StrictMask:
       m[g.rule_base:g.open_base] &= self.costs.finite  # never start a node that cannot be completed
       m[g.piece_base:] = False
       if any(k.startswith("#leaf:") for k in kinds):
-        for p in self._lexicon_pieces(key, b""):
+        pieces = self._lexicon_pieces(key, b"")
+        if mc.forced():
+          pieces = self._shortest_finish(key, b"") or pieces
+        for p in pieces:
           m[g.piece_base + p] = True
     elif mc.choice[0] == "seg":
       m[g.seg_base:g.open_base] = False
@@ -145,11 +157,36 @@ class StrictMask:
       i += 1
     return out
 
+  def _shortest_finish(self, key, prefix: bytes) -> set:
+    """The one piece that goes furthest toward the shortest lexicon text extending `prefix` (its final piece
+    when that text can end now)."""
+    lex = self._lexicon(key)
+    i = bisect.bisect_left(lex, prefix)
+    cands = []
+    while i < len(lex) and lex[i].startswith(prefix):
+      cands.append(lex[i])
+      i += 1
+    if not cands:
+      return set()
+    t = min(cands, key=lambda x: (len(x), x))
+    by_bytes = self._piece_by_bytes()
+    n = len(prefix)
+    if len(t) == n:
+      end_only = by_bytes.get(b"", (None, None))[1]
+      return {end_only} if end_only is not None else set()
+    for k in range(len(t), n, -1):
+      nonfinal, final = by_bytes.get(t[n:k], (None, None))
+      if k == len(t) and final is not None:
+        return {final}
+      if nonfinal is not None:
+        return {nonfinal}
+    return set()
+
   def _lexicon(self, key):
     cache = self._lex_cache
     lex = cache.get(key)
     if lex is None:
-      lex = cache[key] = sorted(t for t in set(self.g.slot_lexicon.get(key, ())) if t)
+      lex = cache[key] = sorted(t for t in set(self.g.slot_lexicon.get(key, ())) if 0 < len(t) <= MAX_LEAF_BYTES)
     return lex
 
   def _piece_by_bytes(self):

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# GPU cluster (SLURM), several nodes: submit launch/slurm_job.sbatch, one task per node with all its GPUs;
+# jax.distributed starts from the SLURM environment (SLURM_NTASKS, SLURM_PROCID, the node list).
+#
+#   launch/slurm.sh --sweep experiments/grid.py [--only GLOB] [--nodes 2] [--gpus-per-node 8] [--partition P]
+#       [--account A] [--time 24:00:00] [--workdir runs/grid] [--dry-run]
+#
+# The checkout must sit on a file system every node sees (it holds .venv, data/ and runs/). --dry-run prints the
+# sbatch command and submits nothing.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+SWEEP="" ONLY="" NODES=2 GPUS=8 PARTITION="" ACCOUNT="" TIME="24:00:00" WORKDIR=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --sweep) SWEEP=$2; shift ;;
+    --only) ONLY=$2; shift ;;
+    --nodes) NODES=$2; shift ;;
+    --gpus-per-node) GPUS=$2; shift ;;
+    --partition) PARTITION=$2; shift ;;
+    --account) ACCOUNT=$2; shift ;;
+    --time) TIME=$2; shift ;;
+    --workdir) WORKDIR=$2; shift ;;
+    --dry-run) DRY_RUN=1 ;;
+    *) die "unknown argument $1 (see the header of $0)" ;;
+  esac
+  shift
+done
+[[ -n "$SWEEP" ]] || die "--sweep experiments/<sweep>.py is required"
+NAME=$(basename "${SWEEP%%:*}" .py)
+WORKDIR=${WORKDIR:-runs/$NAME}
+args=(sbatch --job-name "structlm-$NAME" --nodes "$NODES" --ntasks-per-node 1 --gpus-per-node "$GPUS"
+      --time "$TIME" --output "$WORKDIR/slurm-%j.out")
+[[ -n "$PARTITION" ]] && args+=(--partition "$PARTITION")
+[[ -n "$ACCOUNT" ]] && args+=(--account "$ACCOUNT")
+[[ "$DRY_RUN" == 1 ]] || mkdir -p "$WORKDIR"
+run "${args[@]}" launch/slurm_job.sbatch "$SWEEP" "$WORKDIR" "$ONLY"

@@ -1,0 +1,171 @@
+"""Sweeps: expansion into stably named members, the runner (skip finished, resume interrupted, record failures,
+analysis at the end), and the launch scripts' dry runs."""
+import json
+import os
+import shlex
+import subprocess
+
+import pytest
+
+from structlm import sweeps
+from structlm.run import load_config
+from structlm.runner import load_sweep, members, run_sweep
+from tests.test_data import make_corpus
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_generators_name_every_member_stably():
+  g = sweeps.grid(variants=("token", "structured"), preset_names=("50k", "1m"), train_bytes=(1e6, 3e6))
+  names = [r["name"] for r in g.runs]
+  assert names[:2] == ["token-50k-D1e06", "token-50k-D3e06"] and len(set(names)) == 8
+  assert [r["name"] for r in sweeps.grid(preset_names=("50k", "1m"), train_bytes=(1e6, 3e6)).runs] == names
+
+  iso = sweeps.isoflop(budgets=(1e15, 1e17), sizes_per_budget=3)
+  for c in (1e15, 1e17):
+    chosen = [r["preset"] for r in iso.runs if r["train_flops"] == c and r["variant"] == "token"]
+    n_opt = sweeps.compute_optimal_params(c)
+    sizes = [sweeps.nonembedding_params(p) for p in chosen]
+    assert len(chosen) == 3 and min(sizes) <= n_opt * 4 and max(sizes) >= n_opt / 4, (c, chosen)
+
+  dc = sweeps.data_constrained(unique_fractions=(0.1,), epochs=(1, 4))
+  assert {(r["unique_fraction"], r["epochs"]) for r in dc.runs} == {(0.1, 1), (0.1, 4)}
+  ab = sweeps.ablations()
+  flags = {(r["variant"], r.get("grammar_mask", True), r.get("tree_features", True), r.get("strip_comments", False))
+           for r in ab.runs}
+  assert ("structured", False, True, False) in flags and ("structured", True, False, False) in flags
+  assert ("token", True, True, True) in flags and ("structured", True, True, True) in flags
+  with pytest.raises(ValueError, match="both named"):
+    sweeps.sweep([dict(variant="token"), dict(variant="token")])
+
+
+@pytest.mark.parametrize("name", ["grid", "isoflop", "data_constrained", "ablations", "demo", "demo:quick",
+                                  "gpu_small"])
+def test_experiment_files_expand_to_loadable_configs(name):
+  sweep = load_sweep(os.path.join(ROOT, "experiments", name.split(":")[0] + ".py") + name[len(name.split(":")[0]):])
+  ms = members(sweep, extra="dtype=bfloat16")
+  assert len(ms) >= 4
+  for m in ms:
+    cfg = load_config(m["spec"])
+    assert cfg.dtype == "bfloat16" and cfg.variant in ("token", "structured")
+    assert cfg.train_bytes or cfg.train_flops or cfg.epochs  # every member has a budget
+
+
+def test_demo_sweep_is_the_study_the_issue_asks_for():
+  runs = load_sweep(os.path.join(ROOT, "experiments", "demo.py")).runs
+  assert {r["variant"] for r in runs} == {"token", "structured"}
+  assert len({r["preset"] for r in runs}) >= 4 and len({r["train_bytes"] for r in runs}) >= 2
+
+
+def write_sweep(path, corpus, data_dir, presets=("50k", "200k")):
+  with open(path, "w") as f:
+    f.write(f'''
+from structlm import sweeps
+
+def get_config():
+  return sweeps.grid(preset_names={presets!r}, train_bytes=(2e4, 6e4), bootstrap=20,
+                     base={os.path.join(ROOT, "experiments", "base.py")!r},
+                     common=dict(corpus={corpus!r}, data_dir={data_dir!r}, vocab_size=2048, seq_len=64,
+                                 global_batch=8, warmup=2, mesh=(2, 2, 2), checkpoint_every=2, log_every=1,
+                                 eval_bytes=20000))
+''')
+
+
+@pytest.fixture(scope="module")
+def sweep_corpus(tmp_path_factory):
+  base = tmp_path_factory.mktemp("sweep")
+  return make_corpus(str(base / "corpus")), str(base / "data")
+
+
+def test_runner_skips_resumes_records_failures_and_analyses(sweep_corpus, tmp_path):
+  corpus, data_dir = sweep_corpus
+  spec = str(tmp_path / "tiny.py")
+  write_sweep(spec, corpus, data_dir, presets=("50k", "200k", "400k", "nope"))
+  work = str(tmp_path / "runs")
+  log = []
+  # first invocation: "preempted" right after the first member's checkpoint at step 2
+  with pytest.raises(SystemExit):
+    run_sweep(spec, work, only="token-50k-D2e04", extra="stop_after=2", progress=False, log=log.append)
+  assert os.path.isdir(os.path.join(work, "token-50k-D2e04", "checkpoints"))
+  log.clear()
+  res = run_sweep(spec, work, progress=False, log=log.append)
+  text = "\n".join(log)
+  assert "token-50k-D2e04: resuming" in text
+  assert res["failed"] == 4 and res["done"] == 12  # the four "nope" members fail; the sweep went on
+  with open(os.path.join(work, "token-nope-D2e04", "failed.json")) as f:
+    assert "unknown preset" in json.load(f)["error"]
+  with open(os.path.join(work, "token-50k-D2e04", "metrics.jsonl")) as f:
+    steps = [json.loads(line)["step"] for line in f]
+  assert steps[0] == 1 and steps[2] == 3  # steps 1-2 before the interruption, then 3.. after it
+  assert os.path.exists(os.path.join(work, "report.md")) and "## Runs" in open(os.path.join(work, "report.md")).read()
+  index = json.load(open(os.path.join(work, "sweep.json")))
+  assert {m["status"] for m in index["members"]} == {"done", "failed"}
+
+  log.clear()
+  res = run_sweep(spec, work, only="*-50k-*,*-200k-*", progress=False, analyze=False, log=log.append)
+  assert res["skipped"] == 8 and res["done"] == 0  # finished members are not rerun
+
+
+def test_dry_run_and_bad_sweeps(tmp_path, capsys):
+  spec = str(tmp_path / "tiny.py")
+  write_sweep(spec, "corpus", "data")
+  lines = []
+  run_sweep(spec, str(tmp_path / "w"), dry_run=True, log=lines.append)
+  assert len(lines) == 8 and not os.path.exists(tmp_path / "w")
+  argv = shlex.split(lines[0])
+  assert argv[:4] == ["python", "-m", "structlm", "train"] and argv[-1] == str(tmp_path / "w" / "token-50k-D2e04")
+  assert load_config(argv[5]).train_bytes == 2e4
+  with pytest.raises(ValueError, match="matches no member"):
+    run_sweep(spec, str(tmp_path / "w"), dry_run=True, only="nothing*")
+  with pytest.raises(ValueError, match="not a sweep"):
+    load_sweep(os.path.join(ROOT, "experiments", "base.py"))
+  with pytest.raises(ValueError, match="takes no argument"):
+    load_sweep(os.path.join(ROOT, "experiments", "grid.py") + ":x")
+
+
+def dry(script, *args):
+  out = subprocess.run(["bash", os.path.join(ROOT, "launch", script), *args, "--dry-run"], capture_output=True,
+                       text=True, cwd=ROOT)
+  assert out.returncode == 0, out.stderr
+  return [shlex.split(line) for line in out.stdout.splitlines()]
+
+
+def test_tpu_launch_dry_run():
+  cmds = dry("tpu.sh", "all", "--name", "sl", "--zone", "us-central2-b", "--type", "v4-32", "--project", "proj",
+             "--bucket", "gs://bkt/", "--sweep", "experiments/isoflop.py", "--only", "token-*", "--spot")
+  g = ["gcloud", "--project", "proj", "compute", "tpus"]
+  assert cmds[0] == g + ["queued-resources", "create", "sl", "--node-id", "sl", "--zone", "us-central2-b",
+                         "--accelerator-type", "v4-32", "--runtime-version", "tpu-ubuntu2204-base", "--spot"]
+  assert cmds[1] == g + ["queued-resources", "describe", "sl", "--zone", "us-central2-b", "--format",
+                         "value(state.state)"]
+  assert cmds[2] == ["git", "archive", "--format=tar.gz", "-o", "/tmp/structlm.tar.gz", "HEAD"]
+  assert cmds[3] == g + ["tpu-vm", "scp", "/tmp/structlm.tar.gz", "sl:~/structlm.tar.gz", "--zone", "us-central2-b",
+                         "--worker=all"]
+  ssh = g + ["tpu-vm", "ssh", "sl", "--zone", "us-central2-b", "--worker=all", "--command"]
+  assert cmds[4][:-1] == ssh and "pip install" in cmds[4][-1] and "jax[tpu]==0.10.2" in cmds[4][-1]
+  assert cmds[5][:-1] == ssh
+  remote = shlex.split(cmds[5][-1])  # the command every worker runs
+  assert remote[:3] == ["cd", "structlm", "&&"]
+  assert remote[3:] == [".venv/bin/python", "-m", "structlm", "sweep", "experiments/isoflop.py", "--workdir",
+                        "runs/isoflop", "--multihost", "--no-analysis", "--only", "token-*", "--set",
+                        "checkpoint_root=gs://bkt/ckpt/isoflop,dtype=bfloat16,mesh=(-1,1,1)"]
+  assert cmds[6][:8] == g + ["tpu-vm", "ssh", "sl"] and "gs://bkt/runs/isoflop" in cmds[6][-1]
+  assert cmds[7] == g + ["queued-resources", "delete", "sl", "--zone", "us-central2-b", "--force", "--quiet"]
+  bad = subprocess.run(["bash", os.path.join(ROOT, "launch", "tpu.sh"), "run", "--name", "x", "--zone", "z",
+                        "--bucket", "local/dir", "--dry-run"], capture_output=True, text=True)
+  assert bad.returncode == 2 and "gs://" in bad.stderr
+
+
+def test_slurm_and_single_node_dry_runs():
+  (cmd,) = dry("slurm.sh", "--sweep", "experiments/grid.py", "--nodes", "4", "--gpus-per-node", "8",
+               "--partition", "gpu", "--account", "lab", "--only", "structured-*")
+  assert cmd == ["sbatch", "--job-name", "structlm-grid", "--nodes", "4", "--ntasks-per-node", "1",
+                 "--gpus-per-node", "8", "--time", "24:00:00", "--output", "runs/grid/slurm-%j.out",
+                 "--partition", "gpu", "--account", "lab", "launch/slurm_job.sbatch", "experiments/grid.py",
+                 "runs/grid", "structured-*"]
+  job = open(os.path.join(ROOT, "launch", "slurm_job.sbatch")).read()
+  assert "srun" in job and "--multihost" in job
+  cmds = dry("gpu_single.sh", "--sweep", "experiments/gpu_small.py")
+  assert cmds == [["make", "venv"],
+                  ["env", "JAX_PLATFORMS=", "XLA_FLAGS=", ".venv/bin/python", "-m", "structlm", "sweep",
+                   "experiments/gpu_small.py", "--workdir", "runs/gpu_small", "--set", "dtype=bfloat16,mesh=(-1,1,1)"]]

@@ -107,6 +107,8 @@ def choose(logits_NxV: np.ndarray, rng: np.random.Generator, temperature: float,
   """One id per row: greedy at temperature 0, else nucleus sampling over the finite logits."""
   if temperature <= 0:
     return logits_NxV.argmax(-1)
+  if top_p >= 1.0:  # Gumbel-max: one vectorised draw from softmax(logits / T)
+    return (logits_NxV / temperature + rng.gumbel(size=logits_NxV.shape)).argmax(-1)
   z = logits_NxV / temperature
   z = z - z.max(-1, keepdims=True)
   p = np.exp(z)
@@ -224,26 +226,29 @@ def _sample_structured(run, n, ids, seq, offset, temperature, top_p, max_len, se
     cur = np.full(n, seq[pos]) if pos < len(seq) else last
     live = [i for i, m in enumerate(machines) if not m.done]
     feats = np.zeros((3, n), np.int32)
-    allowed = np.zeros((n, V), bool)
     if pos >= len(seq) - 1:
       for i in live:
         m = machines[i]
         feats[:, i] = (m.slot(), m.depth(), m.parent())
-        allowed[i] = m.mask()
     else:  # inside the prompt: the features of the prompt's next action, ids[offset + pos + 1]
       feats[:, :] = np.array(prompt_feats[offset + pos + 1])[:, None]
     batch = {"inputs": jnp.asarray(cur[:, None], jnp.int32), "next_slots": jnp.asarray(feats[0][:, None]),
              "next_depth": jnp.asarray(feats[1][:, None]), "next_parent": jnp.asarray(feats[2][:, None])}
-    logits, cache = step(run.params, batch, pos, cache, run.mask_bias)
+    logits, cache = step(run.params, batch, pos, cache, run.mask_bias)  # dispatched; runs while the masks build
     if pos < len(seq) - 1:
       continue
-    logits = np.where(allowed, np.asarray(logits, np.float64), -np.inf)
-    logits[~allowed.any(-1)] = 0.0  # finished rows: anything (ignored)
+    allowed = np.zeros((n, V), bool)
+    for i in live:
+      allowed[i] = machines[i].mask()
+    logits = np.array(logits)  # a writable host copy
+    logits[~allowed] = -np.inf  # (the grammar mask already zeroed most of these; strict mode narrows further)
+    alive = allowed.any(-1)
+    logits[~alive] = 0.0  # finished rows: anything (ignored)
     nxt = choose(logits, rng, temperature, top_p)
     for i in live:
       machines[i].step(int(nxt[i]))
       counts[i] += 1
-    last = np.where(allowed.any(-1), nxt, PAD)  # finished rows feed PAD (their outputs are ignored)
+    last = np.where(alive, nxt, PAD)  # finished rows feed PAD (their outputs are ignored)
     if all(m.done for m in machines):
       break
   return [Sample(m.output(), m.done, int(c)) for m, c in zip(machines, counts)]

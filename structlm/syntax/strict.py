@@ -30,6 +30,7 @@ class StrictMask:
     self._follow_memo: dict = {}
     self._lex_cache: dict = {}
     self._pbb = None
+    self._lp_memo: dict = {}
 
   def narrow(self, mc, m: np.ndarray) -> np.ndarray:
     """The training mask `m` narrowed to what strict mode allows in machine state `mc`."""
@@ -134,6 +135,15 @@ class StrictMask:
 
   def _lexicon_pieces(self, key, prefix: bytes):
     """Pieces p such that prefix+p stays a prefix of (or, for final pieces, equals) a lexicon text."""
+    memo = self._lp_memo
+    hit = memo.get((key, prefix))
+    if hit is None:
+      if len(memo) > 200_000:  # generation revisits the same leaf prefixes; bound the memory anyway
+        memo.clear()
+      hit = memo[(key, prefix)] = frozenset(self._lexicon_pieces_uncached(key, prefix))
+    return hit
+
+  def _lexicon_pieces_uncached(self, key, prefix: bytes):
     lex = self._lexicon(key)
     out = set()
     i = bisect.bisect_left(lex, prefix)

@@ -69,12 +69,14 @@ def load_run(workdir: str) -> LoadedRun:
                    "`python -m structlm train`)")
   with open(path) as f:
     saved = json.load(f)
-  cfg = load_config("experiments/base.py") if os.path.exists("experiments/base.py") else None
-  if cfg is None:
+  saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}
+  base = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "base.py")
+  if os.path.exists(base):  # today's defaults under the saved values (a run saved before a field existed)
+    cfg = load_config(base)
+    cfg.update({k: v for k, v in saved.items() if k in cfg})
+  else:
     import ml_collections
     cfg = ml_collections.ConfigDict(saved)
-  else:
-    cfg.update({k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in cfg})
   data, vocab, table, mcfg = setup(cfg)
   hashes_path = os.path.join(workdir, "vocab_hashes.json")
   if os.path.exists(hashes_path):
@@ -246,7 +248,7 @@ def _sample_structured(run, n, ids, seq, offset, temperature, top_p, max_len, se
     logits[~alive] = 0.0  # finished rows: anything (ignored)
     nxt = choose(logits, rng, temperature, top_p)
     for i in live:
-      machines[i].step(int(nxt[i]))
+      machines[i].step(int(nxt[i]), check=False)  # drawn from this step's mask
       counts[i] += 1
     last = np.where(alive, nxt, PAD)  # finished rows feed PAD (their outputs are ignored)
     if all(m.done for m in machines):

@@ -66,7 +66,7 @@ def get_config():
   return sweeps.grid(preset_names={presets!r}, train_bytes=(2e4, 6e4), bootstrap=20,
                      base={os.path.join(ROOT, "experiments", "base.py")!r},
                      common=dict(corpus={corpus!r}, data_dir={data_dir!r}, vocab_size=2048, seq_len=64,
-                                 global_batch=8, warmup=2, mesh=(2, 2, 2), checkpoint_every=2, log_every=1,
+                                 global_batch=8, warmup=2, mesh=(4, 2, 1), checkpoint_every=2, log_every=1,
                                  eval_bytes=20000))
 ''')
 

@@ -168,10 +168,11 @@ class Machine:
     return self.max_len is not None and self.steps >= self.max_len
 
   # ---- stepping ------------------------------------------------------------------------------------------------
-  def step(self, a: int) -> None:
+  def step(self, a: int, check: bool = True) -> None:
+    """Apply action `a`; check=False skips the mask test (for a caller that chose `a` from `mask()` already)."""
     if self.done:
       raise InvalidAction(f"action {a} after EOF")
-    if not self.mask()[a]:
+    if check and not self.mask()[a]:
       raise InvalidAction(f"action {self.g.action_name(a)} is not valid at slot {self.table.keys[self.slot()]}")
     self.steps += 1
     self._apply(a)

@@ -75,7 +75,10 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
     workers = cfg.workers or os.cpu_count() or 1
     args = [(d.key, d.content) for d in docs]
     if workers > 1 and len(args) > 8:
-      ctx = mp.get_context("fork")
+      # forkserver: workers fork from a clean single-threaded server, never from this process, whose JAX or
+      # grain threads may hold locks a forked child would wait on forever
+      ctx = mp.get_context("forkserver")
+      ctx.set_forkserver_preload(["structlm.data.vocab"])
       with ctx.Pool(workers, initializer=vocab_lib.init_worker, initargs=(vdir, cfg.language)) as pool:
         results = list(pool.imap(vocab_lib.encode_in_worker, args, chunksize=8))
     else:

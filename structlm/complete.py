@@ -23,7 +23,7 @@ from structlm.generate import LoadedRun, continue_ids
 from structlm.syntax import languages
 from structlm.syntax.codec import Codec
 from structlm.syntax.grammar import LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW
-from structlm.syntax.machine import Machine
+from structlm.syntax.machine import Machine, SlotTable
 
 COMMENT_KINDS = ("comment",)
 
@@ -63,7 +63,7 @@ def cursors(run: LoadedRun, split: str = "test", n: int = 50, seed: int = 0) -> 
   """A fixed, seeded set of cursors: {path, source, cursor (byte), statement, k (structured prefix length)}."""
   source_split, _ = open_split(run.data["dataset_dir"], split)
   g = run.vocab.grammar
-  table = run.table
+  table = run.table or SlotTable(g)  # a token run picks the same cursors through the dataset's grammar
   codec = Codec(g)
   cands = []
   for i in range(len(source_split)):
@@ -77,18 +77,13 @@ def cursors(run: LoadedRun, split: str = "test", n: int = 50, seed: int = 0) -> 
   out = []
   for j in rng.permutation(len(cands)):
     i, s, text, c, actions, root_kind = cands[j]
-    k = structured_prefix(g, table or _table(g), actions, s, root_kind)
+    k = structured_prefix(g, table, actions, s, root_kind)
     if k is None:
       continue
     out.append(dict(doc=i, statement=s, source=text, cursor=c, k=k, actions=actions))
     if len(out) == n:
       break
   return out
-
-
-def _table(g):
-  from structlm.syntax.machine import SlotTable
-  return SlotTable(g)
 
 
 def line_at(text: bytes, start: int) -> bytes:
@@ -104,7 +99,7 @@ def complete(run: LoadedRun, split: str = "test", n: int = 50, max_len: int = 48
     target = line_at(src, cur)
     if run.structured:
       ids = [int(a) for a in c["actions"][:c["k"]]]
-      m = Machine(g := run.vocab.grammar, table=run.table)
+      m = Machine(run.vocab.grammar, table=run.table)
       m.feed(ids, check=False)
       known = len(m.output())  # the text before the gap: the model writes the gap (layout) itself
     else:

@@ -116,14 +116,10 @@ def choose(logits_NxV: np.ndarray, rng: np.random.Generator, temperature: float,
   p = np.exp(z)
   p /= p.sum(-1, keepdims=True)
   out = np.empty(len(p), np.int64)
-  for i, row in enumerate(p):
-    if top_p < 1.0:
-      order = np.argsort(-row)
-      keep = order[:int(np.searchsorted(np.cumsum(row[order]), top_p) + 1)]
-      q = np.zeros_like(row)
-      q[keep] = row[keep]
-      row = q / q.sum()
-    out[i] = rng.choice(len(row), p=row)
+  for i, row in enumerate(p):  # nucleus: the smallest set of most likely ids holding top_p of the mass
+    order = np.argsort(-row)
+    keep = order[:int(np.searchsorted(np.cumsum(row[order]), top_p) + 1)]
+    out[i] = rng.choice(keep, p=row[keep] / row[keep].sum())
   return out
 
 

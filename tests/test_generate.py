@@ -4,13 +4,12 @@ import json
 import os
 import shutil
 
-import jax
 import numpy as np
 import pytest
 from flax import nnx
 
 from structlm.evaluate import per_file_bpb, sample_metrics, validity
-from structlm.generate import RunError, load_run, prompt_ids, sample
+from structlm.generate import RunError, choose, load_run, prompt_ids, sample
 from structlm.model import ModelConfig, Transformer, decode_step, init_cache, mask_bias, model_inputs
 from structlm.run import load_config, train
 from tests.test_data import make_corpus
@@ -144,3 +143,14 @@ def test_evaluate_command_gives_the_same_keys_for_both_variants(runs, capsys):
     assert out["completion"]["cursors"] == 3 and 0 <= out["completion"]["edit_similarity"] <= 1
     keys.append(set(out))
   assert keys[0] == keys[1]
+
+
+def test_choose_greedy_nucleus_and_temperature():
+  rng = np.random.default_rng(0)
+  logits = np.log(np.array([[0.6, 0.3, 0.1, 0.0], [0.1, 0.2, 0.3, 0.4]]) + 1e-12)
+  assert list(choose(logits, rng, 0.0, 1.0)) == [0, 3]
+  assert all(list(choose(logits, rng, 1.0, 0.35)) == [0, 3] for _ in range(20))  # the nucleus holds one id
+  draws = np.array([choose(logits[:1], rng, 1.0, 1.0)[0] for _ in range(4000)])
+  np.testing.assert_allclose(np.bincount(draws, minlength=4) / 4000, [0.6, 0.3, 0.1, 0.0], atol=0.03)
+  masked = np.array([[-np.inf, 0.0, -np.inf, 0.0]])
+  assert {int(choose(masked, rng, 1.0, 1.0)[0]) for _ in range(50)} == {1, 3}

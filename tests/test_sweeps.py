@@ -105,6 +105,15 @@ def test_runner_skips_resumes_records_failures_and_analyses(sweep_corpus, tmp_pa
   res = run_sweep(spec, work, only="*-50k-*,*-200k-*", progress=False, analyze=False, log=log.append)
   assert res["skipped"] == 8 and res["done"] == 0  # finished members are not rerun
 
+  # the demo's README section is regenerated from the sweep's own fits and plot
+  from analysis.publish import BEGIN, END, publish
+  readme = tmp_path / "README.md"
+  readme.write_text(f"# x\n\n{BEGIN}\nold\n{END}\n\ntail\n")
+  publish(work, str(readme), str(tmp_path / "docs"))
+  text = readme.read_text()
+  assert "old" not in text and "token-50k-D2e04" in text and text.endswith("tail\n")
+  assert (tmp_path / "docs" / "loss_vs_compute.png").exists()
+
 
 def test_dry_run_and_bad_sweeps(tmp_path, capsys):
   spec = str(tmp_path / "tiny.py")

@@ -38,11 +38,13 @@ def loss_vs_compute(rows, frontiers, out_dir, references=None):
     if v in frontiers:
       C, L = frontiers[v]
       ax.plot(C, L, color=COLORS.get(v, "k"), lw=2, label=f"{v} compute-optimal frontier")
-  for label, y in (references or {}).items():
-    ax.axhline(y, ls=":", color="gray", lw=1)
-    ax.text(ax.get_xlim()[0], y, f" {label}", va="bottom", fontsize=8, color="gray")
   ax.set_xscale("log")
   ax.set_yscale("log")
+  refs = sorted((references or {}).items(), key=lambda kv: -kv[1])
+  for i, (label, y) in enumerate(refs):  # labelled at the left edge, alternately above and below the line
+    ax.axhline(y, ls=":", color="gray", lw=1)
+    ax.text(0.01, y, f"{label} ({y:.2f})", transform=ax.get_yaxis_transform(), va="bottom" if i % 2 == 0 else "top",
+            fontsize=8, color="dimgray")
   ax.set_xlabel("training compute C (FLOPs)")
   ax.set_ylabel("validation loss (bits per source byte)")
   fig.colorbar(sc, ax=ax, label="parameters N")

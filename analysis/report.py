@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from analysis import collect as collect_lib
 from analysis import compare, plots
 from analysis.fit import FitError, Law, bootstrap, check_runs, fit, intervals
 
-BUDGETS = [10.0 ** k for k in range(15, 25)]
+TOP_BUDGET = 24  # the multiplier is tabulated from the measured range's top decade (or 1e15) up to 1e24 FLOPs
 VARIANTS = ("structured", "token")
 PUBLISHED = dict(A=477.8, B=2143.9, E=1.8172, alpha=0.3473, beta=0.3672, objective=1.01827e-3)
 PUBLISHED_CI = dict(E=(1.769, 1.871), alpha=(0.317, 0.373), beta=(0.331, 0.415), A=(285, 744), B=(1042, 5810))
@@ -71,14 +72,21 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
     boots[v] = bootstrap(N, D, L, laws[v], n=n_bootstrap, seed=seed + (v == "token"))
     data[v] = (N, D, L, C, rs)
 
+  c_lo = min(float(data[v][3].min()) for v in VARIANTS)
+  c_hi = max(float(data[v][3].max()) for v in VARIANTS)
+  budgets = [10.0 ** k for k in range(min(15, math.floor(math.log10(c_hi))), TOP_BUDGET + 1)]
+
   def mult_at(s: Law, t: Law):
-    return [compare.multiplier(s, t, cpb["structured"], cpb["token"], c) for c in BUDGETS]
+    return [compare.multiplier(s, t, cpb["structured"], cpb["token"], c) for c in budgets]
   m_point = mult_at(laws["structured"], laws["token"])
   pairs = list(zip(boots["structured"]["laws"], boots["token"]["laws"]))
-  m_samples = np.array([mult_at(s, t) for s, t in pairs]) if pairs else np.full((1, len(BUDGETS)), np.nan)
-  with np.errstate(invalid="ignore"):  # inf (never matched) samples are legitimate and sort last
-    m_lo = [float(np.percentile(m_samples[:, j], 2.5)) for j in range(len(BUDGETS))]
-    m_hi = [float(np.percentile(m_samples[:, j], 97.5)) for j in range(len(BUDGETS))]
+  m_samples = np.array([mult_at(s, t) for s, t in pairs]) if pairs else np.full((1, len(budgets)), np.nan)
+  # inf (never matched) samples are legitimate and sort last; NaN ones (a refit whose frontier is undefined
+  # there) are left out
+  with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, shown as "n/a"
+    m_lo = [float(np.nanpercentile(m_samples[:, j], 2.5)) for j in range(len(budgets))]
+    m_hi = [float(np.nanpercentile(m_samples[:, j], 97.5)) for j in range(len(budgets))]
 
   derived = {}
   for v in VARIANTS:
@@ -94,14 +102,12 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
     repetition[v] = compare.fit_repetition(laws[v], data[v][0], [r["unique_bytes"] for r in rs],
                                            [r["epochs"] for r in rs], data[v][2])
 
-  c_lo = min(float(data[v][3].min()) for v in VARIANTS)
-  c_hi = max(float(data[v][3].max()) for v in VARIANTS)
   grid = np.logspace(math.log10(c_lo) - 0.5, math.log10(c_hi) + 1, 60)
   fronts = {v: (grid, np.array([compare.frontier(laws[v], cpb[v], c)[0] for c in grid])) for v in VARIANTS}
   figures = []
   figures += plots.loss_vs_compute(rows, fronts, out_dir, references)
   figures += plots.isoflop_curves(iso, out_dir)
-  figures += plots.multiplier_band(BUDGETS, m_point, m_lo, m_hi, out_dir)
+  figures += plots.multiplier_band(budgets, m_point, m_lo, m_hi, out_dir)
   figures += plots.residuals(rows, laws, out_dir)
 
   fits = dict(
@@ -110,7 +116,7 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
       intervals={v: derived[v] for v in VARIANTS},
       flops_per_param_byte=cpb, bootstrap=n_bootstrap,
       bootstrap_failed={v: boots[v]["failed"] for v in VARIANTS},
-      multiplier={f"{c:.0e}": dict(m=m, lo=lo, hi=hi) for c, m, lo, hi in zip(BUDGETS, m_point, m_lo, m_hi)},
+      multiplier={f"{c:.0e}": dict(m=m, lo=lo, hi=hi) for c, m, lo, hi in zip(budgets, m_point, m_lo, m_hi)},
       shared_exponents_test=test, isoflop=iso, compute_frontier=lc, repetition=repetition,
       compute_range=[c_lo, c_hi], figures=[os.path.basename(f) for f in figures], references=references,
       table=[dict(run=r.get("run", r.get("preset", "")), variant=r["variant"], N=r["N"], D=r["D"], C=r["C"],
@@ -132,6 +138,8 @@ def _json_default(x):
 
 
 def _fmt_m(m):
+  if math.isnan(m):
+    return "n/a"
   if not math.isfinite(m):
     return "never matched"
   return f"{m:.3g}×"
@@ -139,9 +147,12 @@ def _fmt_m(m):
 
 def headline(f: dict) -> str:
   c_hi = f["compute_range"][1]
-  key = min(f["multiplier"], key=lambda k: abs(math.log10(float(k)) - math.log10(c_hi)))
+  keys = sorted(f["multiplier"], key=float)
+  inside = [k for k in keys if float(k) <= c_hi * 1.0001]
+  key = inside[-1] if inside else keys[0]  # the largest tabulated budget the runs reach
+  where = "the top of the measured range" if inside else "just above the measured range"
   m = f["multiplier"][key]
-  lo_key, hi_key = "1e+15", "1e+24"
+  lo_key, hi_key = keys[0], keys[-1]
   trend = f["multiplier"][hi_key]["m"] / f["multiplier"][lo_key]["m"] if all(
       math.isfinite(f["multiplier"][k]["m"]) and f["multiplier"][k]["m"] > 0 for k in (lo_key, hi_key)) else float("nan")
   p = f["shared_exponents_test"]["p_value"]
@@ -152,15 +163,16 @@ def headline(f: dict) -> str:
   else:
     verdict = "the data cannot tell whether structure helps"
   if not math.isfinite(f["multiplier"][hi_key]["m"]):
-    direction = "grows until the token model can no longer match at all by 1e24 FLOPs"
+    direction = f"grows until the token model can no longer match at all by {float(hi_key):.0e} FLOPs"
   elif math.isfinite(trend):
     direction = "grows with scale" if trend > 1 else "shrinks with scale"
   else:
     direction = "cannot be followed across the range"
-  return (f"At {float(key):.0e} FLOPs (the top of the measured range), {verdict}: the token model needs "
+  return (f"At {float(key):.0e} FLOPs ({where}), {verdict}: the token model needs "
           f"{_fmt_m(m['m'])} the compute of the structured model to reach its loss (95% interval "
           f"{_fmt_m(m['lo'])} – {_fmt_m(m['hi'])}). Extrapolated, the multiplier {direction} "
-          f"(m(1e24) / m(1e15) = {trend:.3g}); the test of shared (E, α, β) gives p = {p:.3g}"
+          f"(m({float(hi_key):.0e}) / m({float(lo_key):.0e}) = {trend:.3g}); the test of shared (E, α, β) gives "
+          f"p = {p:.3g}"
           f"{' (the exponents differ)' if p < 0.05 else ' (no evidence that the exponents differ)'}.")
 
 

@@ -223,15 +223,13 @@ def _sample_structured(run, n, ids, seq, offset, temperature, top_p, max_len, se
   for pos in range(len(seq) - 1 + max_len):
     cur = np.full(n, seq[pos]) if pos < len(seq) else last
     live = [i for i, m in enumerate(machines) if not m.done]
-    feats = np.zeros((3, n), np.int32)
-    if pos >= len(seq) - 1:
-      for i in live:
-        m = machines[i]
-        feats[:, i] = (m.slot(), m.depth(), m.parent())
+    if pos >= len(seq) - 1:  # finished machines report (0, 0, PAD): their rows are ignored
+      feats = np.array([(m.slot(), m.depth(), m.parent()) if not m.done else (0, 0, PAD) for m in machines],
+                       np.int32).T
     else:  # inside the prompt: the features of the prompt's next action, ids[offset + pos + 1]
-      feats[:, :] = np.array(prompt_feats[offset + pos + 1])[:, None]
-    batch = {"inputs": jnp.asarray(cur[:, None], jnp.int32), "next_slots": jnp.asarray(feats[0][:, None]),
-             "next_depth": jnp.asarray(feats[1][:, None]), "next_parent": jnp.asarray(feats[2][:, None])}
+      feats = np.repeat(np.array(prompt_feats[offset + pos + 1], np.int32)[:, None], n, 1)
+    batch = {"inputs": cur[:, None].astype(np.int32), "next_slots": feats[0][:, None],
+             "next_depth": feats[1][:, None], "next_parent": feats[2][:, None]}
     logits, cache = step(run.params, batch, pos, cache, run.mask_bias)  # dispatched; runs while the masks build
     if pos < len(seq) - 1:
       continue

@@ -158,10 +158,7 @@ class Machine:
     m = self.table.row(self.slot())
     if not self.strict:
       return m
-    return self._strict_mask(m.copy())
-
-  def _strict_mask(self, m: np.ndarray) -> np.ndarray:
-    return self.table.strict.narrow(self, m)
+    return self.table.strict.narrow(self, m)  # a new array (the table's row is shared)
 
   def forced(self) -> bool:
     """Past the length cap: only the actions that close the program soonest."""

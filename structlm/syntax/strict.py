@@ -31,23 +31,25 @@ class StrictMask:
     self._lex_cache: dict = {}
     self._pbb = None
     self._lp_memo: dict = {}
+    self._la_memo: dict = {}
 
-  def narrow(self, mc, m: np.ndarray) -> np.ndarray:
-    """The training mask `m` narrowed to what strict mode allows in machine state `mc`."""
+  def narrow(self, mc, row: np.ndarray) -> np.ndarray:
+    """A new mask: the training mask `row` narrowed to what strict mode allows in machine state `mc`."""
     g = self.g
+    if mc.sub == "leaf":  # only the lexicon decides (the most frequent state while generating)
+      m = np.zeros(len(row), bool)
+      prefix = bytes(mc.sub_text)
+      if mc.forced():  # past the length cap: finish the shortest lexicon text with this prefix, in long strides
+        pieces = self._shortest_finish(mc.sub_key, prefix) or self._lexicon_pieces(mc.sub_key, prefix)
+        m[[g.piece_base + p for p in pieces]] = True
+      else:
+        m[self._lexicon_actions(mc.sub_key, prefix)] = True
+      return m
+    m = row.copy()
     m[LAYOUT_DEFAULT] = m[LAYOUT_RAW] = m[LAYOUT_C_RAW] = False
     m[g.layout_base:g.rule_base] = False
     m[g.open_base:g.piece_base] = False
-    if mc.sub == "leaf":
-      m[:] = False
-      prefix = bytes(mc.sub_text)
-      pieces = self._lexicon_pieces(mc.sub_key, prefix)
-      if mc.forced():  # past the length cap: finish the shortest lexicon text with this prefix, in long strides
-        pieces = self._shortest_finish(mc.sub_key, prefix) or pieces
-      for p in pieces:
-        m[g.piece_base + p] = True
-      return m
-    elif mc.choice[0] == "hole":
+    if mc.choice[0] == "hole":
       key = mc.choice[1]
       kinds = g.slot_kinds.get(key, set())
       f = mc.owner
@@ -132,6 +134,17 @@ class StrictMask:
       break
     memo[mk] = ok
     return ok
+
+  def _lexicon_actions(self, key, prefix: bytes) -> np.ndarray:
+    """`_lexicon_pieces` as an index array of action ids (memoised with it)."""
+    memo = self._la_memo
+    hit = memo.get((key, prefix))
+    if hit is None:
+      if len(memo) > 200_000:
+        memo.clear()
+      hit = memo[(key, prefix)] = np.fromiter(
+          (self.g.piece_base + p for p in self._lexicon_pieces(key, prefix)), np.int64)
+    return hit
 
   def _lexicon_pieces(self, key, prefix: bytes):
     """Pieces p such that prefix+p stays a prefix of (or, for final pieces, equals) a lexicon text."""

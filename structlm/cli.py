@@ -210,6 +210,13 @@ def main(argv=None) -> None:
   ap = argparse.ArgumentParser(prog="python -m structlm")
   sub = ap.add_subparsers(dest="command", required=True)
 
+  def multihost_opts(p):
+    p.add_argument("--coordinator", help="multi-host: HOST:PORT of process 0 (TPU pods and SLURM are detected)")
+    p.add_argument("--num-processes", type=int)
+    p.add_argument("--process-id", type=int)
+    p.add_argument("--multihost", action="store_true", help="start jax.distributed from the environment (TPU VM "
+                   "workers, SLURM) even where it is not detected")
+
   def lang_opts(p):
     p.add_argument("--language", default="python", choices=sorted(languages.LANGUAGES))
     p.add_argument("--strip-comments", action="store_true", help="remove comments before encoding")
@@ -268,11 +275,7 @@ def main(argv=None) -> None:
   p.add_argument("--config", required=True, help="experiments/<file>.py[:key=value,...]")
   p.add_argument("--workdir", required=True)
   p.add_argument("--quiet", action="store_true")
-  p.add_argument("--coordinator", help="multi-host: HOST:PORT of process 0 (TPU pods and SLURM are detected)")
-  p.add_argument("--num-processes", type=int)
-  p.add_argument("--process-id", type=int)
-  p.add_argument("--multihost", action="store_true", help="start jax.distributed from the environment (TPU VM "
-                 "workers, SLURM) even where it is not detected")
+  multihost_opts(p)
   p.set_defaults(fn=_train)
 
   p = sub.add_parser("sweep", help="run every member of a sweep (skipping finished ones), then the analysis")
@@ -285,11 +288,7 @@ def main(argv=None) -> None:
   p.add_argument("--set", help="key=value,... added to every member's config (e.g. dtype=bfloat16)")
   p.add_argument("--quiet", action="store_true", help="no per-run progress bars")
   p.add_argument("--json", action="store_true")
-  p.add_argument("--coordinator", help="multi-host: HOST:PORT of process 0 (TPU pods and SLURM are detected)")
-  p.add_argument("--num-processes", type=int)
-  p.add_argument("--process-id", type=int)
-  p.add_argument("--multihost", action="store_true", help="start jax.distributed from the environment (TPU VM "
-                 "workers, SLURM) even where it is not detected")
+  multihost_opts(p)
   p.set_defaults(fn=_sweep)
 
   p = sub.add_parser("sample", help="sample programs from a trained run (KV-cache decoding)")

@@ -32,15 +32,20 @@ from structlm.syntax.machine import SlotTable
 from structlm.train import init_state, lr_schedule, make_step, optimizer
 
 
-def load_config(spec: str):
-  """`path.py` or `path.py:key=value,key=value` (ml_collections config file with get_config())."""
-  path, _, overrides = spec.partition(":")
+def load_module(path: str, what: str = "config file"):
+  """A Python config file (experiments/<name>.py) as a module."""
   if not os.path.exists(path):
-    raise FileNotFoundError(f"config file {path} not found")
+    raise FileNotFoundError(f"{what} {path} not found")
   module_spec = importlib.util.spec_from_file_location("structlm_config", path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
-  cfg = module.get_config()
+  return module
+
+
+def load_config(spec: str):
+  """`path.py` or `path.py:key=value,key=value` (ml_collections config file with get_config())."""
+  path, _, overrides = spec.partition(":")
+  cfg = load_module(path).get_config()
   for item in filter(None, re.split(r",(?=\w+=)", overrides)):  # commas inside a value (a mesh) stay
     key, _, value = item.partition("=")
     if key not in cfg:

@@ -8,7 +8,6 @@ command. At the end the analysis writes WORKDIR/report.md, fits.json and the plo
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import inspect
 import json
 import os
@@ -16,18 +15,14 @@ import shlex
 import time
 import traceback
 
-from structlm.run import load_config
+from structlm.run import load_config, load_module
 
 
 def load_sweep(spec: str):
   """`experiments/<sweep>.py` or `experiments/<sweep>.py:ARG` (ARG goes to get_config, as ml_collections'
   config flags do)."""
   path, _, arg = spec.partition(":")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"sweep file {path} not found")
-  module_spec = importlib.util.spec_from_file_location("structlm_sweep", path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
+  module = load_module(path, "sweep file")
   if not hasattr(module, "get_config"):
     raise ValueError(f"{path} has no get_config(); a sweep file returns structlm.sweeps.sweep(...)")
   takes_arg = bool(inspect.signature(module.get_config).parameters)

@@ -108,7 +108,7 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
   t0 = time.time()
   for i, m in enumerate(todo, 1):
     rundir = os.path.join(workdir, m["name"])
-    state = status(rundir)
+    state = _agreed(status(rundir))
     _check_same_config(rundir, m)
     if state == "done":
       counts["skipped"] += 1
@@ -140,6 +140,21 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
   if analyze:
     out["analysis"] = _analyze(workdir, sweep, log)
   return out
+
+
+STATES = ("done", "failed", "interrupted", "pending")
+
+
+def _agreed(state: str) -> str:
+  """Multi-host: every process takes process 0's view of a member (only process 0 writes result.json, and the
+  other hosts' disks may not hold it), so all of them skip or run it together."""
+  import jax
+  if jax.process_count() == 1:
+    return state
+  import numpy as np
+  from jax.experimental import multihost_utils
+  code = multihost_utils.broadcast_one_to_all(np.int32(STATES.index(state)))
+  return STATES[int(code)]
 
 
 def _write_index(sweep, workdir: str, spec: str, extra: str) -> None:

@@ -48,3 +48,32 @@ def test_two_processes_match_one(corpus, tmp_path, variant):  # noqa: F811
   with open(os.path.join(one, "result.json")) as f:
     ref = json.load(f)
   assert res["tokens"] == ref["tokens"] and abs(res["eval_bpb"] - ref["eval_bpb"]) < 1e-4
+
+
+@pytest.mark.skipif(len(jax.devices()) < 8, reason="needs XLA_FLAGS=--xla_force_host_platform_device_count=8")
+def test_two_process_sweep_runs_and_then_skips_together(corpus, tmp_path):  # noqa: F811
+  """As on a TPU slice: each host has its own run directory (only process 0's gets result.json) and the
+  checkpoints live in a shared place. Run again, every host follows process 0 and skips the finished member."""
+  from tests.test_sweeps import write_sweep
+  src, data_dir = corpus
+  spec = str(tmp_path / "tiny.py")
+  write_sweep(spec, src, data_dir, presets=("200k",))
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+
+  def run_both():
+    coordinator = f"localhost:{free_port()}"
+    procs = [subprocess.Popen([sys.executable, "-m", "structlm", "sweep", spec, "--workdir", str(tmp_path / f"host{i}"),
+                               "--quiet", "--no-analysis", "--only", "token-200k-D2e04",
+                               "--set", f"checkpoint_root={tmp_path / 'ckpt'}", "--coordinator", coordinator,
+                               "--num-processes", "2", "--process-id", str(i)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+      assert p.returncode == 0, err[-3000:]
+    return [out for out, _ in outs]
+
+  run_both()
+  assert os.path.exists(tmp_path / "host0" / "token-200k-D2e04" / "result.json")
+  assert not os.path.exists(tmp_path / "host1" / "token-200k-D2e04" / "result.json")
+  second = run_both()
+  assert all("done already, skipped" in out for out in second), second

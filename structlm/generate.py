@@ -49,6 +49,7 @@ class LoadedRun:
   mask_bias: object
   data: dict
   step: int
+  decode_fn: object = None  # the jitted decode step, made on first use
 
   @property
   def structured(self) -> bool:
@@ -100,9 +101,12 @@ def load_run(workdir: str) -> LoadedRun:
 
 
 def _step_fn(run: LoadedRun):
-  def f(params, step, pos, cache, bias):
-    return decode_step(nnx.merge(run.graphdef, params), step, pos, cache, bias)
-  return jax.jit(f, donate_argnums=(3,))
+  """The jitted decode step of a run, made once per run (a new jit wrapper would compile again)."""
+  if run.decode_fn is None:
+    def f(params, step, pos, cache, bias):
+      return decode_step(nnx.merge(run.graphdef, params), step, pos, cache, bias)
+    run.decode_fn = jax.jit(f, donate_argnums=(3,))
+  return run.decode_fn
 
 
 def choose(logits_NxV: np.ndarray, rng: np.random.Generator, temperature: float, top_p: float) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Tiny presets of both variants learn: under 3.5 bits/byte on held-out stdlib files (a byte unigram model is about 5)
-after about a minute of CPU training each. The corpus is the stdlib's top-level modules (168 files, 4.7 MB), so
+in under a minute of CPU training each. The corpus is the stdlib's top-level modules (168 files, 4.7 MB), so
 the dataset builds in seconds; the full-stdlib figures are the demo's (README). Each run is the `train` command
 in its own process on one CPU device, as on a laptop."""
 import json
@@ -11,7 +11,7 @@ import pytest
 
 from structlm.syntax import sources
 
-STEPS = 120
+STEPS = 100
 
 
 @pytest.fixture(scope="module")

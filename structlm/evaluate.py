@@ -32,7 +32,7 @@ def per_file_bpb(run: LoadedRun, split: str = "test", batch: int = 8) -> dict:
   nll = np.zeros(len(pb.doc_bytes))
   rows = pb.rows_per_epoch
   for b in range(-(-rows // batch)):
-    idx = [r for r in range(b * batch, (b + 1) * batch)]
+    idx = list(range(b * batch, (b + 1) * batch))
     host = pb._rows([min(r, rows - 1) for r in idx], with_docs=True)
     keep = np.array([r < rows for r in idx])
     host["segment_ids"] = host["segment_ids"] * keep[:, None]

@@ -21,7 +21,6 @@ import numpy as np
 from structlm.data.pipeline import open_split
 from structlm.generate import LoadedRun, continue_ids
 from structlm.syntax import languages
-from structlm.syntax.codec import Codec
 from structlm.syntax.grammar import LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW
 from structlm.syntax.machine import Machine, SlotTable
 
@@ -64,13 +63,12 @@ def cursors(run: LoadedRun, split: str = "test", n: int = 50, seed: int = 0) -> 
   source_split, _ = open_split(run.data["dataset_dir"], split)
   g = run.vocab.grammar
   table = run.table or SlotTable(g)  # a token run picks the same cursors through the dataset's grammar
-  codec = Codec(g)
   cands = []
   for i in range(len(source_split)):
-    ex = source_split[i]
-    text = run.vocab.tokens.decode(np.asarray(ex["tokens"]).tolist(), skip_special_tokens=False).encode()
+    ex = source_split[i]  # the dataset holds both encodings of the same bytes
+    text = run.vocab.source(ex["tokens"])
     starts, root_kind = statement_starts(text, g.language)
-    actions = codec.encode(text).actions
+    actions = np.asarray(ex["actions"])
     for s in range(1, len(starts) - 1):
       cands.append((i, s, text, starts[s], actions, root_kind))
   rng = np.random.default_rng(seed)

@@ -17,16 +17,14 @@ from flax import nnx
 from structlm.data.pipeline import PackedBatches
 from structlm.generate import LoadedRun, sample
 from structlm.model import model_inputs, position_nll
+from structlm.run import batch_options
 from structlm.syntax import languages
 from structlm.syntax.tree import python3_ok
 
 
 def per_file_bpb(run: LoadedRun, split: str = "test", batch: int = 8) -> dict:
   """{bpb, files, bytes, table: [{path, bytes, bits, bpb}]} over every document of the split."""
-  structured = run.structured
-  V = run.mcfg.vocab_size
-  pb = PackedBatches(run.data["dataset_dir"], split, variant=run.cfg.variant, seq_len=run.context,
-                     global_batch=batch, seed=run.cfg.seed, bos_id=V, eos_id=None if structured else V - 1,
+  pb = PackedBatches(run.data["dataset_dir"], split, **dict(batch_options(run.cfg, run.mcfg), global_batch=batch),
                      process_index=0, process_count=1)
   fn = jax.jit(lambda p, b, m: position_nll(nnx.merge(run.graphdef, p), b, m)[0])
   nll = np.zeros(len(pb.doc_bytes))

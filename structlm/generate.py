@@ -26,7 +26,7 @@ from flax import nnx
 
 from structlm import sharding
 from structlm.model import Transformer, decode_step, init_cache, mask_bias
-from structlm.run import checkpoint_dir, load_config, setup
+from structlm.run import _check_hashes, checkpoint_dir, load_config, setup
 from structlm.syntax.codec import Codec
 from structlm.syntax.grammar import PAD
 from structlm.syntax.machine import Machine
@@ -79,14 +79,10 @@ def load_run(workdir: str) -> LoadedRun:
     import ml_collections
     cfg = ml_collections.ConfigDict(saved)
   data, vocab, table, mcfg = setup(cfg)
-  hashes_path = os.path.join(workdir, "vocab_hashes.json")
-  if os.path.exists(hashes_path):
-    with open(hashes_path) as f:
-      trained = json.load(f)
-    now = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
-    if trained != now:
-      raise RunError(f"{workdir} was trained with grammar/vocabulary {trained}, but the dataset under "
-                     f"{cfg.data_dir} now has {now}; point data_dir at the dataset the run was trained on")
+  try:
+    _check_hashes(workdir, {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}, write=False)
+  except ValueError as e:
+    raise RunError(f"{e} (data_dir {cfg.data_dir})") from None
   mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
   tx = optimizer(1e-3, max(int(cfg.steps), 2), cfg.warmup, cfg.weight_decay, cfg.clip, cfg.accumulate)
   graphdef, params, opt_state = init_state(Transformer(mcfg, nnx.Rngs(0)), tx, mesh)

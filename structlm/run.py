@@ -75,19 +75,16 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
       prepare(**prep)
     multihost_utils.sync_global_devices("structlm dataset prepared")
   data, vocab, table, mcfg = setup(cfg)
-  structured = table is not None
-  n_vocab = mcfg.vocab_size
   if main:
     with open(os.path.join(workdir, "config.json"), "w") as f:
       json.dump(cfg.to_dict(), f, indent=1)
   mesh = sharding.make_mesh(tuple(cfg.mesh))
   sharding.check(mcfg, mesh, cfg.global_batch)
-  mask_bias_table = mask_bias(table.mask_table()) if structured else None
+  mask_bias_table = mask_bias(table.mask_table()) if table is not None else None
   hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
   _check_hashes(workdir, hashes, write=main)
 
-  kw = dict(variant=cfg.variant, seq_len=cfg.seq_len + 1, global_batch=cfg.global_batch, seed=cfg.seed,
-            bos_id=n_vocab, eos_id=None if structured else n_vocab - 1)
+  kw = batch_options(cfg, mcfg)
   train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None, **kw)
   # per-step bits per byte: the batch's NLL per predicted token x the training data's tokens per source byte
   # (a row's bytes are credited where its documents end, too lumpy for one step)
@@ -155,13 +152,12 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     raise SystemExit(f"stopped at step {step} (SIGTERM); the same command resumes from the checkpoint")
   bpb, val = evaluate(graphdef, params, data["dataset_dir"], kw, mask_bias_table, mesh, cfg.eval_bytes)
   # the same held-out files through gzip -9 and xz -9e, one by one (the byte-level BPE decodes exactly)
-  eval_files = [vocab.tokens.decode(np.asarray(val.source[int(i)]["tokens"]).tolist(),
-                                    skip_special_tokens=False).encode() for i in val.docs]
+  refs = _compressor_references(data["dataset_dir"], val, vocab)
   result = dict(variant=cfg.variant, preset=cfg.preset, params=counts["total"],
                 params_nonembedding=counts["nonembedding"], tokens=tokens, bytes=seen_bytes,
                 flops=tokens * flops_per_token, eval_bpb=bpb, seconds=round(time.time() - t0, 2),
-                unique_bytes=train_data.unique_bytes_used, eval_files=len(eval_files),
-                compressors=compressors.bits_per_byte(eval_files), config=cfg.to_dict(), **hashes)
+                unique_bytes=train_data.unique_bytes_used, eval_files=len(val.docs), compressors=refs,
+                config=cfg.to_dict(), **hashes)
   if main:
     with open(os.path.join(workdir, "result.json"), "w") as f:
       json.dump(result, f, indent=1, default=str)
@@ -183,6 +179,26 @@ def setup(cfg):
                      n_heads=shape.n_heads, d_ff=shape.d_ff, num_slots=table.num_slots if table else 0,
                      tree_features=cfg.tree_features, grammar_mask=cfg.grammar_mask, dtype=cfg.dtype, remat=cfg.remat)
   return data, vocab, table, mcfg
+
+
+_REFERENCES: dict = {}  # (dataset, evaluated documents) -> compressor bits per byte, shared by a sweep's runs
+
+
+def _compressor_references(ddir: str, val: PackedBatches, vocab) -> dict:
+  """gzip -9 / xz -9e, each file alone, on the evaluated validation files (computed once per process)."""
+  key = (ddir, tuple(int(i) for i in val.docs))
+  if key not in _REFERENCES:
+    _REFERENCES[key] = compressors.bits_per_byte([vocab.source(val.source[i]["tokens"]) for i in key[1]])
+  return _REFERENCES[key]
+
+
+def batch_options(cfg, mcfg) -> dict:
+  """PackedBatches options of a run: rows of seq_len + 1 ids (inputs and shifted targets); BOS is the id after
+  the outputs; the token variant's documents end with EOS (its last output id), the structured variant's with
+  the grammar's EOF action."""
+  n = mcfg.vocab_size
+  return dict(variant=cfg.variant, seq_len=cfg.seq_len + 1, global_batch=cfg.global_batch, seed=cfg.seed,
+              bos_id=n, eos_id=None if mcfg.structured else n - 1)
 
 
 def checkpoint_dir(cfg, workdir: str) -> str:
@@ -226,6 +242,7 @@ def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int =
 
 
 def _check_hashes(workdir: str, hashes: dict, write: bool = True) -> None:
+  """Refuse a workdir trained with other vocabularies; record them on first use (when `write`)."""
   path = os.path.join(workdir, "vocab_hashes.json")
   if os.path.exists(path):
     with open(path) as f:

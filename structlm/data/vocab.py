@@ -39,6 +39,10 @@ class Vocab:
   def token_hash(self) -> str:
     return hashlib.sha256(self.tokens.to_str().encode()).hexdigest()[:16]
 
+  def source(self, token_ids) -> bytes:
+    """The exact source bytes of a record's `tokens` (the byte-level BPE is lossless)."""
+    return self.tokens.decode([int(t) for t in token_ids], skip_special_tokens=False).encode()
+
   def hashes(self) -> dict:
     return {"grammar_hash": self.grammar.hash, "vocab_hash": self.token_hash,
             "grammar_vocab_size": self.grammar.vocab_size, "token_vocab_size": self.tokens.get_vocab_size()}

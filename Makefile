@@ -7,7 +7,10 @@ export JAX_PLATFORMS ?= cpu
 
 .PHONY: test demo venv roundtrip-stdlib bench clean
 
-$(STAMP): requirements.txt requirements-beam.txt pyproject.toml
+NATIVE := setup.py $(wildcard structlm/native/*.c structlm/native/*.h)
+
+# the install also compiles structlm._native (the C encoder/decoder; needs a C compiler)
+$(STAMP): requirements.txt requirements-beam.txt pyproject.toml $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt -r requirements-beam.txt

@@ -1,6 +1,8 @@
 """Speed of the structured representation on the stdlib: parse vs encode vs decode, and compactness.
 
-python benchmarks/encode.py --json [--limit N]   (one JSON line; grammar built from the same files, not timed)
+python benchmarks/encode.py --json [--limit N] [--python]   (one JSON line; grammar built from the same files,
+not timed). Encoding and decoding use the C encoder/decoder (structlm/native) unless --python; parse is
+py-tree-sitter's bare parse of the same files, timed in ~1 MB blocks alternating with the encoder's.
 """
 import argparse
 import json
@@ -23,6 +25,7 @@ def main():
   ap.add_argument("--limit", type=int, default=0, help="use the first N stdlib files (0: all)")
   ap.add_argument("--vocab-size", type=int, default=8192)
   ap.add_argument("--json", action="store_true")
+  ap.add_argument("--python", action="store_true", help="the Python reference encoder and decoder")
   args = ap.parse_args()
   paths = sources.stdlib_files()
   if args.limit:
@@ -38,22 +41,32 @@ def main():
   t0 = time.time()
   g = build_grammar("python", ok, GrammarConfig(vocab_size=args.vocab_size))
   build_s = time.time() - t0
-  codec = Codec(g)
+  codec = Codec(g, native=not args.python)
   parser = languages.parser("python")
 
-  t0 = time.perf_counter()
+  # parse and encode alternate in blocks of ~1 MB (each warm within its block), so both see the same load
+  parse_s = encode_s = 0.0
+  encoded = []
+  blocks, size = [[]], 0
   for _, s in ok:
-    parser.parse(s)
-  parse_s = time.perf_counter() - t0
-
-  encoded, n_bytes = [], 0
-  t0 = time.perf_counter()
-  for _, s in ok:
-    try:
-      encoded.append((s, codec.encode(s)))
-    except Skip:
-      continue
-  encode_s = time.perf_counter() - t0
+    blocks[-1].append(s)
+    size += len(s)
+    if size >= 1 << 20:
+      blocks.append([])
+      size = 0
+  for block in blocks:
+    t0 = time.perf_counter()
+    for s in block:
+      parser.parse(s)
+    t1 = time.perf_counter()
+    for s in block:
+      try:
+        encoded.append((s, codec.encode(s)))
+      except Skip:
+        pass
+    t2 = time.perf_counter()
+    parse_s += t1 - t0
+    encode_s += t2 - t1
   n_bytes = sum(len(s) for s, _ in encoded)
   n_actions = sum(len(e) for _, e in encoded)
 
@@ -73,7 +86,7 @@ def main():
       encode_vs_parse=round((n_bytes / encode_s) / (all_bytes / parse_s), 3),
       decode_vs_encode=round(encode_s / decode_s, 3),
       actions_per_byte=round(n_actions / n_bytes, 4), bpe_tokens_per_byte=round(bpe_tokens / n_bytes, 4),
-      vocab_size=g.vocab_size, cpu=os.cpu_count())
+      vocab_size=g.vocab_size, native=codec.native, cpu=os.cpu_count())
   print(json.dumps(res) if args.json else res)
 
 

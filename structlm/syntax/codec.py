@@ -13,11 +13,13 @@ import sys
 import numpy as np
 
 from structlm.syntax import layout
+from structlm.syntax import native as native_encoder
 from structlm.syntax.build import production_items, split_gap
 from structlm.syntax.grammar import (CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, PAD, START,
                                      ActionGrammar, advance_brackets, head_of, prev_marker, segments_of)
 from structlm.syntax.machine import ROOT_KEY, UNK_KEY, Machine, SlotTable
-from structlm.syntax.tree import LEAF, NODE, Parsed, parse, strip_comments
+from structlm.syntax.tree import (DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, LEAF, NODE, Parsed, check_source, parse,
+                                  strip_comments)
 
 
 @dataclasses.dataclass
@@ -32,15 +34,29 @@ class Encoded:
 
 
 class Codec:
-  def __init__(self, g: ActionGrammar):
+  """`native`: encode with the C encoder (structlm/syntax/native.py); None: when it is built. The Python encoder
+  (native=False, and encode_parsed) is the reference both are tested against."""
+
+  def __init__(self, g: ActionGrammar, native: bool | None = None):
     self.g = g
     self.table = SlotTable(g)
     self._slot_cache: dict = {}
+    self.native = native_encoder.available() if native is None else native
+    self._native = None
+    self._native_decoder = None
 
-  def encode(self, source: bytes, *, strip: bool = False, **parse_kwargs) -> Encoded:
+  def encode(self, source: bytes, *, strip: bool = False, max_bytes: int = DEFAULT_MAX_BYTES,
+             max_depth: int = DEFAULT_MAX_DEPTH, parser=None) -> Encoded:
     if strip:
       source = strip_comments(source, self.g.language)
-    return self.encode_parsed(parse(source, self.g.language, **parse_kwargs))
+    if not self.native or parser is not None:
+      return self.encode_parsed(parse(source, self.g.language, max_bytes=max_bytes, max_depth=max_depth,
+                                      parser=parser))
+    check_source(source, max_bytes)
+    if self._native is None:
+      self._native = native_encoder.NativeEncoder(self)
+    rows = self._native.encode(source, max_depth)
+    return Encoded(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy())
 
   def encode_parsed(self, parsed: Parsed) -> Encoded:
     # the encoder recurses a few frames per tree level; parse() already bounded the depth
@@ -54,7 +70,13 @@ class Codec:
       sys.setrecursionlimit(old)
 
   def decode(self, actions, check: bool = False) -> bytes:
-    """Actions -> bytes. check=True also verifies every action against the constraint machine's mask."""
+    """Actions -> bytes. check=True also verifies every action against the constraint machine's mask (in
+    Python); otherwise the C decoder does it when built."""
+    if self.native and not check:
+      if self._native_decoder is None:
+        self._native_decoder = native_encoder.NativeDecoder(self.g)
+      a = np.asarray(actions, np.int32)
+      return self._native_decoder.decode(a[a != PAD])
     return Machine(self.g, table=self.table).feed((a for a in actions if a != PAD), check=check)
 
   def slot(self, kind, key, flag) -> int:
@@ -63,6 +85,27 @@ class Codec:
     if s is None:
       s = self._slot_cache[k] = self.table.slot(kind, key, flag)
     return s
+
+
+def kind_allowed(g: ActionGrammar, key, kind: str) -> bool:
+  """May a node of `kind` fill the hole `key` as a rule or segments (else it takes the generic form)?"""
+  return key == UNK_KEY or key not in g.slot_kinds or kind in g.slot_kinds[key]
+
+
+def node_plan(g: ActionGrammar, kind: str, items: tuple):
+  """How a node with production `items` is encoded: ("rule", r), ("segs", segment ids, segments), or None
+  (the generic form)."""
+  r = g.rule_index.get((kind, items))  # long lists never become rules (see build_grammar)
+  if r is not None:
+    return ("rule", r)
+  segs = segments_of(items)
+  sids, brackets, head = [], b"", head_of(items)
+  for j, (sitems, end) in enumerate(segs):
+    sids.append(g.seg_index.get((kind, (head, brackets) if j else None, sitems, end)))
+    brackets = advance_brackets(brackets, sitems)
+  if None not in sids and sids[0] in g.seg_first:
+    return ("segs", sids, segs)
+  return None
 
 
 class _Encoder:
@@ -192,22 +235,15 @@ class _Encoder:
     return (field, "#leaf")
 
   def node(self, n, key) -> None:
-    g = self.g
-    kind, children = n[1], n[3]
-    items = production_items(children, g.closed)
-    allowed = key == UNK_KEY or key not in g.slot_kinds or kind in g.slot_kinds[key]
-    if allowed:
-      r = g.rule_index.get((kind, items))  # long lists never become rules (see build_grammar)
-      if r is not None:
-        return self._rule(n, key, r, items)
-      segs = segments_of(items)
-      sids, brackets, head = [], b"", head_of(items)
-      for j, (sitems, end) in enumerate(segs):
-        sids.append(g.seg_index.get((kind, (head, brackets) if j else None, sitems, end)))
-        brackets = advance_brackets(brackets, sitems)
-      if None not in sids and sids[0] in g.seg_first:
-        return self._segments(n, key, sids, segs, items)
-    self._generic(n, key)
+    kind = n[1]
+    items = production_items(n[3], self.g.closed)
+    plan = node_plan(self.g, kind, items) if kind_allowed(self.g, key, kind) else None
+    if plan is None:
+      self._generic(n, key)
+    elif plan[0] == "rule":
+      self._rule(n, key, plan[1], items)
+    else:
+      self._segments(n, key, plan[1], plan[2], items)
 
   def _rule(self, n, key, r, items) -> None:
     g = self.g

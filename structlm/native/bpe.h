@@ -51,6 +51,7 @@ typedef struct {
   int unique_new_ids;        /* ... and the scan is switched on (it is, unless a test turns it off) */
   PairMap merges;
   int32_t *rank_new_id; /* merge rank -> the piece it makes */
+  int64_t *byte_pairs;  /* [256 * 256]: merge of two single-byte symbols, rank << 32 | new id, or -1 */
   /* scratch, grown as needed */
   int32_t *c, *prev, *next, *len;
   uint64_t *heap; /* queue entries rank << 32 | position: a min-heap pops the lowest rank, then the leftmost */
@@ -116,6 +117,15 @@ static int bpe_reserve(Bpe *b, size_t n) {
   return 0;
 }
 
+static inline int bpe_lookup_bytes(const Bpe *b, uint8_t x, uint8_t y, struct Merge *m, int32_t pos) {
+  int64_t v = b->byte_pairs[x << 8 | y];
+  m->pos = pos;
+  if (v < 0) { m->new_id = -1; return 0; }
+  m->rank = (int32_t)(v >> 32);
+  m->new_id = (int32_t)(v & 0xffffffff);
+  return 1;
+}
+
 static inline int bpe_lookup(const Bpe *b, int32_t x, int32_t y, struct Merge *m, int32_t pos) {
   const int64_t *v = pairs_get(&b->merges, x, y);
   if (!v) { m->new_id = -1; return 0; }
@@ -135,7 +145,7 @@ static int bpe_encode_short(Bpe *b, const uint8_t *text, size_t n, Vec32 *out) {
   struct Merge m;
   for (size_t i = 0; i < k; i++) c[i] = i < n ? b->byte_ids[text[i]] : b->end_id;
   for (size_t i = 0; i + 1 < k; i++) {
-    int found = bpe_lookup(b, c[i], c[i + 1], &m, 0);
+    int found = i + 1 < n ? bpe_lookup_bytes(b, text[i], text[i + 1], &m, 0) : bpe_lookup(b, c[i], c[i + 1], &m, 0);
     rank[i] = found ? m.rank : INT32_MAX;
     nid[i] = m.new_id;
   }
@@ -185,7 +195,9 @@ static int bpe_encode(Bpe *b, const uint8_t *text, size_t n, Vec32 *out) {
     b->heap_cap = 2 * k;
   }
   for (size_t i = 0; i + 1 < k; i++)
-    if (bpe_lookup(b, b->c[i], b->c[i + 1], &m, (int32_t)i)) b->heap[hn++] = entry(&m);
+    if (i + 1 < n ? bpe_lookup_bytes(b, text[i], text[i + 1], &m, (int32_t)i)
+                  : bpe_lookup(b, b->c[i], b->c[i + 1], &m, (int32_t)i))
+      b->heap[hn++] = entry(&m);
   for (size_t i = hn / 2; i-- > 0;) heap_sift_down(b->heap, hn, i);
   while (hn) {
     uint64_t e = heap_pop(b, &hn);

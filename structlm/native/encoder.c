@@ -65,6 +65,8 @@ typedef struct {
   GapPart *parts;
   size_t npend, pend_cap;
   int32_t depth;
+  uint32_t base_pos, base_s, base_e; /* the last base indentation computed (base_pos UINT32_MAX: none) */
+  int busy; /* resolver callbacks may let another thread in: an Encoder is not reentrant */
 } Encoder;
 
 /* ---- small helpers ------------------------------------------------------------------------------------------ */
@@ -170,9 +172,17 @@ static int32_t class_of(Encoder *E, uint32_t s, uint32_t e, uint32_t pos) {
   uint64_t h = hash_bytes(src + s, e - s);
   uint32_t bs = pos, be = pos;
   if (nl) {
-    while (bs > 0 && src[bs - 1] != '\n') bs--;
-    be = bs;
-    while (be < pos && (src[be] == ' ' || src[be] == '\t' || src[be] == '\f')) be++;
+    if (pos == E->base_pos) { /* the siblings of a block share their base: remembered from the last gap */
+      bs = E->base_s;
+      be = E->base_e;
+    } else {
+      while (bs > 0 && src[bs - 1] != '\n') bs--;
+      be = bs;
+      while (be < pos && (src[be] == ' ' || src[be] == '\t' || src[be] == '\f')) be++;
+      E->base_pos = pos;
+      E->base_s = bs;
+      E->base_e = be;
+    }
     h = combine(combine(0x4e4c, h), hash_bytes(src + bs, be - bs));
   } else {
     h = combine(0x464c4154, h);
@@ -591,6 +601,10 @@ static PyObject *Encoder_encode(Encoder *E, PyObject *args) {
   Py_buffer buf;
   int max_depth;
   if (!PyArg_ParseTuple(args, "y*i", &buf, &max_depth)) return NULL;
+  if (E->busy) {
+    PyBuffer_Release(&buf);
+    return PyErr_Format(PyExc_RuntimeError, "this native encoder is in use (one Codec per thread)");
+  }
   if (buf.len >= (Py_ssize_t)UINT32_MAX) {
     PyBuffer_Release(&buf);
     return PyErr_Format(PyExc_ValueError, "source too large for the native encoder");
@@ -606,6 +620,8 @@ static PyObject *Encoder_encode(Encoder *E, PyObject *args) {
   if (ts_node_has_error(root)) { status = SKIP_PARSE_ERROR; goto done; }
   E->src = buf.buf;
   E->src_len = (uint32_t)buf.len;
+  E->busy = 1;
+  E->base_pos = UINT32_MAX;
   status = flatten(E, root, max_depth);
   if (status != OK) goto done;
   E->npend = 0;
@@ -625,6 +641,7 @@ static PyObject *Encoder_encode(Encoder *E, PyObject *args) {
 done:
   if (tree) ts_tree_delete(tree);
   E->src = NULL;
+  E->busy = 0;
   PyBuffer_Release(&buf);
   if (status > 0) return PyLong_FromLong(status);
   if (status == ERR && !PyErr_Occurred()) PyErr_NoMemory();
@@ -634,6 +651,10 @@ done:
 static PyObject *Encoder_pieces(Encoder *E, PyObject *args) {
   Py_buffer buf;
   if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
+  if (E->busy) {
+    PyBuffer_Release(&buf);
+    return PyErr_Format(PyExc_RuntimeError, "this native encoder is in use (one Codec per thread)");
+  }
   E->piece_buf.n = 0;
   int err = bpe_encode(&E->bpe, buf.buf, (size_t)buf.len, &E->piece_buf);
   PyBuffer_Release(&buf);
@@ -710,6 +731,13 @@ static int Encoder_init(Encoder *E, PyObject *args, PyObject *kw) {
       err = map_put(&made, mix64((uint32_t)merges[i + 2]), 1);
     }
     map_free(&made);
+    E->bpe.byte_pairs = malloc(256 * 256 * sizeof(int64_t));
+    if (!err && !E->bpe.byte_pairs) err = 1;
+    for (int x = 0; !err && x < 256; x++)
+      for (int y = 0; y < 256; y++) {
+        const int64_t *v = pairs_get(&E->bpe.merges, E->bpe.byte_ids[x], E->bpe.byte_ids[y]);
+        E->bpe.byte_pairs[x << 8 | y] = v ? *v : -1;
+      }
     for (int32_t i = 0; !err && i < n_lits; i++) {
       PyObject *t = PyList_GET_ITEM(lit_texts, i);
       if (!PyBytes_Check(t)) { PyErr_SetString(PyExc_TypeError, "literal texts must be bytes"); err = 1; break; }
@@ -739,7 +767,7 @@ static void Encoder_dealloc(Encoder *E) {
   Vec32 *vecs[] = {&E->arena, &E->piece_arena, &E->child_idx, &E->parent_of, &E->com_s, &E->com_e, &E->out, &E->parents,
                    &E->piece_buf, &E->leaf_buf, &E->stack};
   for (size_t i = 0; i < sizeof(vecs) / sizeof(*vecs); i++) free(vecs[i]->a);
-  free(E->bpe.merges.t); free(E->bpe.rank_new_id); free(E->bpe.c); free(E->bpe.prev); free(E->bpe.next); free(E->bpe.len); free(E->bpe.heap);
+  free(E->bpe.merges.t); free(E->bpe.rank_new_id); free(E->bpe.byte_pairs); free(E->bpe.c); free(E->bpe.prev); free(E->bpe.next); free(E->bpe.len); free(E->bpe.heap);
   free(E->nodes); free(E->pend); free(E->parts);
   Py_TYPE(E)->tp_free((PyObject *)E);
 }

@@ -49,7 +49,7 @@ class Codec:
              max_depth: int = DEFAULT_MAX_DEPTH, parser=None) -> Encoded:
     if strip:
       source = strip_comments(source, self.g.language)
-    if not self.native or parser is not None:
+    if not self.native or parser is not None or max_depth > native_encoder.MAX_DEPTH:
       return self.encode_parsed(parse(source, self.g.language, max_bytes=max_bytes, max_depth=max_depth,
                                       parser=parser))
     check_source(source, max_bytes)

@@ -24,6 +24,7 @@ except ImportError:  # not built: `pip install -e .` (make venv) compiles it
   _native = None
 
 _SKIPS = {1: "parse_error", 2: "too_deep"}
+MAX_DEPTH = 5000  # the C encoder recurses a few small frames per level; deeper limits use the Python encoder
 
 
 def available() -> bool:

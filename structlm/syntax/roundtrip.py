@@ -14,7 +14,7 @@ from structlm.syntax.codec import Codec
 from structlm.syntax.grammar import ActionGrammar, GrammarConfig
 from structlm.syntax.machine import Machine
 from structlm.syntax.pieces import train_source_bpe
-from structlm.syntax.tree import DEFAULT_MAX_BYTES, Skip, parse, strip_comments
+from structlm.syntax.tree import DEFAULT_MAX_BYTES, Skip, strip_comments
 
 
 def _ast_dump(src: bytes):
@@ -64,7 +64,7 @@ def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False
     stats["files"] += 1
     t = time.perf_counter()
     try:
-      enc = codec.encode_parsed(parse(src, language, max_bytes=max_bytes))
+      enc = codec.encode(src, max_bytes=max_bytes)  # the C encoder; the machine below replays it in Python
     except Skip as e:
       skipped[e.reason] += 1
       continue

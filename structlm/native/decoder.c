@@ -354,7 +354,8 @@ static int Decoder_init(Decoder *D, PyObject *args, PyObject *kw) {
   PyObject *cfg;
   if (!PyArg_ParseTuple(args, "O!", &PyDict_Type, &cfg)) return -1;
   int err = 0;
-  int32_t n_text_off, n_lit, n_open, n_lt, n_lh, n_lr, n_po, n_pf, n_tmpl_vals, n_pb;
+  int32_t n_text_off = 0, n_lit = 0, n_open = 0, n_lt = 0, n_lh = 0, n_lr = 0, n_po = 0, n_pf = 0, n_tmpl_vals = 0,
+          n_pb = 0;
   D->tmpl_off = cfg_ints(cfg, "tmpl_off", &D->n_tmpl, &err);
   D->tmpl = cfg_ints(cfg, "tmpl", &n_tmpl_vals, &err);
   D->text_off = cfg_ints(cfg, "text_off", &n_text_off, &err);

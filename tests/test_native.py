@@ -51,6 +51,14 @@ def test_same_as_python_held_out_and_stripped(py_files):
   assert ((actions >= g.open_base) & (actions < g.lit_base)).any()  # the generic form was exercised
 
 
+def test_caches_starting_afresh_change_nothing(py_grammar, py_files):
+  py, nat = Codec(py_grammar, native=False), Codec(py_grammar)
+  nat.encode(py_files[0][1])
+  nat._native._encoder.set_cache_limit(50)  # every file now starts with empty caches
+  for _, src in py_files[:8]:
+    assert nat.encode(src).actions.tolist() == py.encode(src).actions.tolist()
+
+
 def test_same_as_python_on_javascript(js_grammar, js_files):
   assert assert_same_encodings(js_grammar, [s for _, s in js_files]) == len(js_files)
 

@@ -104,6 +104,20 @@ static int flatten(Encoder *E, TSNode root, int32_t max_depth) {
 }
 
 /* ---- the Python type ------------------------------------------------------------------------------------------ */
+/* Between files (no arena offsets are live), caches past their limit start afresh; misses refill them. */
+static int bound_caches(Encoder *E) {
+  Map *maps[] = {&E->plans, &E->allowed, &E->slots, &E->layouts, &E->piece_cache};
+  size_t n = sizeof(maps) / sizeof(*maps), big = E->arena.n > 8 * E->cache_limit || E->piece_arena.n > 8 * E->cache_limit;
+  for (size_t i = 0; i < n; i++) big |= maps[i]->n > E->cache_limit;
+  if (!big) return OK;
+  for (size_t i = 0; i < n; i++) {
+    map_free(maps[i]);
+    if (map_init(maps[i], 1024)) { PyErr_NoMemory(); return ERR; }
+  }
+  E->arena.n = E->piece_arena.n = 0;
+  return OK;
+}
+
 static PyObject *Encoder_encode(Encoder *E, PyObject *args) {
   Py_buffer buf;
   int max_depth;
@@ -115,6 +129,10 @@ static PyObject *Encoder_encode(Encoder *E, PyObject *args) {
   if (buf.len >= (Py_ssize_t)UINT32_MAX) {
     PyBuffer_Release(&buf);
     return PyErr_Format(PyExc_ValueError, "source too large for the native encoder");
+  }
+  if (bound_caches(E)) {
+    PyBuffer_Release(&buf);
+    return NULL;
   }
   TSTree *tree = ts_parser_parse_string(E->parser, NULL, buf.buf, (uint32_t)buf.len);
   PyObject *result = NULL;
@@ -184,6 +202,7 @@ static int Encoder_init(Encoder *E, PyObject *args, PyObject *kw) {
     return -1;
   }
   E->resolver = Py_NewRef(resolver);
+  E->cache_limit = 1 << 20;
   int err = 0;
   int32_t n_named = 0, n_comment = 0, n_closed_kinds = 0, n_bytes = 0, n_merges = 0, n_closed = 0, n_lits = 0;
   E->sym_kind = cfg_ints(cfg, "sym_kind", &E->nsym, &err);
@@ -286,7 +305,17 @@ static PyObject *Encoder_set_short_bpe(Encoder *E, PyObject *arg) {  /* tests: c
   return PyBool_FromLong(was);
 }
 
+static PyObject *Encoder_set_cache_limit(Encoder *E, PyObject *arg) {  /* tests: exercise the restart */
+  Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+  if (n == -1 && PyErr_Occurred()) return NULL;
+  if (n < 1) return PyErr_Format(PyExc_ValueError, "cache limit must be positive");
+  E->cache_limit = (size_t)n;
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef Encoder_methods[] = {
+    {"set_cache_limit", (PyCFunction)Encoder_set_cache_limit, METH_O,
+     "set_cache_limit(entries): caches start afresh between files once one holds more (default 2**20)"},
     {"set_short_bpe", (PyCFunction)Encoder_set_short_bpe, METH_O,
      "set_short_bpe(on) -> previous: use the scan for short leaves when the merges allow it (tests)"},
     {"encode", (PyCFunction)Encoder_encode, METH_VARARGS,

@@ -142,7 +142,6 @@ static int64_t plan_of(Encoder *E, int32_t ni) {
 
 /* ---- emission: layout, pieces, content ------------------------------------------------------------------------ */
 #define PIECE_CACHE_MAX_BYTES 256
-#define PIECE_ARENA_MAX (1 << 23)
 
 /* Pieces of src[s:e] into `out` (cleared), through the cache for short texts. */
 static int text_pieces(Encoder *E, uint32_t s, uint32_t e, const uint64_t *known_hash, Vec32 *out) {
@@ -160,7 +159,7 @@ static int text_pieces(Encoder *E, uint32_t s, uint32_t e, const uint64_t *known
     }
   }
   if (bpe_encode(&E->bpe, E->src + s, e - s, out)) return ERR;
-  if (e - s <= PIECE_CACHE_MAX_BYTES && E->piece_arena.n + out->n <= PIECE_ARENA_MAX) {
+  if (e - s <= PIECE_CACHE_MAX_BYTES) {
     int64_t v = ((int64_t)E->piece_arena.n << 16) | (int64_t)out->n;
     if (vec_reserve(&E->piece_arena, out->n) || map_put(&E->piece_cache, h, v)) return ERR;
     memcpy(E->piece_arena.a + E->piece_arena.n, out->a, out->n * sizeof(int32_t));

@@ -1,4 +1,6 @@
 """The C encoder and decoder (structlm/native) agree exactly with the Python reference encoder and machine."""
+import pickle
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,14 @@ def test_caches_starting_afresh_change_nothing(py_grammar, py_files):
   nat._native._encoder.set_cache_limit(50)  # every file now starts with empty caches
   for _, src in py_files[:8]:
     assert nat.encode(src).actions.tolist() == py.encode(src).actions.tolist()
+
+
+def test_codec_pickles_after_use(py_grammar, py_files):
+  codec = Codec(py_grammar)
+  enc = codec.encode(py_files[0][1])
+  assert codec.decode(enc.actions) == py_files[0][1]
+  again = pickle.loads(pickle.dumps(codec))
+  assert again.encode(py_files[0][1]).actions.tolist() == enc.actions.tolist()
 
 
 def test_same_as_python_on_javascript(js_grammar, js_files):

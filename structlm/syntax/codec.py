@@ -45,6 +45,9 @@ class Codec:
     self._native = None
     self._native_decoder = None
 
+  def __getstate__(self):  # the C objects are rebuilt on first use after unpickling (e.g. in a worker)
+    return dict(self.__dict__, _native=None, _native_decoder=None)
+
   def encode(self, source: bytes, *, strip: bool = False, max_bytes: int = DEFAULT_MAX_BYTES,
              max_depth: int = DEFAULT_MAX_DEPTH, parser=None) -> Encoded:
     if strip:
@@ -71,7 +74,7 @@ class Codec:
 
   def decode(self, actions, check: bool = False) -> bytes:
     """Actions -> bytes. check=True also verifies every action against the constraint machine's mask (in
-    Python); otherwise the C decoder does it when built."""
+    Python); without it the C decoder decodes when built."""
     if self.native and not check:
       if self._native_decoder is None:
         self._native_decoder = native_encoder.NativeDecoder(self.g)

@@ -20,7 +20,9 @@ _REFERENCE = {}
 
 def roundtrip_or_skip(codec, src: bytes) -> None:
   """`codec` encodes natively; the Python reference encoder must agree on the skip or on every action."""
-  ref = _REFERENCE.setdefault(id(codec), Codec(codec.g, native=False))
+  if id(codec) not in _REFERENCE:
+    _REFERENCE[id(codec)] = Codec(codec.g, native=False)
+  ref = _REFERENCE[id(codec)]
   try:
     want = ref.encode(src)
   except Skip as e:

@@ -61,13 +61,7 @@ typedef struct {
 struct Merge { int32_t rank, pos, new_id; };
 
 static int heap_push(Bpe *b, size_t *n, uint64_t x) {
-  if (*n == b->heap_cap) {
-    size_t cap = b->heap_cap ? 2 * b->heap_cap : 64;
-    uint64_t *h = realloc(b->heap, cap * sizeof(*h));
-    if (!h) return -1;
-    b->heap = h;
-    b->heap_cap = cap;
-  }
+  if (grow((void **)&b->heap, &b->heap_cap, *n + 1, sizeof(uint64_t), 64)) return -1;
   uint64_t *h = b->heap;
   size_t i = (*n)++;
   while (i > 0) {
@@ -188,12 +182,7 @@ static int bpe_encode(Bpe *b, const uint8_t *text, size_t n, Vec32 *out) {
     b->len[i] = 1;
   }
   struct Merge m;
-  if (k > b->heap_cap) {
-    uint64_t *h = realloc(b->heap, 2 * k * sizeof(*h));
-    if (!h) return -1;
-    b->heap = h;
-    b->heap_cap = 2 * k;
-  }
+  if (grow((void **)&b->heap, &b->heap_cap, k, sizeof(uint64_t), 64)) return -1;
   for (size_t i = 0; i + 1 < k; i++)
     if (i + 1 < n ? bpe_lookup_bytes(b, text[i], text[i + 1], &m, (int32_t)i)
                   : bpe_lookup(b, b->c[i], b->c[i + 1], &m, (int32_t)i))

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hashmap.h"
 #include "native.h"
 
 enum { F_ROOT, F_RULE, F_SEG, F_GEN, F_HOLE };            /* frame types */
@@ -50,29 +51,15 @@ typedef struct {
   int32_t target; /* the gap a sub-sequence of pieces writes to */
 } State;
 
-static int bytes_add(Bytes *b, const uint8_t *p, size_t n) {
-  if (b->n + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + n) cap *= 2;
-    uint8_t *a = realloc(b->a, cap);
-    if (!a) return -1;
-    b->a = a;
-    b->cap = cap;
-  }
-  memcpy(b->a + b->n, p, n);  /* p is never inside b (bytes_copy_self copies within b) */
+static int bytes_add(Bytes *b, const uint8_t *p, size_t n) { /* p is never inside b: see bytes_copy_self */
+  if (grow((void **)&b->a, &b->cap, b->n + n, 1, 4096)) return -1;
+  memcpy(b->a + b->n, p, n);
   b->n += n;
   return 0;
 }
 
 static int bytes_copy_self(Bytes *b, size_t s, size_t n) { /* append b[s:s+n] */
-  if (b->n + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + n) cap *= 2;
-    uint8_t *a = realloc(b->a, cap);
-    if (!a) return -1;
-    b->a = a;
-    b->cap = cap;
-  }
+  if (grow((void **)&b->a, &b->cap, b->n + n, 1, 4096)) return -1;
   memmove(b->a + b->n, b->a + s, n);
   b->n += n;
   return 0;
@@ -112,13 +99,7 @@ static int render(State *S, Bytes *dst, int32_t cls, uint32_t base_s, uint32_t b
 }
 
 static int push_pend(State *S, Pend p) {
-  if (S->np == S->p_cap) {
-    size_t cap = S->p_cap ? 2 * S->p_cap : 64;
-    Pend *q = realloc(S->pend, cap * sizeof(Pend));
-    if (!q) return -1;
-    S->pend = q;
-    S->p_cap = cap;
-  }
+  if (grow((void **)&S->pend, &S->p_cap, S->np + 1, sizeof(Pend), 64)) return -1;
   S->pend[S->np++] = p;
   return 0;
 }
@@ -128,13 +109,7 @@ static int gap(State *S, int32_t dflt, uint32_t base_s, uint32_t base_n, int32_t
 }
 
 static int push_frame(State *S, Frame f) {
-  if (S->nf == S->f_cap) {
-    size_t cap = S->f_cap ? 2 * S->f_cap : 64;
-    Frame *q = realloc(S->frames, cap * sizeof(Frame));
-    if (!q) return -1;
-    S->frames = q;
-    S->f_cap = cap;
-  }
+  if (grow((void **)&S->frames, &S->f_cap, S->nf + 1, sizeof(Frame), 64)) return -1;
   S->frames[S->nf++] = f;
   return 0;
 }

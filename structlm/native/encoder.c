@@ -15,12 +15,9 @@
 
 /* ---- parse and flatten (as structlm/syntax/tree.py's _flatten) ------------------------------------------------ */
 static int add_node(Encoder *E, TSNode node, int32_t sym, int32_t field) {
-  if (E->nn == E->ncap) {
-    size_t cap = E->ncap ? 2 * E->ncap : 4096;
-    FNode *p = realloc(E->nodes, cap * sizeof(FNode));
-    if (!p) { PyErr_NoMemory(); return ERR; }
-    E->nodes = p;
-    E->ncap = cap;
+  if (grow((void **)&E->nodes, &E->ncap, E->nn + 1, sizeof(FNode), 4096)) {
+    PyErr_NoMemory();
+    return ERR;
   }
   FNode *n = &E->nodes[E->nn++];
   n->kind = E->sym_kind[sym];

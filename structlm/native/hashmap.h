@@ -97,20 +97,25 @@ static int map_put(Map *m, uint64_t k, int64_t v) {
   return 0;
 }
 
+/* Make room for `need` elements of `size` bytes in *buf (capacity *cap, doubling from `initial`). */
+static inline int grow(void **buf, size_t *cap, size_t need, size_t size, size_t initial) {
+  if (need <= *cap) return 0;
+  size_t c = *cap ? *cap : initial;
+  while (c < need) c *= 2;
+  void *a = realloc(*buf, c * size);
+  if (!a) return -1;
+  *buf = a;
+  *cap = c;
+  return 0;
+}
+
 typedef struct {
   int32_t *a;
   size_t n, cap;
 } Vec32;
 
 static int vec_reserve(Vec32 *v, size_t extra) {
-  if (v->n + extra <= v->cap) return 0;
-  size_t cap = v->cap ? v->cap : 256;
-  while (cap < v->n + extra) cap *= 2;
-  int32_t *a = realloc(v->a, cap * sizeof(int32_t));
-  if (!a) return -1;
-  v->a = a;
-  v->cap = cap;
-  return 0;
+  return grow((void **)&v->a, &v->cap, v->n + extra, sizeof(int32_t), 256);
 }
 
 static inline int vec_push(Vec32 *v, int32_t x) {

@@ -345,6 +345,10 @@ static int segments(Encoder *E, int32_t ni, const HoleKey *key, int64_t p) {
       }
     }
   }
+  if (ci != n->n) {
+    PyErr_SetString(PyExc_RuntimeError, "native encoder: a plan has fewer items than the node has children");
+    return ERR;
+  }
   E->depth--;
   E->parents.n--;
   return OK;

@@ -27,7 +27,7 @@ typedef struct { uint8_t *a; size_t n, cap; } Bytes;
 
 typedef struct {
   PyObject_HEAD
-  int32_t n_tmpl, n_rules, n_texts, n_layout, n_pieces, n_kinds;
+  int32_t n_tmpl, n_texts, n_layout;
   int32_t *tmpl_off, *tmpl; /* template t at tmpl[tmpl_off[t]]: kind, nitems, end, items[n], defaults[n], nkd, kd[3k] */
   int32_t *text_off;        /* text i: texts[text_off[i] .. text_off[i + 1]) */
   uint8_t *texts;
@@ -329,8 +329,7 @@ static int Decoder_init(Decoder *D, PyObject *args, PyObject *kw) {
   PyObject *cfg;
   if (!PyArg_ParseTuple(args, "O!", &PyDict_Type, &cfg)) return -1;
   int err = 0;
-  int32_t n_text_off = 0, n_lit = 0, n_open = 0, n_lt = 0, n_lh = 0, n_lr = 0, n_po = 0, n_pf = 0, n_tmpl_vals = 0,
-          n_pb = 0;
+  int32_t n_text_off = 0, n_lit = 0, n_open = 0, n_lh = 0, n_lr = 0, n_po = 0, n_pf = 0, n_tmpl_vals = 0, n_pb = 0;
   D->tmpl_off = cfg_ints(cfg, "tmpl_off", &D->n_tmpl, &err);
   D->tmpl = cfg_ints(cfg, "tmpl", &n_tmpl_vals, &err);
   D->text_off = cfg_ints(cfg, "text_off", &n_text_off, &err);
@@ -343,14 +342,12 @@ static int Decoder_init(Decoder *D, PyObject *args, PyObject *kw) {
   int32_t *final = cfg_ints(cfg, "piece_final", &n_pf, &err);
   int32_t *tb = cfg_ints(cfg, "texts", &D->n_texts, &err);
   int32_t *pb = cfg_ints(cfg, "piece_bytes", &n_pb, &err);
-  n_lt = D->n_layout;
 #define INT(name) D->name = cfg_int(cfg, #name, &err)
   INT(eof); INT(layout_default); INT(layout_raw); INT(layout_c_raw); INT(close); INT(layout_base);
   INT(layout_c_base); INT(rule_base); INT(seg_base); INT(open_base); INT(lit_base); INT(field_base);
   INT(piece_base); INT(vocab_size); INT(root_default0); INT(root_default1); INT(generic_default);
 #undef INT
-  D->n_pieces = n_pf;
-  if (!err && (n_lh != n_lt || n_lr != n_lt || n_po != n_pf + 1 || n_lit != D->field_base - D->lit_base ||
+  if (!err && (n_lh != D->n_layout || n_lr != D->n_layout || n_po != n_pf + 1 || n_lit != D->field_base - D->lit_base ||
                n_open != D->lit_base - D->open_base || D->n_tmpl != D->open_base - D->rule_base ||
                n_pf != D->vocab_size - D->piece_base)) {
     PyErr_SetString(PyExc_ValueError, "native decoder config: inconsistent table sizes");

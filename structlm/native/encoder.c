@@ -236,12 +236,16 @@ static int Encoder_init(Encoder *E, PyObject *args, PyObject *kw) {
     E->sym_named = malloc(E->nsym + 1);
     E->sym_comment = malloc(E->nsym + 1);
     E->kind_has_closed = malloc(E->nkinds + 1);
-    for (int32_t i = 0; i < E->nsym; i++) { E->sym_named[i] = named[i] != 0; E->sym_comment[i] = comment[i] != 0; }
-    for (int32_t i = 0; i < E->nkinds; i++) E->kind_has_closed[i] = has_closed[i] != 0;
+    err = !E->sym_named || !E->sym_comment || !E->kind_has_closed;
+    for (int32_t i = 0; !err && i < E->nsym; i++) {
+      E->sym_named[i] = named[i] != 0;
+      E->sym_comment[i] = comment[i] != 0;
+    }
+    for (int32_t i = 0; !err && i < E->nkinds; i++) E->kind_has_closed[i] = has_closed[i] != 0;
     memcpy(E->bpe.byte_ids, byte_ids, sizeof(E->bpe.byte_ids));
-    err = map_init(&E->closed, 1024) || map_init(&E->literals, 1024) || map_init(&E->plans, 4096) ||
-          map_init(&E->allowed, 4096) || map_init(&E->slots, 4096) || map_init(&E->layouts, 1024) || map_init(&E->piece_cache, 1 << 16) ||
-          pairs_init(&E->bpe.merges, (size_t)n_merges / 3);
+    err = err || map_init(&E->closed, 1024) || map_init(&E->literals, 1024) || map_init(&E->plans, 4096) ||
+          map_init(&E->allowed, 4096) || map_init(&E->slots, 4096) || map_init(&E->layouts, 1024) ||
+          map_init(&E->piece_cache, 1 << 16) || pairs_init(&E->bpe.merges, (size_t)n_merges / 3);
     Map made = {0};
     E->bpe.rank_new_id = malloc((size_t)(n_merges / 3 + 1) * sizeof(int32_t));
     err = err || !E->bpe.rank_new_id || map_init(&made, 1024);
@@ -250,9 +254,9 @@ static int Encoder_init(Encoder *E, PyObject *args, PyObject *kw) {
       pairs_put(&E->bpe.merges, merges[i], merges[i + 1], ((int64_t)(i / 3) << 32) | merges[i + 2]);
       E->bpe.rank_new_id[i / 3] = merges[i + 2];
       if (map_get(&made, mix64((uint32_t)merges[i + 2]))) E->bpe.unique_new_ids = 0;
-      E->bpe.unique_new_ids_merges = E->bpe.unique_new_ids;
       err = map_put(&made, mix64((uint32_t)merges[i + 2]), 1);
     }
+    E->bpe.unique_new_ids_merges = E->bpe.unique_new_ids;
     map_free(&made);
     E->bpe.byte_pairs = malloc(256 * 256 * sizeof(int64_t));
     if (!err && !E->bpe.byte_pairs) err = 1;

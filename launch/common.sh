@@ -29,3 +29,8 @@ die() {
   echo "error: $*" >&2
   exit 2
 }
+
+# The name of a sweep spec, for run directories and job names: experiments/demo.py:quick -> demo
+sweep_name() {
+  basename "${1%%:*}" .py
+}

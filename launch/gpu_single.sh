@@ -17,7 +17,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 [[ -n "$SWEEP" ]] || die "--sweep experiments/<sweep>.py is required"
-NAME=$(basename "${SWEEP%%:*}" .py)
+NAME=$(sweep_name "$SWEEP")
 WORKDIR=${WORKDIR:-runs/$NAME}
 run make venv
 args=(.venv/bin/python -m structlm sweep "$SWEEP" --workdir "$WORKDIR" --set "dtype=bfloat16,mesh=(-1,1,1)")

@@ -27,7 +27,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 [[ -n "$SWEEP" ]] || die "--sweep experiments/<sweep>.py is required"
-NAME=$(basename "${SWEEP%%:*}" .py)
+NAME=$(sweep_name "$SWEEP")
 WORKDIR=${WORKDIR:-runs/$NAME}
 args=(sbatch --job-name "structlm-$NAME" --nodes "$NODES" --ntasks-per-node 1 --gpus-per-node "$GPUS"
       --time "$TIME" --output "$WORKDIR/slurm-%j.out")

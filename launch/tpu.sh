@@ -38,8 +38,7 @@ done
 
 GCLOUD=(gcloud)
 [[ -n "$PROJECT" ]] && GCLOUD+=(--project "$PROJECT")
-SWEEP_NAME=$(basename "$SWEEP" .py)
-SWEEP_NAME=${SWEEP_NAME%%:*}
+SWEEP_NAME=$(sweep_name "$SWEEP")
 SSH=("${GCLOUD[@]}" compute tpus tpu-vm ssh "$NAME" --zone "$ZONE" --worker=all)
 
 for step in "${STEPS[@]}"; do

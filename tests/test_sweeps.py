@@ -160,6 +160,9 @@ def test_tpu_launch_dry_run():
                         "checkpoint_root=gs://bkt/ckpt/isoflop,dtype=bfloat16,mesh=(-1,1,1)"]
   assert cmds[6][:8] == g + ["tpu-vm", "ssh", "sl"] and "gs://bkt/runs/isoflop" in cmds[6][-1]
   assert cmds[7] == g + ["queued-resources", "delete", "sl", "--zone", "us-central2-b", "--force", "--quiet"]
+  (quick,) = dry("tpu.sh", "run", "--name", "sl", "--zone", "z", "--bucket", "gs://b", "--sweep",
+                 "experiments/demo.py:quick")  # a sweep spec with an argument: runs/demo, like the other scripts
+  assert "--workdir runs/demo " in quick[-1] and "gs://b/ckpt/demo," in quick[-1]
   bad = subprocess.run(["bash", os.path.join(ROOT, "launch", "tpu.sh"), "run", "--name", "x", "--zone", "z",
                         "--bucket", "local/dir", "--dry-run"], capture_output=True, text=True)
   assert bad.returncode == 2 and "gs://" in bad.stderr

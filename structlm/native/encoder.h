@@ -57,7 +57,7 @@ typedef struct {
   Vec32 child_idx, parent_of, com_s, com_e, out, parents, piece_buf, leaf_buf, stack;
   Gap *pend;
   GapPart *parts;
-  size_t npend, pend_cap;
+  size_t npend, pend_cap, parts_cap; /* parts[i]: pend[i] worked out by content() */
   int32_t depth;
   uint32_t base_pos, base_s, base_e; /* the last base indentation computed (base_pos UINT32_MAX: none) */
   size_t cache_limit; /* entries per cache before all caches start afresh (bounds memory on big corpora) */

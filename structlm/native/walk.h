@@ -177,14 +177,10 @@ static int pieces(Encoder *E, uint32_t s, uint32_t e, int32_t slot) {
 
 static int push_gap(Encoder *E, uint32_t s, uint32_t e, int32_t dflt, uint32_t pos, int32_t kd_off, int32_t kd_n,
                     int32_t kd_i) {
-  if (E->npend == E->pend_cap) {
-    size_t cap = E->pend_cap ? 2 * E->pend_cap : 64;
-    Gap *p = realloc(E->pend, cap * sizeof(Gap));
-    GapPart *q = realloc(E->parts, cap * sizeof(GapPart));
-    if (p) E->pend = p;
-    if (q) E->parts = q;
-    if (!p || !q) { PyErr_NoMemory(); return ERR; }
-    E->pend_cap = cap;
+  if (grow((void **)&E->pend, &E->pend_cap, E->npend + 1, sizeof(Gap), 64) ||
+      grow((void **)&E->parts, &E->parts_cap, E->npend + 1, sizeof(GapPart), 64)) {
+    PyErr_NoMemory();
+    return ERR;
   }
   E->pend[E->npend++] = (Gap){s, e, pos, dflt, kd_off, kd_n, kd_i};
   return OK;

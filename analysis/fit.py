@@ -121,11 +121,14 @@ def _grid_values(grid, logN, logD, logL):
   return out
 
 
-def bootstrap(N, D, L, law: Law, n: int = 1000, seed: int = 0, derived=None) -> dict:
-  """Refit on `n` resamples of the runs (with replacement), warm-started at the full-data optimum and the best
-  grid points; returns the list of converged laws and, if `derived(law) -> dict` is given, its values."""
+def bootstrap(N, D, L, law: Law, n: int = 1000, seed: int = 0, derived=None, top: int = 4, pool: int = 64) -> dict:
+  """Refit on `n` resamples of the runs (with replacement), each at full precision from the full-data optimum
+  and the `top` grid points best on that resample (ranked among the `pool` best on all runs): a warm start alone
+  would report the start, not the data. Returns the converged laws and, with `derived(law) -> dict`, its values."""
   N, D, L = (np.asarray(x, float) for x in (N, D, L))
   rng = np.random.default_rng(seed)
+  grid = _grid_starts()
+  grid = grid[np.argsort(_grid_values(grid, np.log(N), np.log(D), np.log(L)))[:pool]]
   laws, values, failed = [], [], 0
   for _ in range(n):
     idx = rng.integers(0, len(L), len(L))
@@ -134,7 +137,10 @@ def bootstrap(N, D, L, law: Law, n: int = 1000, seed: int = 0, derived=None) -> 
     except FitError:
       failed += 1
       continue
-    b = fit(N[idx], D[idx], L[idx], starts=law.theta, precise=False)
+    logs = np.log(N[idx]), np.log(D[idx]), np.log(L[idx])
+    grid_best = grid[np.argsort(_grid_values(grid, *logs))[:top]]
+    starts = np.vstack([grid_best, law.theta[None]]) if law.converged else grid_best
+    b = fit(N[idx], D[idx], L[idx], starts=starts)
     if not b.converged:
       failed += 1
       continue

@@ -58,7 +58,8 @@ def main():
   table = SlotTable(g)
   s = presets.preset(args.preset)
   mcfg = ModelConfig(variant="structured", vocab_size=g.vocab_size, d_model=s.d_model, n_layers=s.n_layers,
-                     n_heads=s.n_heads, d_ff=s.d_ff, num_slots=table.num_slots)
+                     n_heads=s.n_heads, d_ff=s.d_ff, num_slots=table.num_slots,
+                     parent_base=g.parent_ids[0], num_parents=g.parent_ids[1] - g.parent_ids[0])
   graphdef, params = nnx.split(Transformer(mcfg, nnx.Rngs(0)), nnx.Param)
 
   class Cfg:

@@ -76,7 +76,7 @@ def main():
       raise SystemExit("decode mismatch")
   decode_s = time.perf_counter() - t0
 
-  bpe = train_source_bpe([s.decode() for s, _ in encoded], g.vocab_size)
+  bpe = train_source_bpe([s.decode() for s, _ in encoded], args.vocab_size)  # as many merges as the leaf pieces
   bpe_tokens = sum(len(x.ids) for x in bpe.encode_batch([s.decode() for s, _ in encoded]))
   all_bytes = sum(len(s) for _, s in ok)
   res = dict(

@@ -18,7 +18,7 @@ def _roundtrip(args) -> int:
   if args.paths:
     paths += sources.find_files(args.paths, args.language)
   grammar = ActionGrammar.load(args.grammar) if args.grammar else None
-  config = GrammarConfig(vocab_size=args.vocab_size)
+  config = GrammarConfig(vocab_size=args.vocab_size, leaf_capacity=args.leaf_capacity)
   res = roundtrip(paths, args.language, strip=args.strip_comments, grammar=grammar, config=config,
                   max_bytes=args.max_bytes, holdout=args.holdout, progress=not args.quiet)
   if args.json:
@@ -35,7 +35,7 @@ def _grammar(args) -> int:
   from structlm.syntax.grammar import GrammarConfig
   paths = sources.stdlib_files() if args.stdlib else sources.find_files(args.paths, args.language)
   files = [(p, s) for p in paths if (s := sources.read(p)) is not None]
-  g = build_grammar(args.language, files, GrammarConfig(vocab_size=args.vocab_size))
+  g = build_grammar(args.language, files, GrammarConfig(vocab_size=args.vocab_size, leaf_capacity=args.leaf_capacity))
   g.save(args.out)
   print(json.dumps(dict(out=args.out, hash=g.hash, vocab_size=g.vocab_size, rules=len(g.rules),
                         segments=len(g.segs), pieces=g.pieces.size, files=len(files))))
@@ -54,7 +54,8 @@ def _encode(args) -> int:
   if args.grammar:
     g = ActionGrammar.load(args.grammar)
   else:
-    g = build_grammar(args.language, [(args.file, src)], GrammarConfig(vocab_size=args.vocab_size, min_count=1))
+    g = build_grammar(args.language, [(args.file, src)], GrammarConfig(
+        vocab_size=args.vocab_size, leaf_capacity=args.leaf_capacity, min_count=1))
   codec = Codec(g)
   try:
     enc = codec.encode(src, strip=args.strip_comments)
@@ -80,7 +81,8 @@ def _prepare(args) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions
     beam_options = PipelineOptions(args.beam_option)
   res = prepare(corpus=args.corpus, language=args.language, strip_comments=args.strip_comments,
-                vocab_size=args.vocab_size, data_dir=args.data_dir, max_bytes=args.max_bytes, workers=args.workers,
+                vocab_size=args.vocab_size, leaf_capacity=args.leaf_capacity, data_dir=args.data_dir,
+                max_bytes=args.max_bytes, workers=args.workers,
                 beam_runner=args.beam_runner, beam_options=beam_options)
   if args.json:
     print(json.dumps(res))
@@ -112,6 +114,12 @@ def _analyze(args) -> int:
   else:
     print(res["headline"])
     print(f"report: {os.path.join(args.out or os.path.join(args.runs_dir, 'analysis'), 'report.md')}")
+  return 0
+
+
+def _lr_choice(args) -> int:
+  from analysis.lr import choose
+  print(json.dumps(choose(args.runs_dir), indent=1))
   return 0
 
 
@@ -220,7 +228,11 @@ def main(argv=None) -> None:
   def lang_opts(p):
     p.add_argument("--language", default="python", choices=sorted(languages.LANGUAGES))
     p.add_argument("--strip-comments", action="store_true", help="remove comments before encoding")
-    p.add_argument("--vocab-size", type=int, default=8192, help="total actions of a grammar built here")
+    p.add_argument("--vocab-size", type=int, default=8192,
+                   help="the token BPE's size; a grammar's leaf pieces get as many merges (see --leaf-capacity)")
+    p.add_argument("--leaf-capacity", default="merges", choices=("merges", "total"),
+                   help="merges: leaf pieces get the token BPE's merges, structural actions on top (fair); "
+                   "total: the grammar's whole vocabulary is --vocab-size (ablation)")
 
   p = sub.add_parser("roundtrip", help="encode and decode files; report exactness and figures")
   p.add_argument("paths", nargs="*")
@@ -270,6 +282,10 @@ def main(argv=None) -> None:
   p.add_argument("--chinchilla-check", metavar="CSV", help="refit Epoch AI's Chinchilla points instead")
   p.add_argument("--json", action="store_true")
   p.set_defaults(fn=_analyze)
+
+  p = sub.add_parser("lr-choice", help="each variant's learning-rate factor from a learning-rate sweep")
+  p.add_argument("runs_dir")
+  p.set_defaults(fn=_lr_choice)
 
   p = sub.add_parser("train", help="train one model from a config; writes WORKDIR/result.json")
   p.add_argument("--config", required=True, help="experiments/<file>.py[:key=value,...]")

@@ -1,6 +1,8 @@
 """Parameter counts and training FLOPs per token, from a ModelConfig (tests check them against the real tree).
 
-Non-embedding parameters exclude the input embedding tables and the output projection. Training FLOPs per
+N, as the analysis fits it, is `compute`: the parameters that cost FLOPs (non-embedding + the output projection),
+one formula for every variant. The input tables (ids; the structured variant's slot, depth and parent tables) are
+`lookup` parameters: free capacity, reported beside N, never in it. Training FLOPs per
 token: 6 x (matmul parameters, output projection included) plus attention as MaxText counts it: forward
 QK^T and AV are 2 x 2 x T x d per layer, x3 for training, halved for causal masking (`causal=False` gives the
 full figure).
@@ -13,11 +15,11 @@ def param_counts(cfg) -> dict:
   per_layer = 4 * d * d + 3 * d * ff + 2 * d  # attention q, k, v, o; SwiGLU w1, w3, w2; two RMSNorm scales
   embed = (V + 1) * d  # + BOS
   if cfg.variant == "structured" and cfg.tree_features:
-    embed += (cfg.num_slots + 1) * d + cfg.max_depth * d + (V + 1) * d  # slot, depth, parent embeddings
+    embed += (cfg.num_slots + 1) * d + cfg.max_depth * d + (cfg.num_parents + 1) * d  # slot, depth, parent
   nonembedding = L * per_layer + d  # + final norm
   unembed = d * V
   return {"total": embed + nonembedding + unembed, "nonembedding": nonembedding, "embedding": embed,
-          "unembedding": unembed}
+          "unembedding": unembed, "compute": nonembedding + unembed, "lookup": embed}
 
 
 def train_flops_per_token(cfg, seq_len: int, causal: bool = True) -> float:

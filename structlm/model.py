@@ -33,6 +33,8 @@ class ModelConfig:
   d_ff: int = 384
   num_slots: int = 0  # structured: the grammar's slot count
   max_depth: int = 128  # tree depths are clipped to this
+  parent_base: int = 0  # structured: the first action that can open a node (rules, segments, OPEN follow)...
+  num_parents: int = 0  # ...and how many there are; the parent table has one more row (top level)
   tree_features: bool = True
   grammar_mask: bool = True
   dtype: str = "float32"  # compute dtype (bf16 on accelerators); parameters stay fp32
@@ -128,6 +130,13 @@ class Block(nnx.Module):
     return x_Bx1xD + self.mlp(self.norm2(x_Bx1xD)), cache
 
 
+def parent_row(parent_BxT, cfg: ModelConfig):
+  """Parent action id -> its row of the parent table: 0 at top level (PAD), 1 + (id - parent_base) for the
+  actions that open nodes; anything else (never produced by the encoder) shares row 0."""
+  rel_BxT = parent_BxT - cfg.parent_base
+  return jnp.where((rel_BxT >= 0) & (rel_BxT < cfg.num_parents), rel_BxT + 1, 0)
+
+
 class Embedder(nnx.Module):
   """Token ids, or action ids plus the predicted action's tree features (slot, depth, parent rule)."""
 
@@ -137,14 +146,14 @@ class Embedder(nnx.Module):
     if cfg.structured and cfg.tree_features:
       self.slot = nnx.Embed(cfg.num_slots + 1, cfg.d_model, rngs=rngs)
       self.depth = nnx.Embed(cfg.max_depth, cfg.d_model, rngs=rngs)
-      self.parent = nnx.Embed(cfg.vocab_size + 1, cfg.d_model, rngs=rngs)
+      self.parent = nnx.Embed(cfg.num_parents + 1, cfg.d_model, rngs=rngs)
 
   def __call__(self, batch: dict):
     x_BxTxD = self.ids(batch["inputs"])
     if self.cfg.structured and self.cfg.tree_features:
       x_BxTxD = (x_BxTxD + self.slot(batch["next_slots"])
                  + self.depth(jnp.minimum(batch["next_depth"], self.cfg.max_depth - 1))
-                 + self.parent(batch["next_parent"]))
+                 + self.parent(parent_row(batch["next_parent"], self.cfg)))
     return x_BxTxD
 
 

@@ -68,8 +68,7 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   shape = presets.preset(cfg.preset)
   os.makedirs(workdir, exist_ok=True)
   main = jax.process_index() == 0  # multi-host: one process writes metrics, events and result.json
-  prep = dict(corpus=cfg.corpus, language=cfg.language, strip_comments=cfg.strip_comments,
-              vocab_size=cfg.vocab_size, data_dir=cfg.data_dir)
+  prep = dataset_options(cfg)
   if jax.process_count() > 1:  # process 0 builds the dataset; the others then find it (or build the same)
     if main:
       prepare(**prep)
@@ -84,17 +83,23 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
   _check_hashes(workdir, hashes, write=main)
 
+  train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
+                             **batch_options(cfg, mcfg))
+  # D = tokens seen / the train split's predicted tokens per source byte (one definition for both variants);
+  # also the per-step bits per byte: the batch's NLL per predicted token x tokens per byte
+  tokens_per_byte = train_data.predicted_per_byte
+  if cfg.get("context_bytes"):  # the same source bytes per window for every variant
+    cfg.seq_len = context_len(cfg.context_bytes, tokens_per_byte)
+    train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
+                               **batch_options(cfg, mcfg))
   kw = batch_options(cfg, mcfg)
-  train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None, **kw)
-  # per-step bits per byte: the batch's NLL per predicted token x the training data's tokens per source byte
-  # (a row's bytes are credited where its documents end, too lumpy for one step)
-  tokens_per_byte = float(train_data.doc_len[train_data.docs].sum()) / float(train_data.unique_bytes_used)
   counts = flops.param_counts(mcfg)
   flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
   steps = total_steps(cfg, tokens_per_byte, flops_per_token, train_data.unique_bytes_used)
-  peak_lr = cfg.learning_rate or shape.learning_rate
-  tx = optimizer(peak_lr, steps, cfg.warmup, cfg.weight_decay, cfg.clip, cfg.accumulate)
-  schedule = lr_schedule(peak_lr, steps, cfg.warmup)
+  peak_lr = cfg.learning_rate or presets.learning_rate(cfg.preset, cfg.variant)
+  warmup = warmup_steps(cfg, steps)
+  tx = optimizer(peak_lr, steps, warmup, cfg.weight_decay, cfg.clip, cfg.accumulate)
+  schedule = lr_schedule(peak_lr, steps, warmup)
   graphdef, params, opt_state = init_state(Transformer(mcfg, nnx.Rngs(cfg.seed)), tx, mesh)
   step_fn = make_step(graphdef, tx, mesh, params, opt_state)
 
@@ -153,11 +158,15 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   bpb, val = evaluate(graphdef, params, data["dataset_dir"], kw, mask_bias_table, mesh, cfg.eval_bytes)
   # the same held-out files through gzip -9 and xz -9e, one by one (the byte-level BPE decodes exactly)
   refs = _compressor_references(data["dataset_dir"], val, vocab)
-  result = dict(variant=cfg.variant, preset=cfg.preset, params=counts["total"],
-                params_nonembedding=counts["nonembedding"], tokens=tokens, bytes=seen_bytes,
-                flops=tokens * flops_per_token, eval_bpb=bpb, seconds=round(time.time() - t0, 2),
-                unique_bytes=train_data.unique_bytes_used, eval_files=len(val.docs), compressors=refs,
-                config=cfg.to_dict(), **hashes)
+  result = dict(variant=cfg.variant, preset=cfg.preset, params=counts["compute"],
+                params_nonembedding=counts["nonembedding"], params_lookup=counts["lookup"],
+                params_total=counts["total"], tokens=tokens, tokens_per_byte=tokens_per_byte,
+                bytes=tokens / tokens_per_byte, bytes_in_finished_docs=seen_bytes,
+                flops=tokens * flops_per_token, flops_per_token=flops_per_token, seq_len=cfg.seq_len,
+                learning_rate=peak_lr, warmup=warmup, steps=steps, eval_bpb=bpb,
+                seconds=round(time.time() - t0, 2), unique_bytes=train_data.unique_bytes_used,
+                eval_files=len(val.docs), eval_bytes=int(val.unique_bytes_used), compressors=refs,
+                vocabulary=vocab.breakdown(), config=cfg.to_dict(), **hashes)
   if main:
     with open(os.path.join(workdir, "result.json"), "w") as f:
       json.dump(result, f, indent=1, default=str)
@@ -169,16 +178,36 @@ def setup(cfg):
   dataset when it is missing. Outputs: the grammar's actions (EOF ends a file); or the BPE's tokens plus EOS
   (id = the BPE's size). The input id after the outputs is BOS."""
   shape = presets.preset(cfg.preset)
-  data = prepare(corpus=cfg.corpus, language=cfg.language, strip_comments=cfg.strip_comments,
-                 vocab_size=cfg.vocab_size, data_dir=cfg.data_dir)
-  vocab = vocab_lib.load(vocab_dir(cfg.data_dir, config_name(cfg.corpus, cfg.language, cfg.strip_comments,
-                                                              cfg.vocab_size)))
+  opts = dataset_options(cfg)
+  data = prepare(**opts)
+  vocab = vocab_lib.load(vocab_dir(cfg.data_dir, config_name(
+      cfg.corpus, cfg.language, cfg.strip_comments, cfg.vocab_size, opts["leaf_capacity"])))
   table = SlotTable(vocab.grammar) if cfg.variant == "structured" else None
   n_vocab = vocab.grammar.vocab_size if table else vocab.tokens.get_vocab_size() + 1
+  parent_base, parent_end = vocab.grammar.parent_ids if table else (0, 0)
   mcfg = ModelConfig(variant=cfg.variant, vocab_size=n_vocab, d_model=shape.d_model, n_layers=shape.n_layers,
                      n_heads=shape.n_heads, d_ff=shape.d_ff, num_slots=table.num_slots if table else 0,
+                     parent_base=parent_base, num_parents=parent_end - parent_base,
                      tree_features=cfg.tree_features, grammar_mask=cfg.grammar_mask, dtype=cfg.dtype, remat=cfg.remat)
   return data, vocab, table, mcfg
+
+
+def dataset_options(cfg) -> dict:
+  """The `prepare` arguments of a run config (leaf_capacity: configs written before it existed had "total"
+  only implicitly; they name datasets of the old version, rebuilt with today's default)."""
+  return dict(corpus=cfg.corpus, language=cfg.language, strip_comments=cfg.strip_comments,
+              vocab_size=cfg.vocab_size, leaf_capacity=cfg.get("leaf_capacity", "merges"), data_dir=cfg.data_dir)
+
+
+def context_len(context_bytes: float, tokens_per_byte: float, multiple: int = 8) -> int:
+  """Positions per row that hold about `context_bytes` of source at the variant's tokens per byte."""
+  return max(multiple, multiple * round(context_bytes * tokens_per_byte / multiple))
+
+
+def warmup_steps(cfg, steps: int) -> int:
+  """Linear warm-up length: `warmup_fraction` of the run when set (so it scales with the run), else `warmup`."""
+  frac = cfg.get("warmup_fraction", 0.0)
+  return max(1, round(frac * steps)) if frac else int(cfg.warmup)
 
 
 _REFERENCES: dict = {}  # (dataset, evaluated documents) -> compressor bits per byte, shared by a sweep's runs

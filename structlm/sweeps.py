@@ -75,17 +75,27 @@ def nonembedding_params(name: str) -> float:
   return float(flops.param_counts(cfg)["nonembedding"])
 
 
+def compute_params(name: str, vocab_size: int) -> float:
+  """N as the analysis fits it (non-embedding + output projection) of a token model with this vocabulary."""
+  s = presets.preset(name)
+  cfg = ModelConfig(vocab_size=vocab_size, d_model=s.d_model, n_layers=s.n_layers, n_heads=s.n_heads, d_ff=s.d_ff)
+  return float(flops.param_counts(cfg)["compute"])
+
+
 def isoflop(budgets=(1e14, 1e15, 1e16), variants=("token", "structured"), sizes_per_budget: int = 5,
-            **kw) -> ml_collections.ConfigDict:
-  """For each compute budget C, the `sizes_per_budget` presets nearest (in log N) to the compute-optimal size;
-  each run trains for C FLOPs (the run turns C into steps with its own FLOPs per token, so the two variants get
-  the same compute and each its own number of tokens)."""
-  names = list(presets.PRESETS)
+            preset_names=None, **kw) -> ml_collections.ConfigDict:
+  """For each compute budget C, the `sizes_per_budget` presets (of `preset_names`, default all) nearest in log N
+  to the compute-optimal size sqrt(C / 120), N counted as the analysis does (non-embedding + output projection
+  at the sweep's vocab_size); both variants use the same presets. Each run trains for C FLOPs (the run turns C
+  into steps with its own FLOPs per token, so the variants get the same compute, each its own tokens)."""
+  names = list(preset_names or presets.PRESETS)
+  vocab = (kw.get("common") or {}).get("vocab_size", 8192)
+  size = {n: compute_params(n, vocab) for n in names}
   runs = []
   for c in budgets:
     n_opt = compute_optimal_params(c)
-    near = sorted(names, key=lambda n: abs(math.log(nonembedding_params(n) / n_opt)))[:sizes_per_budget]
-    for v, p in itertools.product(variants, sorted(near, key=nonembedding_params)):
+    near = sorted(names, key=lambda n: abs(math.log(size[n] / n_opt)))[:sizes_per_budget]
+    for v, p in itertools.product(variants, sorted(near, key=size.get)):
       runs.append(dict(variant=v, preset=p, train_flops=float(c)))
   return sweep(runs, **kw)
 

@@ -25,7 +25,7 @@ def test_generators_name_every_member_stably():
   for c in (1e15, 1e17):
     chosen = [r["preset"] for r in iso.runs if r["train_flops"] == c and r["variant"] == "token"]
     n_opt = sweeps.compute_optimal_params(c)
-    sizes = [sweeps.nonembedding_params(p) for p in chosen]
+    sizes = [sweeps.compute_params(p, 8192) for p in chosen]
     assert len(chosen) == 3 and min(sizes) <= n_opt * 4 and max(sizes) >= n_opt / 4, (c, chosen)
 
   dc = sweeps.data_constrained(unique_fractions=(0.1,), epochs=(1, 4))

@@ -56,7 +56,8 @@ def rows(g, table, seqs, open_end=False):
 
 def train_tiny(g, table, docs):
   cfg = ModelConfig(variant="structured", vocab_size=g.vocab_size, d_model=32, n_layers=1, n_heads=2, d_ff=64,
-                    num_slots=table.num_slots)
+                    num_slots=table.num_slots, parent_base=g.parent_ids[0],
+                    num_parents=g.parent_ids[1] - g.parent_ids[0])
   model = Transformer(cfg, nnx.Rngs(0))
   mask = mask_bias(table.mask_table())
   batch = model_inputs(rows(g, table, docs))

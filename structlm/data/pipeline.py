@@ -115,6 +115,12 @@ class PackedBatches:
   def unique_bytes_used(self) -> int:
     return int(self.doc_bytes[self.docs].sum())
 
+  @property
+  def predicted_per_byte(self) -> float:
+    """Predicted tokens (actions) per source byte of the documents used: every id of a document but its BOS
+    is predicted once (EOS / EOF included), so D = tokens seen / this."""
+    return float((self.doc_len[self.docs] - 1).sum()) / max(self.unique_bytes_used, 1)
+
   def _plan(self, epoch: int):
     plan = self._plans.get(epoch)
     if plan is None:

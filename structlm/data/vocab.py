@@ -47,6 +47,11 @@ class Vocab:
     return {"grammar_hash": self.grammar.hash, "vocab_hash": self.token_hash,
             "grammar_vocab_size": self.grammar.vocab_size, "token_vocab_size": self.tokens.get_vocab_size()}
 
+  def breakdown(self) -> dict:
+    """Both vocabularies' composition: the grammar's action groups and merges, the token BPE's merges."""
+    n = self.tokens.get_vocab_size()
+    return dict(structured=self.grammar.breakdown(), token=dict(total=n, merges=n - 256))
+
 
 def preprocess(doc: Document, cfg, stats: Stats) -> Document | None:
   """Bytes both variants train on: checked, and comment-free when asked. None (counted) if unusable."""
@@ -80,7 +85,7 @@ def build_or_load(vdir: str, train_docs: list[Document], cfg, sample_bytes: int 
       total += len(d.content)
     train_docs = sample
   grammar = build_grammar(cfg.language, [(d.key, d.content) for d in train_docs],
-                          GrammarConfig(vocab_size=cfg.vocab_size), max_bytes=cfg.max_bytes)
+                          GrammarConfig(vocab_size=cfg.vocab_size, leaf_capacity=cfg.leaf_capacity), max_bytes=cfg.max_bytes)
   tokens = train_source_bpe([d.content.decode("utf-8") for d in train_docs], cfg.vocab_size)
   vocab = Vocab(grammar, tokens)
   d = epath.Path(vdir)

@@ -6,7 +6,7 @@ import collections
 from collections.abc import Iterable
 
 from structlm.syntax import languages, layout
-from structlm.syntax.grammar import (FLAT_EMPTY, SPECIALS, ActionGrammar, GrammarConfig, _finish,
+from structlm.syntax.grammar import (BYTE_ALPHABET, FLAT_EMPTY, SPECIALS, ActionGrammar, GrammarConfig, _finish,
                                      START, advance_brackets, head_of, prev_marker, segments_of)
 from structlm.syntax.pieces import LeafPieces
 from structlm.syntax.tree import LEAF, NODE, Skip, parse
@@ -223,7 +223,10 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
 
   fixed = (len(SPECIALS) + 2 * len(layout_keys) + len(rules) + len(segs) + len(kinds) + len(literals)
            + len(fields))
-  n_pieces = config.vocab_size - fixed
+  if config.leaf_capacity == "merges":  # the token BPE's merges, over the leaf alphabet (bytes + END)
+    n_pieces = config.vocab_size - BYTE_ALPHABET + (BYTE_ALPHABET + 1)
+  else:
+    n_pieces = config.vocab_size - fixed
   if n_pieces < config.min_leaf_pieces:
     raise ValueError(f"vocab_size {config.vocab_size} leaves {n_pieces} leaf pieces after {fixed} structural "
                      f"actions; raise vocab_size or lower max_rules/max_segments")

@@ -33,12 +33,18 @@ VERSION = 1
 SPECIALS = ("PAD", "EOF", "LAYOUT_DEFAULT", "LAYOUT_RAW", "LAYOUT_C_RAW", "CLOSE")
 PAD, EOF, LAYOUT_DEFAULT, LAYOUT_RAW, LAYOUT_C_RAW, CLOSE = range(len(SPECIALS))
 FLAT_EMPTY = ("flat", b"")
+LEAF_CAPACITIES = ("merges", "total")
+BYTE_ALPHABET = 256  # the token BPE's initial alphabet; leaf pieces add the END sentinel (257)
 START = b"\x00^"  # "the hole is its node's first child" in slot keys (no literal contains NUL)
 
 
 @dataclasses.dataclass
 class GrammarConfig:
-  vocab_size: int = 8192  # total actions; leaf pieces get what the rest leaves
+  vocab_size: int = 8192  # the token variant's BPE size this grammar is paired with (see leaf_capacity)
+  # "merges" (fair, the default): leaf pieces get as many BPE merges as the token variant's BPE of vocab_size
+  # (vocab_size - 256), and the structural actions come on top; "total": the grammar's whole vocabulary is
+  # vocab_size and leaf pieces get what the structural actions leave (the equal-total ablation)
+  leaf_capacity: str = "merges"
   max_rules: int = 0  # 0: a quarter of vocab_size (2,048 at 8,192)
   max_segments: int = 0  # 0: 3/16 of vocab_size (1,536 at 8,192)
   layout_classes: int = 96
@@ -49,6 +55,8 @@ class GrammarConfig:
   min_leaf_pieces: int = 512
 
   def __post_init__(self):
+    if self.leaf_capacity not in LEAF_CAPACITIES:
+      raise ValueError(f"leaf_capacity must be one of {', '.join(LEAF_CAPACITIES)}, not {self.leaf_capacity!r}")
     self.max_rules = self.max_rules or self.vocab_size // 4
     self.max_segments = self.max_segments or self.vocab_size * 3 // 16
 
@@ -154,6 +162,19 @@ class ActionGrammar:
                            for k in set(self.rules_by_kind) | set(self.segs_by_kind)}
     self.piece_final = self.pieces.piece_final
     self.piece_bytes = self.pieces.piece_bytes
+
+  def breakdown(self) -> dict:
+    """How the vocabulary is spent: action ids per group, and the leaf pieces' BPE merges."""
+    return dict(total=self.vocab_size, specials=len(SPECIALS), layout=2 * len(self.layout_keys),
+                rules=len(self.rules), segments=len(self.segs), open_kinds=len(self.kinds),
+                literals=len(self.literals), fields=len(self.fields), pieces=self.pieces.size,
+                piece_merges=self.pieces.size - (BYTE_ALPHABET + 1),
+                leaf_capacity=self.data.get("config", {}).get("leaf_capacity", "total"))
+
+  @property
+  def parent_ids(self) -> tuple[int, int]:
+    """[start, end) of the actions that can open a node (rules, segments, generic OPEN): the only parents."""
+    return self.rule_base, self.lit_base
 
   def action_name(self, a: int) -> str:
     if a < len(SPECIALS):

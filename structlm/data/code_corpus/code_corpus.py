@@ -17,7 +17,7 @@ from etils import epath
 from structlm.data import vocab as vocab_lib
 from structlm.data.corpora import Document, dedup, iter_corpus
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: leaf pieces get the token BPE's merges (leaf_capacity)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -26,14 +26,17 @@ class CodeCorpusConfig(tfds.core.BuilderConfig):
   language: str = "python"
   strip_comments: bool = False
   vocab_size: int = 8192
+  leaf_capacity: str = "merges"  # structlm.syntax.grammar.GrammarConfig.leaf_capacity
   max_bytes: int = 1 << 20
   workers: int = 0  # encoding processes (0: one per core)
   beam: bool = False  # encode in an Apache Beam pipeline (needs apache-beam and a runner in DownloadConfig)
 
 
-def config_name(corpus: str, language: str, strip_comments: bool, vocab_size: int) -> str:
+def config_name(corpus: str, language: str, strip_comments: bool, vocab_size: int,
+                leaf_capacity: str = "merges") -> str:
   slug = "".join(ch if ch.isalnum() else "_" for ch in corpus).strip("_")[-40:] or "corpus"
-  return f"{slug}-{language}-{'nocomments' if strip_comments else 'raw'}-v{vocab_size}"
+  tail = "" if leaf_capacity == "merges" else f"-{leaf_capacity}"
+  return f"{slug}-{language}-{'nocomments' if strip_comments else 'raw'}-v{vocab_size}{tail}"
 
 
 class CodeCorpus(tfds.core.GeneratorBasedBuilder):

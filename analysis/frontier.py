@@ -1,0 +1,145 @@
+"""The compute multiplier from the measured runs alone (no scaling-law fit).
+
+Each variant's loss-vs-compute frontier is the lower envelope of its runs in (log C, log L): the runs that no
+cheaper run beats. Runs that share a compute budget with at least three model sizes (an isoFLOP budget) are first
+summarised by the minimum of a parabola in log N through them (Chinchilla's Approach 2, the vertex kept inside the
+sizes measured), so a budget's frontier point does not depend on one lucky run. Between frontier points the
+envelope is linear in log-log; it is not defined outside the variant's measured compute.
+
+m(C) = C_token(L_structured(C)) / C at a budget C inside the structured runs' range: the token compute that
+reaches the structured frontier's loss there. When that loss lies outside the token runs' loss range the
+multiplier is only bounded (the token model never got there in the runs, or already did better with its cheapest
+run), and reported as such. Intervals: a bootstrap over runs, resampled within each compute budget.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BUDGET_TOL = 0.02  # runs whose log10 C agree to this share a compute budget
+
+
+def budget_groups(C) -> np.ndarray:
+  """An integer group per run: runs within BUDGET_TOL decades of the group's first run share a budget."""
+  logc = np.log10(np.asarray(C, float))
+  order = np.argsort(logc)
+  groups = np.empty(len(logc), int)
+  g, start = -1, -math.inf
+  for i in order:
+    if logc[i] - start > BUDGET_TOL:
+      g, start = g + 1, logc[i]
+    groups[i] = g
+  return groups
+
+
+def _budget_point(N, L) -> float:
+  """The frontier loss of one isoFLOP budget: the parabola's minimum over log N, inside the measured sizes."""
+  x, y = np.log(N), np.log(L)
+  if len(np.unique(np.round(x, 6))) < 3:
+    return float(L.min())
+  c2, c1, c0 = np.polyfit(x, y, 2)
+  if c2 <= 0:
+    return float(L.min())
+  xv = float(np.clip(-c1 / (2 * c2), x.min(), x.max()))
+  return float(math.exp(np.polyval([c2, c1, c0], xv)))
+
+
+def envelope(N, C, L) -> tuple[np.ndarray, np.ndarray]:
+  """(log C, log L) of the frontier points, C increasing and L strictly decreasing."""
+  N, C, L = (np.asarray(x, float) for x in (N, C, L))
+  groups = budget_groups(C)
+  pts = []
+  for g in np.unique(groups):
+    m = groups == g
+    if len(np.unique(np.round(np.log(N[m]), 6))) >= 3:
+      pts.append((float(np.exp(np.mean(np.log(C[m])))), _budget_point(N[m], L[m])))
+    else:
+      pts += list(zip(C[m].tolist(), L[m].tolist()))
+  pts.sort()
+  keep, best = [], math.inf
+  for c, l in pts:
+    if l < best:
+      keep.append((c, l))
+      best = l
+  lc, ll = np.log(np.array(keep)).T
+  return lc, ll
+
+
+def loss_at(env, C) -> np.ndarray:
+  """The frontier's loss at compute C (NaN outside the measured compute)."""
+  lc, ll = env
+  x = np.log(np.atleast_1d(np.asarray(C, float)))
+  out = np.exp(np.interp(x, lc, ll))
+  out[(x < lc[0] - 1e-9) | (x > lc[-1] + 1e-9)] = np.nan
+  return out
+
+
+def compute_for(env, L) -> np.ndarray:
+  """The compute at which the frontier reaches loss L; -inf below the cheapest run's loss... see `multiplier`."""
+  lc, ll = env
+  y = np.log(np.atleast_1d(np.asarray(L, float)))
+  out = np.exp(np.interp(-y, -ll, lc))  # ll decreases along the envelope
+  out[y < ll[-1] - 1e-12] = np.inf  # never reached within the runs
+  out[y > ll[0] + 1e-12] = 0.0  # reached already by the cheapest frontier point
+  return out
+
+
+def multiplier(env_s, env_t, C) -> dict:
+  """m(C) at budgets C of the structured frontier; with the bound when the token runs do not bracket it:
+  `kind` is "value", "above" (m > bound: the token runs never reached that loss) or "below" (m < bound)."""
+  C = np.atleast_1d(np.asarray(C, float))
+  target = loss_at(env_s, C)
+  ct = compute_for(env_t, target)
+  m = ct / C
+  kind = np.where(np.isinf(ct), "above", np.where(ct == 0.0, "below", "value"))
+  bound = np.where(kind == "above", math.exp(env_t[0][-1]) / C,
+                   np.where(kind == "below", math.exp(env_t[0][0]) / C, m))
+  m = np.where(np.isnan(target), np.nan, m)
+  return dict(C=C, m=m, kind=kind, bound=bound)
+
+
+def bootstrap(N_s, C_s, L_s, N_t, C_t, L_t, budgets, n: int = 1000, seed: int = 0) -> np.ndarray:
+  """[n, budgets] samples of log m(C) from runs resampled with replacement within each compute budget of each
+  variant; a sample whose target lies beyond the token runs is +inf / -inf (kept: it counts in percentiles)."""
+  rng = np.random.default_rng(seed)
+  data = [tuple(np.asarray(x, float) for x in v) for v in ((N_s, C_s, L_s), (N_t, C_t, L_t))]
+  strata = [[np.flatnonzero(budget_groups(d[1]) == g) for g in np.unique(budget_groups(d[1]))] for d in data]
+  out = np.empty((n, len(budgets)))
+  for i in range(n):
+    envs = []
+    for (N, C, L), groups in zip(data, strata):
+      idx = np.concatenate([rng.choice(g, len(g)) for g in groups])
+      envs.append(envelope(N[idx], C[idx], L[idx]))
+    r = multiplier(envs[0], envs[1], budgets)
+    with np.errstate(divide="ignore"):
+      lm = np.log(r["m"])
+    lm = np.where(r["kind"] == "above", np.inf, np.where(r["kind"] == "below", -np.inf, lm))
+    out[i] = lm
+  return out
+
+
+def interval(samples_log, q=(2.5, 97.5)) -> list[tuple[float, float]]:
+  """Percentile intervals of m per budget (from log samples; NaN samples, outside the range, left out)."""
+  res = []
+  for col in np.asarray(samples_log).T:
+    col = col[~np.isnan(col)]
+    if len(col) < 10:
+      res.append((math.nan, math.nan))
+      continue
+    lo, hi = np.percentile(col, q, method="linear") if np.isfinite(col).all() else _inf_percentile(col, q)
+    res.append((float(np.exp(lo)), float(np.exp(hi))))
+  return res
+
+
+def _inf_percentile(col, q):
+  s = np.sort(col)
+  idx = [min(len(s) - 1, max(0, int(round(p / 100 * (len(s) - 1))))) for p in q]
+  return s[idx[0]], s[idx[1]]
+
+
+def budgets_inside(C_s, C_t, per_decade: int = 4) -> np.ndarray:
+  """Budgets (a log grid, both ends included) inside the structured runs' measured compute range."""
+  lo, hi = np.log10(np.min(C_s)), np.log10(np.max(C_s))
+  k = max(2, int(math.ceil((hi - lo) * per_decade)) + 1)
+  return np.logspace(lo, hi, k)

@@ -6,7 +6,19 @@ import json
 import math
 import os
 
-FIELDS = ("variant", "preset", "N", "N_nonembedding", "tokens", "D", "C", "unique_bytes", "epochs", "bpb")
+FIELDS = ("variant", "preset", "N", "N_nonembedding", "N_lookup", "tokens", "tokens_per_byte", "D", "C",
+          "unique_bytes", "epochs", "bpb")
+
+# N, C and D as every run records them (structlm/run.py, structlm/flops.py) and the report states them
+DEFINITIONS = {
+    "N": "parameters that cost FLOPs: non-embedding (attention, MLP, norms) + the output projection d x V; the "
+         "same formula for every variant. Input lookup tables (ids; the structured variant's slot, depth and "
+         "parent tables) cost no FLOPs and are reported apart as free capacity",
+    "C": "training FLOPs of the run, exactly: tokens seen x FLOPs per token (6 x matmul parameters, the output "
+         "softmax over the variant's whole vocabulary included, plus causal attention)",
+    "D": "source bytes trained on: tokens (actions) seen / the train split's predicted tokens per byte",
+    "L": "validation loss in bits per source byte: total NLL / total source bytes of whole validation files",
+}
 
 
 def collect(runs_dir: str) -> tuple[list[dict], dict]:
@@ -33,7 +45,10 @@ def collect(runs_dir: str) -> tuple[list[dict], dict]:
     D = float(r["bytes"])
     unique = float(r.get("unique_bytes") or D)
     rows.append(dict(variant=r["variant"], preset=r.get("preset", ""), N=float(r["params"]),
-                     N_nonembedding=float(r.get("params_nonembedding", r["params"])), tokens=float(r["tokens"]),
+                     N_nonembedding=float(r.get("params_nonembedding", r["params"])),
+                     N_lookup=float(r.get("params_lookup", 0.0)), tokens=float(r["tokens"]),
+                     tokens_per_byte=float(r.get("tokens_per_byte") or float(r["tokens"]) / D),
+                     seq_len=r.get("seq_len"), learning_rate=r.get("learning_rate"),
                      D=D, C=float(r["flops"]), unique_bytes=unique, epochs=D / unique if unique else 1.0,
                      bpb=float(bpb), run=os.path.relpath(d, runs_dir), compressors=r.get("compressors") or {}))
   return rows, dict(excluded)

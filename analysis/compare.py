@@ -1,5 +1,6 @@
-"""Compare variants: compute-optimal frontiers, the compute multiplier, a likelihood-ratio test of shared
-exponents, isoFLOP parabolas (Approach 2), the L(C) frontier, and Muennighoff et al.'s effective data."""
+"""Compare variants from their fits: compute-optimal frontiers under each variant's own cost model, the parametric
+compute multiplier, an F-test of shared exponents, isoFLOP parabolas (Approach 2), the L(C) frontier, and
+Muennighoff et al.'s effective data. (The multiplier from the runs alone is analysis/frontier.py.)"""
 from __future__ import annotations
 
 import math
@@ -7,35 +8,66 @@ import math
 import numpy as np
 from scipy import optimize, stats
 
-from analysis.fit import DELTA, Law, fit
+from analysis.fit import DELTA, Law
 
 
 
-def frontier(law: Law, flops_per_param_byte: float, C: float) -> tuple[float, float, float]:
-  """(L*, N*, D*) at compute C, where C = c N D (c: FLOPs per parameter per byte). Closed form: the optimum has
-  alpha A / N^alpha = beta B / D^beta, so N* = G (C/c)^(beta/(alpha+beta)), G = (alpha A / beta B)^(1/(alpha+beta))."""
-  s = law.alpha + law.beta
-  G = (law.alpha * law.A / (law.beta * law.B)) ** (1 / s)
-  N = G * (C / flops_per_param_byte) ** (law.beta / s)
-  D = C / (flops_per_param_byte * N)
-  return float(law.loss(N, D)), float(N), float(D)
+class CostModel:
+  """A variant's training FLOPs per source byte as a function of N, from its runs: C = f(N) * D exactly for every
+  run (f = FLOPs per token / tokens per byte), so f is read off the runs (median per size) and interpolated
+  linearly in log-log, with the end slopes beyond. No constant c shared by all sizes or variants."""
+
+  def __init__(self, N, D, C):
+    N, D, C = (np.asarray(x, float) for x in (N, D, C))
+    sizes = np.unique(np.round(np.log(N), 9))
+    self.logN = sizes
+    self.logf = np.array([np.median(np.log(C / D)[np.abs(np.log(N) - s) < 1e-8]) for s in sizes])
+    if len(sizes) == 1:  # one size: assume f proportional to N
+      self.logN, self.logf = np.append(sizes, sizes + 1), np.append(self.logf, self.logf + 1)
+
+  def log_flops_per_byte(self, logN):
+    x, y = self.logN, self.logf
+    lo = y[0] + (logN - x[0]) * (y[1] - y[0]) / (x[1] - x[0])
+    hi = y[-1] + (logN - x[-1]) * (y[-1] - y[-2]) / (x[-1] - x[-2])
+    return np.where(logN < x[0], lo, np.where(logN > x[-1], hi, np.interp(logN, x, y)))
 
 
-def frontier_coefs(law: Law) -> tuple[float, float]:
-  """L*(C) = E + K (C/c)^-gamma: returns (K, gamma)."""
-  s = law.alpha + law.beta
-  G = (law.alpha * law.A / (law.beta * law.B)) ** (1 / s)
-  return law.A * G ** -law.alpha + law.B * G ** law.beta, law.alpha * law.beta / s
+def frontier_curve(law: Law, cost: CostModel, C, span: float = 4.0, points: int = 400):
+  """(L*, N*) at each compute C: min over N of L(N, C / f(N)), on a log-N grid reaching `span` (e-folds) past
+  the measured sizes; numerical, so any f(N) works."""
+  C = np.atleast_1d(np.asarray(C, float))
+  logN = np.linspace(cost.logN[0] - span, cost.logN[-1] + span, points)
+  logD = np.log(C)[:, None] - cost.log_flops_per_byte(logN)[None, :]
+  L = law.E + law.A * np.exp(-law.alpha * logN)[None, :] + law.B * np.exp(-law.beta * logD)
+  j = np.argmin(L, axis=1)
+  return L[np.arange(len(C)), j], np.exp(logN[j])
 
 
-def multiplier(struct: Law, token: Law, c_struct: float, c_token: float, C: float) -> float:
-  """m(C) = C_token(L*_struct(C)) / C: how much more compute the token model needs to match. inf when the
-  token model can never reach the structured model's loss (L*_struct(C) <= E_token)."""
-  target = frontier(struct, c_struct, C)[0]
-  if target <= token.E:
+def parametric_multiplier(law_s: Law, law_t: Law, cost_s: CostModel, cost_t: CostModel, C) -> np.ndarray:
+  """m(C) = C_token(L*_structured(C)) / C from the fitted laws (inf when the token model's asymptote E is above
+  the structured frontier's loss there). C_token is found on a fine table of the token frontier."""
+  C = np.atleast_1d(np.asarray(C, float))
+  target, _ = frontier_curve(law_s, cost_s, C)
+  grid = np.logspace(np.log10(C.min()) - 8, np.log10(C.max()) + 12, 800)
+  lt, _ = frontier_curve(law_t, cost_t, grid)
+  lt = np.minimum.accumulate(lt)  # the frontier falls with compute
+  ct = np.exp(np.interp(-target, -lt, np.log(grid), left=np.nan, right=np.nan))
+  out = ct / C
+  out[target <= law_t.E] = np.inf
+  out[(target > law_t.E) & (target < lt[-1])] = np.nan  # beyond the table: not resolved
+  return out
+
+
+def compute_to_reach(law: Law, cost: CostModel, loss: float) -> float:
+  """The compute at which a law's frontier reaches `loss` (inf if its asymptote is above it)."""
+  if loss <= law.E:
     return math.inf
-  K, gamma = frontier_coefs(token)
-  return float(c_token * ((target - token.E) / K) ** (-1 / gamma) / C)
+  grid = np.logspace(6, 40, 1200)
+  l, _ = frontier_curve(law, cost, grid)
+  l = np.minimum.accumulate(l)
+  if loss < l[-1]:
+    return math.inf
+  return float(np.exp(np.interp(-loss, -l, np.log(grid))))
 
 
 def _huber(r):
@@ -43,40 +75,48 @@ def _huber(r):
   return np.where(a <= DELTA, 0.5 * r * r, DELTA * (a - 0.5 * DELTA)).sum()
 
 
+def _lse_resid(theta, logN, logD, logL):
+  a, b, e, al, be = theta
+  t = np.stack([a - al * logN, b - be * logD, np.full_like(logN, e)])
+  m = t.max(0)
+  return m + np.log(np.exp(t - m).sum(0)) - logL
+
+
 def shared_exponents_test(groups: dict[str, tuple], laws: dict[str, Law]) -> dict:
-  """Likelihood-ratio test (Gaussian on log-loss residuals) of separate (E, alpha, beta) per variant against
-  shared ones (A, B still per variant). df = 3 * (variants - 1). Small p: the exponents differ."""
+  """F-test of shared (alpha, beta) against separate ones, E (and A, B) free per variant, on least-squares fits
+  of log L: F = ((RSS_shared - RSS_separate) / q) / (RSS_separate / (n - p)), q = 2 (variants - 1), p = 5 per
+  variant. Small p: the exponents differ."""
   names = sorted(groups)
   logs = {k: tuple(np.log(np.asarray(x, float)) for x in groups[k]) for k in names}
-
-  def resid(law_theta, logN, logD, logL):
-    a, b, e, al, be = law_theta
-    t = np.stack([a - al * logN, b - be * logD, np.full_like(logN, e)])
-    m = t.max(0)
-    return m + np.log(np.exp(t - m).sum(0)) - logL
-
-  rss_sep = sum(float((resid(laws[k].theta, *logs[k]) ** 2).sum()) for k in names)
-
-  def joint(theta):
-    e, al, be = theta[:3]
-    total = 0.0
-    for i, k in enumerate(names):
-      a, b = theta[3 + 2 * i: 5 + 2 * i]
-      total += _huber(resid((a, b, e, al, be), *logs[k]))
-    return total
-  x0 = [np.mean([laws[k].theta[2] for k in names]), np.mean([laws[k].alpha for k in names]),
-        np.mean([laws[k].beta for k in names])]
-  for k in names:
-    x0 += [laws[k].theta[0], laws[k].theta[1]]
-  res = optimize.minimize(joint, np.array(x0), method="L-BFGS-B", options=dict(maxiter=5000))
-  e, al, be = res.x[:3]
-  rss_shared = sum(float((resid((res.x[3 + 2 * i], res.x[4 + 2 * i], e, al, be), *logs[k]) ** 2).sum())
-                   for i, k in enumerate(names))
   n = sum(len(logs[k][0]) for k in names)
-  lr = max(0.0, n * math.log(max(rss_shared, 1e-300) / max(rss_sep, 1e-300)))
-  df = 3 * (len(names) - 1)
-  return dict(lr=lr, df=df, p_value=float(stats.chi2.sf(lr, df)), rss_separate=rss_sep, rss_shared=rss_shared,
-              shared=dict(E=float(math.exp(e)), alpha=float(al), beta=float(be)))
+
+  def fit_separate(k):  # least squares from the variant's (Huber) fit
+    return optimize.least_squares(lambda t: _lse_resid(t, *logs[k]), laws[k].theta, method="lm", xtol=1e-14,
+                                  ftol=1e-14, max_nfev=20000)
+
+  sep = {k: fit_separate(k) for k in names}
+  rss_sep = sum(2 * sep[k].cost for k in names)
+
+  def shared_resid(theta):
+    al, be = theta[:2]
+    return np.concatenate([_lse_resid((theta[2 + 3 * i], theta[3 + 3 * i], theta[4 + 3 * i], al, be), *logs[k])
+                           for i, k in enumerate(names)])
+  best = None
+  for src in names + ["mean"]:  # start from each variant's exponents and from their mean
+    ex = (np.mean([sep[k].x[3:] for k in names], 0) if src == "mean" else sep[src].x[3:])
+    x0 = np.concatenate([ex] + [sep[k].x[:3] for k in names])
+    r = optimize.least_squares(shared_resid, x0, method="lm", xtol=1e-14, ftol=1e-14, max_nfev=20000)
+    best = r if best is None or r.cost < best.cost else best
+  rss_shared = max(2 * best.cost, rss_sep)
+  q, dof = 2 * (len(names) - 1), n - 5 * len(names)
+  if dof <= 0:
+    return dict(F=math.nan, df=(q, dof), p_value=math.nan, rss_separate=rss_sep, rss_shared=rss_shared,
+                shared=dict(alpha=float(best.x[0]), beta=float(best.x[1])),
+                note="too few runs for the test (needs more runs than 5 per variant)")
+  F = ((rss_shared - rss_sep) / q) / max(rss_sep / dof, 1e-300)
+  return dict(F=float(F), df=(q, dof), p_value=float(stats.f.sf(F, q, dof)), rss_separate=rss_sep,
+              rss_shared=rss_shared, shared=dict(alpha=float(best.x[0]), beta=float(best.x[1])),
+              separate={k: dict(alpha=float(sep[k].x[3]), beta=float(sep[k].x[4])) for k in names})
 
 
 def isoflop(N, D, L, C, tol: float = 0.05) -> dict | None:
@@ -146,5 +186,5 @@ def fit_repetition(law: Law, N, U, epochs, L) -> dict | None:
   return dict(R_star=float(math.exp(res.x)), runs=int(m.sum()))
 
 
-__all__ = ["frontier", "multiplier", "shared_exponents_test", "isoflop", "compute_frontier_fit",
+__all__ = ["CostModel", "frontier_curve", "parametric_multiplier", "compute_to_reach", "shared_exponents_test", "isoflop", "compute_frontier_fit",
            "effective_data", "fit_repetition", "fit"]

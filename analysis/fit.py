@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 
 import numpy as np
 from scipy import optimize, special
@@ -121,7 +122,7 @@ def _grid_values(grid, logN, logD, logL):
   return out
 
 
-def bootstrap(N, D, L, law: Law, n: int = 1000, seed: int = 0, derived=None, top: int = 4, pool: int = 64) -> dict:
+def bootstrap(N, D, L, law: Law, n: int = 1000, seed: int = 0, derived=None, top: int = 2, pool: int = 64) -> dict:
   """Refit on `n` resamples of the runs (with replacement), each at full precision from the full-data optimum
   and the `top` grid points best on that resample (ranked among the `pool` best on all runs): a warm start alone
   would report the start, not the data. Returns the converged laws and, with `derived(law) -> dict`, its values."""
@@ -159,4 +160,49 @@ def intervals(laws: list[Law], values: list[dict] | None = None, q=(2.5, 97.5)) 
       arr = np.array([v[k] for v in values], float)
       arr = arr[np.isfinite(arr)] if np.isfinite(arr).any() else arr
       out[k] = [float(x) for x in np.percentile(arr, q)] if len(arr) else [float("nan")] * 2
+  return out
+
+
+ALPHA_BETA_RANGE = (0.05, 1.5)  # exponents outside this are not believed
+MAX_EXPONENT_RATIO = 3.0  # an exponent whose 95% interval spans more than this factor is not identified
+
+
+def check_design(N, D, C, what: str = "runs") -> str | None:
+  """None when the runs can identify L(N, D): at least 4 model sizes and 3 data budgets, or an isoFLOP design
+  of at least 3 compute budgets with 3 sizes each; else what to add."""
+  from analysis.frontier import budget_groups
+  N, D, C = (np.asarray(x, float) for x in (N, D, C))
+  sizes = len(np.unique(np.round(np.log(N), 6)))
+  budgets = len(np.unique(np.round(np.log10(D), 2)))
+  groups = budget_groups(C)
+  iso = sum(len(np.unique(np.round(np.log(N[groups == g]), 6))) >= 3 for g in np.unique(groups))
+  if iso >= 3 or (sizes >= 4 and budgets >= 3):
+    return None
+  return (f"{what}: {sizes} model sizes, {budgets} data budgets and {iso} compute budgets with 3+ sizes; "
+          "a fit needs 4 sizes x 3 data budgets, or 3 compute budgets x 3 sizes (isoFLOP): add "
+          + ("model sizes" if sizes < 4 else "") + (" and " if sizes < 4 and budgets < 3 else "")
+          + ("data budgets" if budgets < 3 else "") + " (or isoFLOP budgets)")
+
+
+def identification(law: Law, ci: dict, best_loss: float, floor: float | None = None) -> list[str]:
+  """Why a fit is not identified (empty: it is): exponents outside ALPHA_BETA_RANGE, E above the best run's
+  loss or above the compressors on the same files (`floor`), an exponent interval wider than a factor of
+  MAX_EXPONENT_RATIO. Each reason says which runs would help."""
+  out = []
+  lo, hi = ALPHA_BETA_RANGE
+  what = {"alpha": "α (the N exponent)", "beta": "β (the D exponent)"}
+  add = {"alpha": "model sizes over a wider range of N", "beta": "data budgets over a wider range of D"}
+  for k in ("alpha", "beta"):
+    v = getattr(law, k)
+    if not lo <= v <= hi:
+      out.append(f"{what[k]} = {v:.3g} is outside [{lo}, {hi}]: add {add[k]}")
+    a, b = ci.get(k, (math.nan, math.nan))
+    if not (a > 0 and b / a <= MAX_EXPONENT_RATIO):
+      out.append(f"{what[k]}'s 95% interval ({a:.3g}–{b:.3g}) spans more than a factor of {MAX_EXPONENT_RATIO:g}: "
+                 f"add {add[k]}")
+  if law.E > best_loss:
+    out.append(f"E = {law.E:.3g} is above the best run's loss ({best_loss:.3g}): add larger runs (more compute)")
+  if floor is not None and law.E > floor:
+    out.append(f"E = {law.E:.3g} is above the compressors on the same files ({floor:.3g} bits/byte): add "
+               "larger runs (more compute) so the curve bends towards its asymptote")
   return out

@@ -138,7 +138,7 @@ def _inf_percentile(col, q):
   return s[idx[0]], s[idx[1]]
 
 
-def budgets_inside(C_s, C_t, per_decade: int = 4) -> np.ndarray:
+def budgets_inside(C_s, per_decade: int = 4) -> np.ndarray:
   """Budgets (a log grid, both ends included) inside the structured runs' measured compute range."""
   lo, hi = np.log10(np.min(C_s)), np.log10(np.max(C_s))
   k = max(2, int(math.ceil((hi - lo) * per_decade)) + 1)

@@ -1,7 +1,7 @@
 """`python -m structlm lr-choice RUNS`: each variant's learning-rate factor from a learning-rate sweep.
 
-The rule: for each variant, the factor (the run's peak rate / its preset's rate) with the lowest validation bits
-per byte averaged over the sizes swept; ties go to the smaller factor. A factor needs a finished run at every size.
+The rule (structlm/presets.py): for each variant and size swept, the factor (the run's peak rate / its preset's
+rate) with the lowest validation bits per byte; ties go to the smaller factor.
 """
 from __future__ import annotations
 
@@ -25,11 +25,7 @@ def choose(runs_dir: str) -> dict:
     table[r["variant"]].setdefault(factor, {})[r["preset"]] = bpb if math.isfinite(bpb) else math.inf
   if not table:
     raise ValueError(f"no finished runs under {runs_dir}: run experiments/lr_sweep.py first")
-  choice = {}
-  for v, by_factor in table.items():
-    sizes = set().union(*by_factor.values())
-    full = {f: sum(b.values()) / len(b) for f, b in by_factor.items() if set(b) == sizes}
-    if not full:
-      raise ValueError(f"{v}: no factor has finished runs at every size {sorted(sizes)}")
-    choice[v] = min(sorted(full), key=lambda f: full[f])
+  choice = {v: {p: min(sorted(by_factor), key=lambda f: by_factor[f].get(p, math.inf))
+                 for p in sorted(set().union(*by_factor.values()))}
+            for v, by_factor in table.items()}
   return dict(choice=choice, table={v: {str(f): b for f, b in sorted(t.items())} for v, t in table.items()})

@@ -30,6 +30,23 @@ def runs(laws=None, noise: float = 0.01, seed: int = 0, sizes=None, ratios=(2, 5
   return rows
 
 
+def grid_runs(laws=None, sizes=(1e6, 3e6, 1e7, 3e7), data_budgets=(1e8, 1e9), noise: float = 0.01,
+              seed: int = 0) -> list[dict]:
+  """A grid sweep: every size x every data budget (bytes), for each variant."""
+  laws = laws or TRUE
+  rng = np.random.default_rng(seed)
+  rows = []
+  for v, law in laws.items():
+    c = FLOPS_PER_PARAM_BYTE[v]
+    for N in sizes:
+      for D in data_budgets:
+        L = float(law.loss(N, D) * np.exp(rng.normal(0, noise)))
+        rows.append(dict(variant=v, preset=f"n{N:.0e}", N=float(N), N_nonembedding=float(N) * 0.8,
+                         tokens=D * c / 6, D=float(D), C=c * N * D, unique_bytes=float(D), epochs=1.0, bpb=L,
+                         run=f"{v}/n{N:.0e}_D{D:.0e}"))
+  return rows
+
+
 def write(rows: list[dict], runs_dir: str) -> None:
   """As `python -m structlm train` leaves them: one directory per run with result.json."""
   for r in rows:
@@ -42,17 +59,25 @@ def write(rows: list[dict], runs_dir: str) -> None:
 
 
 def isoflop_runs(laws=None, budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget: int = 7, noise: float = 0.005,
-                 seed: int = 0) -> list[dict]:
-  """Runs at fixed compute budgets, model sizes spread around each budget's optimum (an isoFLOP sweep)."""
-  from analysis.compare import frontier
+                 seed: int = 0, spread: float = 1.0) -> list[dict]:
+  """Runs at fixed compute budgets (an isoFLOP sweep): at each budget the same `sizes_per_budget` model sizes
+  for every variant, log-spaced within `spread` decades of the token law's compute-optimal size (found
+  numerically); each variant's C = c N D sets its D."""
+  from scipy import optimize
   laws = laws or TRUE
   rng = np.random.default_rng(seed)
+  tok, c_tok = laws["token"], FLOPS_PER_PARAM_BYTE["token"]
+
+  def n_opt(C):
+    r = optimize.minimize_scalar(lambda x: tok.loss(np.exp(x), C / (c_tok * np.exp(x))),
+                                 bounds=(np.log(1e2), np.log(C / c_tok) - np.log(1e2)), method="bounded")
+    return float(np.exp(r.x))
   rows = []
-  for v, law in laws.items():
-    c = FLOPS_PER_PARAM_BYTE[v]
-    for C in budgets:
-      n_opt = frontier(law, c, C)[1]
-      for N in n_opt * np.logspace(-1, 1, sizes_per_budget):
+  for C in budgets:
+    sizes = n_opt(C) * np.logspace(-spread, spread, sizes_per_budget)
+    for v, law in laws.items():
+      c = FLOPS_PER_PARAM_BYTE[v]
+      for N in sizes:
         D = C / (c * N)
         L = float(law.loss(N, D) * np.exp(rng.normal(0, noise)))
         rows.append(dict(variant=v, preset=f"n{N:.0e}", N=float(N), N_nonembedding=float(N) * 0.8, tokens=D * c / 6,

@@ -1,4 +1,4 @@
-"""Learning rate per variant: 3 factors x 2 sizes x both variants on the CPU study's data, context and batch, at
+"""Learning rate per variant: 4 factors x 2 sizes x both variants on the CPU study's data, context and batch, at
 one of its budgets. The rule (structlm/presets.py): per variant, the factor of the preset's rate with the lowest
 validation bits per byte averaged over the sizes; `python -m structlm lr-choice runs/lr` prints it.
 
@@ -10,7 +10,7 @@ import os
 from structlm import presets, sweeps
 from structlm.run import load_module
 
-FACTORS = (0.5, 1.0, 2.0)
+FACTORS = (0.5, 1.0, 2.0, 4.0)
 SIZES = ("50k", "400k")
 BUDGET = 1e12
 

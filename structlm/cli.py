@@ -106,11 +106,13 @@ def _analyze(args) -> int:
     if not args.runs_dir:
       sys.exit("analyze: give RUNS_DIR (a sweep's directory) or --chinchilla-check CSV")
     res = analyze(args.runs_dir, args.out or os.path.join(args.runs_dir, "analysis"), n_bootstrap=args.bootstrap,
-                  seed=args.seed, n_key="N_nonembedding" if args.nonembedding else "N")
+                  fit_bootstrap=args.fit_bootstrap, seed=args.seed,
+                  n_key="N_nonembedding" if args.nonembedding else "N")
   except FitError as e:
     sys.exit(f"analyze: cannot fit: {e}")
   if args.json:
-    print(json.dumps(dict(headline=res["headline"], multiplier=res["multiplier"], laws=res["laws"])))
+    print(json.dumps(dict(headline=res["headline"], measured_multiplier=res["measured_multiplier"],
+                          laws=res["laws"], identified=res["identified"]), default=str))
   else:
     print(res["headline"])
     print(f"report: {os.path.join(args.out or os.path.join(args.runs_dir, 'analysis'), 'report.md')}")
@@ -276,7 +278,8 @@ def main(argv=None) -> None:
   p = sub.add_parser("analyze", help="scaling-law fits, the compute multiplier, plots and report.md")
   p.add_argument("runs_dir", nargs="?")
   p.add_argument("--out", help="output directory (default RUNS_DIR/analysis)")
-  p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap refits per variant")
+  p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the multiplier from the runs")
+  p.add_argument("--fit-bootstrap", type=int, default=200, help="bootstrap refits of each variant's law")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--nonembedding", action="store_true", help="fit on non-embedding parameters")
   p.add_argument("--chinchilla-check", metavar="CSV", help="refit Epoch AI's Chinchilla points instead")

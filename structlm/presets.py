@@ -5,6 +5,9 @@ one head, exists for the CPU study's smallest budgets). Non-embedding parameters
 from __future__ import annotations
 
 import dataclasses
+import math
+
+import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,16 +42,32 @@ PRESETS: dict[str, Shape] = {
 }
 
 
-# Per-variant learning rates: the peak rate of a run is the preset's rate x its variant's factor. The factors come
-# from experiments/lr_sweep.py (3 factors x 2 sizes x both variants, on the study's data, context and budget) by
-# one rule: for each variant, the factor with the lowest validation bits per byte averaged over the two sizes
-# (ties: the smaller factor). The sweep's analysis (python -m structlm lr-choice RUNS) prints the table and choice.
-LR_FACTOR = {"token": 1.0, "structured": 1.0}
+# Per-variant learning rates: the peak rate of a run is the preset's rate x a factor of its variant and size. The
+# factors come from experiments/lr_sweep.py (4 factors x 2 sizes x both variants, on the CPU study's data, context
+# and batch, at one of its budgets) by one rule: for each variant and swept size, the factor with the lowest
+# validation bits per byte (ties: the smaller); between the swept sizes the factor is interpolated in log-log
+# over non-embedding size, and held at the nearest swept size beyond them. `python -m structlm lr-choice RUNS`
+# prints the table and the choice.
+LR_FACTOR: dict[str, dict[str, float]] = {"structured": {"400k": 2.0, "50k": 4.0}, "token": {"400k": 2.0, "50k": 4.0}}
+
+
+def _size(name: str) -> float:
+  s = preset(name)
+  return float(s.n_layers * (4 * s.d_model ** 2 + 3 * s.d_model * s.d_ff))
+
+
+def lr_factor(name: str, variant: str) -> float:
+  table = LR_FACTOR.get(variant) or {}
+  if not table:
+    return 1.0
+  pts = sorted((math.log(_size(p)), math.log(f)) for p, f in table.items())
+  x = math.log(_size(name))
+  return float(math.exp(np.interp(x, [p[0] for p in pts], [p[1] for p in pts])))
 
 
 def learning_rate(name: str, variant: str) -> float:
-  """The peak AdamW rate of a run of `variant` at preset `name` (the preset's rate x the variant's factor)."""
-  return preset(name).learning_rate * LR_FACTOR.get(variant, 1.0)
+  """The peak AdamW rate of a run of `variant` at preset `name` (the preset's rate x lr_factor)."""
+  return preset(name).learning_rate * lr_factor(name, variant)
 
 
 def preset(name: str) -> Shape:

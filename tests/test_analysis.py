@@ -8,9 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from analysis import synthetic
-from analysis.compare import multiplier, shared_exponents_test
-from analysis.fit import FitError, Law, fit
+from scipy import optimize
+
+from analysis import frontier, synthetic
+from analysis.compare import shared_exponents_test
+from analysis.fit import FitError, Law, fit, identification
+from analysis.render import headline, verdict
 from analysis.report import analyze, chinchilla_check
 
 CHINCHILLA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "chinchilla_epoch.csv")
@@ -35,28 +38,73 @@ def rows_of(laws, seed=0):
   return {v: tuple(np.array([r[k] for r in rows if r["variant"] == v]) for k in ("N", "D", "bpb")) for v in laws}
 
 
-def test_synthetic_multiplier_interval_covers_truth(tmp_path):
-  f = analyze("synthetic", str(tmp_path), n_bootstrap=120, rows=synthetic.runs(seed=3))
-  truth = synthetic.TRUE
-  c = synthetic.FLOPS_PER_PARAM_BYTE
-  for key in ("1e+17", "1e+18"):  # inside the measured range
-    m_true = multiplier(truth["structured"], truth["token"], c["structured"], c["token"], float(key))
-    cell = f["multiplier"][key]
-    assert cell["lo"] <= m_true <= cell["hi"], (key, cell, m_true)
-  assert os.path.exists(tmp_path / "report.md") and os.path.exists(tmp_path / "fits.json")
-  for name in ("loss_vs_compute", "isoflop", "multiplier", "residuals"):
-    assert os.path.getsize(tmp_path / f"{name}.png") > 10_000 and os.path.exists(tmp_path / f"{name}.pdf")
-  report = (tmp_path / "report.md").read_text()
-  assert "compute multiplier" in report.lower() and "| 1e+24 |" in report and "Caveats" in report
+# -- the truth, computed here independently of analysis/: numerical minimisation over N, root finding in C ------
+LAWS = {"token": Law(A=60.0, B=900.0, E=0.55, alpha=0.32, beta=0.30),
+        "structured": Law(A=48.0, B=760.0, E=0.55, alpha=0.32, beta=0.30)}
+CPB = synthetic.FLOPS_PER_PARAM_BYTE
 
 
-def test_exponent_test_detects_a_planted_difference():
-  same = {"token": Law(60, 900, 0.55, 0.32, 0.30), "structured": Law(45, 700, 0.55, 0.32, 0.30)}
-  planted = {"token": Law(60, 900, 0.55, 0.32, 0.30), "structured": Law(45, 700, 0.55, 0.40, 0.30)}
-  for laws, expect_small in ((planted, True), (same, False)):
-    g = rows_of(laws, seed=1)
-    p = shared_exponents_test(g, {v: fit(*g[v]) for v in g})["p_value"]
-    assert (p < 0.01) == expect_small, p
+def true_frontier(law, c, C):
+  f = lambda x: law.E + law.A * math.exp(-law.alpha * x) + law.B * (C / (c * math.exp(x))) ** -law.beta  # noqa: E731
+  return optimize.minimize_scalar(f, bounds=(math.log(1e2), math.log(C / c) - math.log(1e2)), method="bounded",
+                                  options=dict(xatol=1e-10)).fun
+
+
+def true_multiplier(laws, C):
+  target = true_frontier(laws["structured"], CPB["structured"], C)
+  g = lambda lc: true_frontier(laws["token"], CPB["token"], math.exp(lc)) - target  # noqa: E731
+  return math.exp(optimize.brentq(g, math.log(C) - 12, math.log(C) + 12, xtol=1e-12)) / C
+
+
+def by_variant(rows):
+  return {v: tuple(np.array([r[k] for r in rows if r["variant"] == v]) for k in ("N", "C", "bpb"))
+          for v in ("structured", "token")}
+
+
+def test_measured_multiplier_interval_covers_the_truth():
+  """12 runs per variant (4 sizes x 3 isoFLOP budgets, 1% noise), 50 seeds: the 95% interval of m(C) at budgets
+  inside the measured range covers the true multiplier at least 45 times, and is not uselessly wide."""
+  budgets = np.array([1e15, 3e15, 1e16])
+  truth = np.array([true_multiplier(LAWS, c) for c in budgets])
+  assert 2 < truth.min() < truth.max() < 5  # measurable inside the token runs' range
+  covered, widths = np.zeros(len(budgets)), []
+  for seed in range(50):
+    r = by_variant(synthetic.isoflop_runs(LAWS, budgets=(1e15, 1e16, 1e17), sizes_per_budget=4, noise=0.01,
+                                          seed=seed, spread=0.6))
+    samples = frontier.bootstrap(*r["structured"], *r["token"], budgets, n=300, seed=seed)
+    iv = np.array(frontier.interval(samples))
+    covered += (iv[:, 0] <= truth) & (truth <= iv[:, 1])
+    widths.append(iv[:, 1] / iv[:, 0])
+  assert covered.min() >= 45, covered
+  assert np.median(widths) < 4, np.median(widths, 0)
+
+
+def test_measured_multiplier_stays_inside_the_measured_range():
+  r = by_variant(synthetic.isoflop_runs(LAWS, budgets=(1e15, 1e16, 1e17), sizes_per_budget=4, noise=0.0))
+  env = {v: frontier.envelope(*r[v]) for v in r}
+  budgets = frontier.budgets_inside(np.exp(env["structured"][0]))
+  assert budgets[0] == pytest.approx(1e15) and budgets[-1] == pytest.approx(1e17)
+  res = frontier.multiplier(env["structured"], env["token"], [3e14, 1e16, 1e17, 3e17])
+  assert np.isnan(res["m"][0]) and np.isnan(res["m"][3])  # outside the structured runs: nothing
+  assert res["kind"][1] == "value" and res["m"][1] == pytest.approx(true_multiplier(LAWS, 1e16), rel=0.1)
+  assert res["kind"][2] == "above" and res["bound"][2] == pytest.approx(1.0)  # token runs end at 1e17
+
+
+def test_exponent_test_false_positives_near_five_percent_and_power():
+  """Equal exponents (E, A, B differ): the F-test rejects at 5% about 5% of the time over 100 seeds; a planted
+  difference in α is found nearly always. (Each fit starts from the generating law: this checks the test's
+  calibration, not the optimiser's search.)"""
+  same = {"token": LAWS["token"], "structured": Law(48, 760, 0.5, 0.32, 0.30)}
+  planted = {"token": LAWS["token"], "structured": Law(4100, 760, 0.5, 0.60, 0.30)}
+  rejections = {}
+  for name, laws, seeds in (("same", same, 100), ("planted", planted, 20)):
+    rejections[name] = 0
+    for seed in range(seeds):
+      g = rows_of(laws, seed=100 + seed)
+      fits = {v: fit(*g[v], starts=laws[v].theta) for v in g}
+      rejections[name] += shared_exponents_test(g, fits)["p_value"] < 0.05
+  assert 1 <= rejections["same"] <= 10, rejections  # 5 expected; P(X >= 11 | 5%) ~ 1%
+  assert rejections["planted"] >= 18, rejections
 
 
 def test_recovers_known_law():
@@ -66,17 +114,67 @@ def test_recovers_known_law():
   assert got.converged and abs(got.alpha - 0.32) < 0.05 and abs(got.E - 0.55) < 0.05
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda rows: [r for r in rows if r["variant"] == "token"][:3] + [r for r in rows if r["variant"] != "token"][:3],
-     "too few"),
-    (lambda rows: [dict(r, N=1e7) for r in rows], "one model size"),
-    (lambda rows: [dict(r, D=1e9) for r in rows], "one data budget"),
-    (lambda rows: [r for r in rows if r["variant"] == "token"], "structured"),
-    (lambda rows: [dict(r, C=1e18) for r in rows], "one compute budget"),
-])
-def test_bad_input_names_what_is_missing(tmp_path, mutate, message):
-  with pytest.raises(FitError, match=message):
-    analyze("x", str(tmp_path), n_bootstrap=5, rows=mutate(synthetic.runs()))
+def test_identified_isoflop_study_gives_a_measured_headline(tmp_path):
+  rows = synthetic.isoflop_runs(LAWS, budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget=4, noise=0.005)
+  f = analyze("synthetic", str(tmp_path), n_bootstrap=200, fit_bootstrap=40, rows=rows)
+  assert all(f["identified"].values()), f["not_identified"]
+  assert "structure helps" in f["headline"] and "(identified)" in f["headline"]
+  assert max(r["C"] for r in f["parametric_multiplier"]) <= 1e18 * 10 * 1.0001  # one decade beyond, no more
+  assert all(r["extrapolated"] == (r["C"] > 1e18 * 1.0001) for r in f["parametric_multiplier"])
+  assert all(r["C"] <= 1e18 * 1.0001 for r in f["measured_multiplier"])
+  report = (tmp_path / "report.md").read_text()
+  for needed in ("## Definitions", "parameters that cost FLOPs", "extrapolated", "F-test", "Caveats"):
+    assert needed in report
+  for name in ("loss_vs_compute", "isoflop", "multiplier", "residuals"):
+    assert os.path.getsize(tmp_path / f"{name}.png") > 10_000 and os.path.exists(tmp_path / f"{name}.pdf")
+
+
+def test_two_budget_design_is_not_identified_and_not_fitted(tmp_path):
+  rows = synthetic.grid_runs(LAWS, sizes=np.logspace(5.5, 8.5, 5), data_budgets=(1e8, 1e9))
+  f = analyze("two", str(tmp_path), n_bootstrap=50, fit_bootstrap=10, rows=rows)
+  assert f["laws"] == {"structured": None, "token": None} and not any(f["identified"].values())
+  assert all("add data budgets" in f["not_identified"][v][0] for v in f["identified"])
+  assert f["parametric_multiplier"] == [] and f["asymptote"] is None
+  assert "not identified" in f["headline"] and "nothing is extrapolated" in f["headline"]
+
+
+def test_identification_rules():
+  good = Law(60, 900, 0.55, 0.32, 0.30)
+  ci = dict(alpha=(0.25, 0.40), beta=(0.22, 0.41))
+  assert identification(good, ci, best_loss=1.0, floor=1.7) == []
+  assert "outside" in identification(Law(60, 900, 0.55, 2.1, 0.30), ci, 1.0)[0]
+  assert "factor of 3" in " ".join(identification(good, dict(alpha=(0.1, 0.9), beta=(0.22, 0.41)), 1.0))
+  assert "best run" in " ".join(identification(Law(60, 900, 2.1, 0.32, 0.3), ci, best_loss=2.0))
+  assert "compressors" in " ".join(identification(Law(60, 900, 1.8, 0.32, 0.3), ci, best_loss=2.0, floor=1.7))
+
+
+@pytest.mark.parametrize("lo, hi, words", [(1.2, 3.0, "structure helps"), (0.3, 0.8, "structure hurts"),
+                                           (0.7, 1.4, "cannot tell")])
+def test_headline_wording_follows_the_interval(lo, hi, words):
+  assert words in verdict(lo, hi)
+  row = dict(C=1e13, loss=2.5, m=(lo * hi) ** 0.5, kind="value", bound=0.0, lo=lo, hi=hi)
+  f = dict(compute_range=[1e11, 1e13], measured_multiplier=[row], identified={"structured": False, "token": True},
+           not_identified={"structured": ["α … add model sizes"], "token": []}, shared_exponents_test=None)
+  text = headline(f)
+  assert words in text and "1e+13 FLOPs" in text and "not identified" in text and "extrapolat" in text
+
+
+def test_bad_input_names_what_is_missing(tmp_path):
+  with pytest.raises(FitError, match="structured"):
+    analyze("x", str(tmp_path), n_bootstrap=5, rows=[r for r in synthetic.runs() if r["variant"] == "token"])
+
+
+def test_plain_numbers_on_log_axes():
+  import matplotlib.pyplot as plt
+  from analysis.plots import plain_log_axis
+  fig, ax = plt.subplots()
+  ax.set_yscale("log")
+  ax.set_ylim(2.0, 3.2)
+  plain_log_axis(ax.yaxis, linear_ticks=True)
+  fig.canvas.draw()
+  labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+  plt.close(fig)
+  assert "2.5" in labels and not any("10^" in x or "times" in x for x in labels), labels
 
 
 def test_cli_on_a_sweep_directory_counts_exclusions(tmp_path):
@@ -90,7 +188,7 @@ def test_cli_on_a_sweep_directory_counts_exclusions(tmp_path):
   (runs / "token" / "unfinished" / "metrics.jsonl").write_text('{"step": 1, "loss": 3.0}\n')
   env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   r = subprocess.run([sys.executable, "-m", "structlm", "analyze", str(runs), "--out", str(tmp_path / "out"),
-                      "--bootstrap", "20"], capture_output=True, text=True, env=env, timeout=300)
+                      "--bootstrap", "20", "--fit-bootstrap", "10"], capture_output=True, text=True, env=env, timeout=300)
   assert r.returncode == 0, r.stderr
   fits = json.loads((tmp_path / "out" / "fits.json").read_text())
   assert fits["excluded"] == {"diverged": 1, "unfinished": 1}
@@ -100,7 +198,7 @@ def test_cli_on_a_sweep_directory_counts_exclusions(tmp_path):
 
 
 def test_isoflop_approach_recovers_the_allocation_exponent(tmp_path):
-  f = analyze("iso", str(tmp_path), n_bootstrap=20, rows=synthetic.isoflop_runs())
+  f = analyze("iso", str(tmp_path), n_bootstrap=20, fit_bootstrap=10, rows=synthetic.isoflop_runs())
   law = synthetic.TRUE["token"]
   iso = f["isoflop"]["token"]
   assert iso and len(iso["budgets"]) == 4

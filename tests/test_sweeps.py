@@ -1,6 +1,7 @@
 """Sweeps: expansion into stably named members, the runner (skip finished, resume interrupted, record failures,
 analysis at the end), and the launch scripts' dry runs."""
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -51,10 +52,21 @@ def test_experiment_files_expand_to_loadable_configs(name):
     assert cfg.train_bytes or cfg.train_flops or cfg.epochs  # every member has a budget
 
 
-def test_demo_sweep_is_the_study_the_issue_asks_for():
-  runs = load_sweep(os.path.join(ROOT, "experiments", "demo.py")).runs
-  assert {r["variant"] for r in runs} == {"token", "structured"}
-  assert len({r["preset"] for r in runs}) >= 4 and len({r["train_bytes"] for r in runs}) >= 2
+@pytest.mark.parametrize("spec", ["cpu_study.py", "demo.py"])
+def test_study_and_demo_are_fair_isoflop_designs(spec):
+  """At least 4 compute budgets over 1.5 decades (the study) with at least 4 sizes each, both variants on the
+  same presets, fair capacity, context equal in bytes, warm-up scaled with the run."""
+  sweep = load_sweep(os.path.join(ROOT, "experiments", spec))
+  runs = sweep.runs
+  budgets = sorted({r["train_flops"] for r in runs})
+  assert len(budgets) >= 4 and (math.log10(budgets[-1] / budgets[0]) >= 1.5 or spec == "demo.py")
+  for c in budgets:
+    by_variant = {v: {r["preset"] for r in runs if r["train_flops"] == c and r["variant"] == v}
+                  for v in ("token", "structured")}
+    assert len(by_variant["token"]) >= 4 and by_variant["token"] == by_variant["structured"]
+  common = sweep.common
+  assert common["leaf_capacity"] == "merges" and common["context_bytes"] > 0 and common["warmup_fraction"] > 0
+  assert "learning_rate" not in common  # each variant's own rate (presets.LR_FACTOR)
 
 
 def write_sweep(path, corpus, data_dir, presets=("50k", "200k")):

@@ -1,0 +1,170 @@
+"""The words of the report: the headline (measured range only), caveats and report.md, from fits.json's dict."""
+from __future__ import annotations
+
+import math
+
+LEVEL = 0.05  # the exponent test's significance level
+
+
+def _x(m: float) -> str:
+  if m is None or (isinstance(m, float) and math.isnan(m)):
+    return "n/a"
+  if not math.isfinite(m):
+    return "∞" if m > 0 else "0"
+  return f"{m:.3g}×"
+
+
+def _cell(r: dict) -> str:
+  if r["kind"] == "above":
+    return f"> {_x(r['bound'])} (the token runs never reach this loss)"
+  if r["kind"] == "below":
+    return f"< {_x(r['bound'])} (the cheapest token run already does better)"
+  return _x(r["m"])
+
+
+def verdict(lo: float, hi: float) -> str:
+  """The headline's wording from the multiplier's 95% interval."""
+  if lo > 1:
+    return "structure helps"
+  if hi < 1:
+    return "structure hurts"
+  return "the runs cannot tell whether structure helps"
+
+
+def pick_budget(rows: list[dict]) -> dict | None:
+  """The largest budget of the measured range where the token runs bracket the structured loss (else the
+  largest budget at all)."""
+  valued = [r for r in rows if r["kind"] == "value" and math.isfinite(r["m"])]
+  if valued:
+    return valued[-1]
+  rows = [r for r in rows if not math.isnan(r["loss"])]
+  return rows[-1] if rows else None
+
+
+def headline(f: dict) -> str:
+  lo_c, hi_c = f["compute_range"]
+  rows = f["measured_multiplier"]
+  r = pick_budget(rows)
+  parts = []
+  if r is None:
+    parts.append("The runs leave no budget where the two variants' frontiers can be compared.")
+  elif r["kind"] == "value":
+    parts.append(
+        f"Inside the measured range (runs of {lo_c:.2g}–{hi_c:.2g} FLOPs), at C = {r['C']:.2g} FLOPs "
+        f"{verdict(r['lo'], r['hi'])}: the token model needs {_x(r['m'])} the compute of the structured model to "
+        f"reach its loss ({r['loss']:.3f} bits/byte; 95% interval {_x(r['lo'])}–{_x(r['hi'])}, bootstrap over runs; "
+        "from the runs alone, no fitted law).")
+    vals = [x for x in rows if x["kind"] == "value" and math.isfinite(x["m"])]
+    if len(vals) > 1:
+      parts.append(f"Across the measured range the multiplier is {_x(vals[0]['m'])} at {vals[0]['C']:.2g} and "
+                   f"{_x(vals[-1]['m'])} at {vals[-1]['C']:.2g} FLOPs.")
+  else:
+    word = "helps" if r["kind"] == "above" else "hurts"
+    parts.append(f"Inside the measured range (runs of {lo_c:.2g}–{hi_c:.2g} FLOPs), at C = {r['C']:.2g} FLOPs structure "
+                 f"{word} beyond what the token runs can measure: m {_cell(r)}.")
+  ident = f["identified"]
+  if all(ident.values()) and f.get("asymptote"):
+    a = f["asymptote"]
+    when = (f"at about {a['C_reach']:.2g} FLOPs" if math.isfinite(a["C_reach"]) else "never")
+    parts.append(f"The fitted laws (identified) put the {a['lower']} model's asymptote lower (E = "
+                 f"{a['E'][a['lower']]:.3f} vs {a['E'][a['higher']]:.3f} bits/byte); its frontier reaches the "
+                 f"{a['higher']} model's asymptote {when} (an extrapolation of the fits, not a measurement).")
+  else:
+    bad = [v for v, ok in ident.items() if not ok]
+    first = {v: (f["not_identified"][v] or ["not fitted"])[0] for v in bad}
+    parts.append("The scaling-law fits are not identified ("
+                 + "; ".join(f"{v}: {first[v]}" for v in bad) + "), so nothing is extrapolated.")
+  t = f.get("shared_exponents_test")
+  if t and not math.isnan(t.get("p_value", math.nan)):
+    care = "" if all(ident.values()) else " on fits that are not identified, so read it with care"
+    parts.append(f"F-test of shared exponents (α, β; E free per variant): p = {t['p_value']:.3g}"
+                 f" ({'the exponents differ' if t['p_value'] < LEVEL else 'no evidence that they differ'}){care}.")
+  return " ".join(parts)
+
+
+def caveats(f: dict) -> list[str]:
+  out = []
+  lo, hi = f["compute_range"]
+  out.append(f"Every claim holds for {lo:.2g}–{hi:.2g} FLOPs, the compute the runs span; the fits' multiplier is "
+             "drawn at most one decade beyond, dashed, and never enters the headline.")
+  for v, n in f["runs_per_variant"].items():
+    if n < 20:
+      out.append(f"only {n} {v} runs: intervals are wide")
+  for v, reasons in f["not_identified"].items():
+    for reason in reasons:
+      out.append(f"{v} fit not identified: {reason}")
+  for v, k in (f.get("bootstrap_failed") or {}).items():
+    if k:
+      out.append(f"{k} of {f['fit_bootstrap']} bootstrap refits for {v} failed (degenerate resample or no convergence)")
+  refs = f.get("references") or {}
+  if refs:
+    best = min(r["bpb"] for r in f["table"])
+    out.append(f"the best run reaches {best:.3f} bits/byte; the compressors on the same files: "
+               + ", ".join(f"{k} {v:.3f}" for k, v in refs.items()))
+  return out
+
+
+def render(f: dict) -> str:
+  d = f["definitions"]
+  lines = ["# structlm scaling report", "", f["headline"], "", "## Definitions (the same for every variant)", ""]
+  lines += [f"- **{k}**: {v}." for k, v in d.items()]
+  lines += ["", "## Compute multiplier from the runs alone", "",
+            "m(C) = C_token(L_structured(C)) / C, each variant's frontier the lower envelope of its runs (an isoFLOP "
+            "budget's runs summarised by a parabola in log N), log-log interpolated; budgets inside the structured "
+            f"runs' compute; 95% intervals from {f['bootstrap']} resamples of the runs within each budget.", "",
+            "| C (FLOPs) | structured loss (bits/byte) | m | 95% interval |", "|---|---|---|---|"]
+  for r in f["measured_multiplier"]:
+    lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r)} | {_x(r['lo'])} – {_x(r['hi'])} |")
+  lines += ["", "## Fits: L(N, D) = E + A/N^α + B/D^β (bits per byte; D in bytes)", "",
+            f"Approach 3 (Huber on log L, L-BFGS from Hoffmann's grid); 95% intervals from {f['fit_bootstrap']} "
+            "refits on resampled runs, each from its own best grid points and the full-data optimum. Identified: "
+            "α and β in [0.05, 1.5], each exponent's interval within a factor of 3, E below the best run and the "
+            "compressors.", "",
+            "| variant | runs | identified | E | A | B | α | β |", "|---|---|---|---|---|---|---|---|"]
+  for v, law in f["laws"].items():
+    if law is None:
+      lines.append(f"| {v} | {f['runs_per_variant'][v]} | not fitted | | | | | |")
+      continue
+    ci = f["intervals"][v]
+    cell = {k: f"{law[k]:.4g} ({ci[k][0]:.3g}–{ci[k][1]:.3g})" if k in ci else f"{law[k]:.4g}"
+            for k in ("E", "A", "B", "alpha", "beta")}
+    lines.append(f"| {v} | {f['runs_per_variant'][v]} | {'yes' if f['identified'][v] else '**no**'} | {cell['E']} | "
+                 f"{cell['A']} | {cell['B']} | {cell['alpha']} | {cell['beta']} |")
+  for v, reasons in f["not_identified"].items():
+    for reason in reasons:
+      lines.append(f"\n- {v}: not identified — {reason}")
+  if f["parametric_multiplier"]:
+    lines += ["", "## The fits' multiplier (measured range, then at most one decade beyond: extrapolated)", "",
+              "| C (FLOPs) | m | 95% interval | |", "|---|---|---|---|"]
+    for r in f["parametric_multiplier"]:
+      lines.append(f"| {r['C']:.3g} | {_x(r['m'])} | {_x(r['lo'])} – {_x(r['hi'])} | "
+                   f"{'extrapolated' if r['extrapolated'] else 'measured range'} |")
+  t = f.get("shared_exponents_test")
+  lines += ["", "## Do the exponents differ?", ""]
+  if t and not math.isnan(t.get("p_value", math.nan)):
+    lines.append(f"F-test of shared (α, β) against separate ones, E, A, B free per variant (least squares on log L): "
+                 f"F = {t['F']:.3g}, df = {tuple(t['df'])}, p = {t['p_value']:.3g}.")
+  else:
+    lines.append("Not tested: " + ((t or {}).get("note") or "a variant has no fit (see above)") + ".")
+  for v in f["laws"]:
+    iso, lc = f["isoflop"][v], f["compute_frontier"][v]
+    lines.append(f"- **{v}**: " + "; ".join(filter(None, [
+        f"isoFLOP N_opt ∝ C^{iso['N_opt_exponent']:.3f} over {len(iso['budgets'])} budgets" if iso else
+        "no isoFLOP budgets with 3+ sizes and a convex parabola",
+        f"L(C) frontier E = {lc['E']:.3g}, γ = {lc['gamma']:.3g}" if lc else None])))
+  refs = f.get("references") or {}
+  lines += ["", "## Runs", "", "Validation bits per byte beside classical compressors on the same held-out files"
+            + (" (" + ", ".join(f"{k}: {v:.3f}" for k, v in refs.items()) + ")" if refs else "") + ". N_lookup: "
+            "input tables (no FLOPs), not in N.", "",
+            "| run | variant | N | N_lookup | tokens/byte | LR | D (bytes) | C (FLOPs) | epochs | bits/byte |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+  for r in f["table"]:
+    lr = f"{r['learning_rate']:.3g}" if r.get("learning_rate") else ""
+    tpb = f"{r['tokens_per_byte']:.4f}" if r.get("tokens_per_byte") else ""
+    lines.append(f"| {r['run']} | {r['variant']} | {r['N']:.3g} | {r['N_lookup']:.3g} | {tpb} | {lr} | "
+                 f"{r['D']:.3g} | {r['C']:.3g} | {r['epochs']:.2g} | {r['bpb']:.3f} |")
+  lines += ["", "## Figures", ""] + [f"![{n}]({n})" for n in f["figures"] if n.endswith(".png")]
+  lines += ["", "## Caveats", ""] + [f"- {c}" for c in f["caveats"]]
+  if f["excluded"]:
+    lines += ["", f"Excluded runs: {f['excluded']}."]
+  return "\n".join(lines) + "\n"

@@ -5,13 +5,23 @@ STAMP := $(VENV)/.installed
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: test demo venv roundtrip-stdlib bench clean
+.PHONY: test demo study lr-sweep venv roundtrip-stdlib bench clean
 
 NATIVE := setup.py $(wildcard structlm/native/*.c structlm/native/*.h)
 
-# the install also compiles structlm._native (the C encoder/decoder; needs a C compiler)
-$(STAMP): requirements.txt requirements-beam.txt pyproject.toml $(NATIVE)
+# the install also compiles structlm._native (the C encoder/decoder; needs a C compiler) with the tree-sitter C
+# core from the sdist of the tree-sitter version pinned in requirements.txt, fetched into build/tree-sitter/
+TS_VERSION = $(shell sed -n 's/^tree-sitter==\([0-9.]*\).*/\1/p' requirements.txt)
+TS_SDIST := build/tree-sitter/tree_sitter-$(TS_VERSION).tar.gz
+
+$(TS_SDIST): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -n "$(TS_VERSION)" || (echo "requirements.txt pins no tree-sitter==X.Y.Z" >&2; exit 1)
+	$(PY) -m pip download -q --no-binary :all: --no-deps tree-sitter==$(TS_VERSION) -d build/tree-sitter
+
+$(STAMP): requirements.txt requirements-beam.txt pyproject.toml setup.py $(NATIVE) $(TS_SDIST)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@command -v $${CC:-cc} >/dev/null || (echo "no C compiler (cc) found: install one (e.g. apt-get install gcc) to build structlm._native" >&2; exit 1)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt -r requirements-beam.txt
 	$(PY) -m pip install -q --no-deps -e .
@@ -22,12 +32,23 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests
 
-# The end-to-end study on the stdlib (README): dataset, 16 runs, analysis -> runs/demo/report.md.
-# QUICK=1: a smaller corpus and 12 shorter runs -> runs/demo-quick/report.md.
+# The end-to-end demo on the stdlib (README): dataset, the CPU study's isoFLOP design at smaller budgets (32 runs),
+# analysis -> runs/demo/report.md, README's demo section, docs/demo/.
+# QUICK=1: the stdlib's top-level modules, 3 budgets x 3 sizes -> runs/demo-quick/report.md.
 DEMO_DIR := runs/demo$(if $(QUICK),-quick)
 demo: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/demo.py$(if $(QUICK),:quick) --workdir $(DEMO_DIR)
 	$(if $(QUICK),,$(PY) -m analysis.publish $(DEMO_DIR))
+
+# The CPU study (about an hour on 2 cores): runs/study, then its report, plots and every run's result.json in
+# docs/study/ and its headline in the README. The learning rates it uses come from `make lr-sweep` (presets.py).
+study: $(STAMP)
+	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py --workdir runs/study
+	$(PY) -m analysis.publish runs/study --name study --copy-runs
+
+lr-sweep: $(STAMP)
+	XLA_FLAGS= $(PY) -m structlm sweep experiments/lr_sweep.py --workdir runs/lr --no-analysis
+	$(PY) -m structlm lr-choice runs/lr
 
 roundtrip-stdlib: $(STAMP)
 	$(PY) -m structlm roundtrip --stdlib --json

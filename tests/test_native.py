@@ -123,3 +123,15 @@ def test_decoder_rejects_invalid_sequences(py_grammar):
   for bad in ([EOF], [py_grammar.vocab_size], [-1], [py_grammar.rule_base, EOF, EOF]):
     with pytest.raises(InvalidAction):
       dec.decode(bad)
+
+
+def test_extension_is_built_from_the_pinned_tree_sitter_core():
+  """The C core compiled into structlm._native (from the pinned sdist) and the tree_sitter wheel agree."""
+  import importlib.metadata
+
+  import tree_sitter
+
+  from structlm import _native
+  assert _native.TREE_SITTER_CORE_VERSION == importlib.metadata.version("tree-sitter")
+  assert _native.LANGUAGE_VERSION == tree_sitter.LANGUAGE_VERSION
+  assert _native.MIN_COMPATIBLE_LANGUAGE_VERSION == tree_sitter.MIN_COMPATIBLE_LANGUAGE_VERSION

@@ -36,10 +36,29 @@ def test_run_writes_result(corpus, tmp_path, variant):
   for key in ("variant", "preset", "params", "params_nonembedding", "tokens", "bytes", "flops", "eval_bpb",
               "seconds", "grammar_hash", "vocab_hash", "config"):
     assert key in res
-  assert 0 < res["eval_bpb"] < 20 and res["tokens"] > 0 and res["flops"] > 6 * res["params_nonembedding"]
+  assert res["flops"] == res["tokens"] * res["flops_per_token"]  # C exactly, no constant
+  assert res["bytes"] == pytest.approx(res["tokens"] / res["tokens_per_byte"])  # D = tokens / train tokens per byte
+  assert res["params"] == res["params_total"] - res["params_lookup"]  # N: what costs FLOPs
+  vocab = res["vocabulary"]
+  assert vocab["structured"]["leaf_capacity"] == "merges"
+  assert vocab["structured"]["piece_merges"] == vocab["token"]["merges"]  # fair: as many merges as the BPE
+  assert vocab["structured"]["total"] > vocab["token"]["total"]  # structural actions on top
   steps = losses(str(tmp_path))
   assert len(steps) == 12 and steps[12] < steps[1]
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tensorboard"))
+
+
+def test_context_in_bytes_and_warmup_fraction(corpus, tmp_path):
+  """context_bytes gives each variant the positions that hold that many source bytes at its own tokens per byte;
+  warmup_fraction scales the warm-up with the run; the equal-total ablation still builds."""
+  res = {v: train(config(corpus, variant=v, context_bytes=200, warmup_fraction=0.25, steps=8), str(tmp_path / v),
+                  progress=False) for v in ("token", "structured")}
+  for r in res.values():
+    assert abs(r["seq_len"] - 200 * r["tokens_per_byte"]) <= 4 and r["seq_len"] % 8 == 0
+    assert r["warmup"] == 2 and r["config"]["seq_len"] == r["seq_len"]
+  total = train(config(corpus, variant="structured", leaf_capacity="total", steps=2), str(tmp_path / "t"),
+                progress=False)
+  assert total["vocabulary"]["structured"]["total"] <= 2048 < res["structured"]["vocabulary"]["structured"]["total"]
 
 
 def test_interrupted_run_resumes_exactly(corpus, tmp_path):

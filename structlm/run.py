@@ -74,14 +74,11 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
       prepare(**prep)
     multihost_utils.sync_global_devices("structlm dataset prepared")
   data, vocab, table, mcfg = setup(cfg)
-  if main:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(cfg.to_dict(), f, indent=1)
+  hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
+  _check_hashes(workdir, hashes, write=False)  # a workdir of other vocabularies: refused before any write
   mesh = sharding.make_mesh(tuple(cfg.mesh))
   sharding.check(mcfg, mesh, cfg.global_batch)
   mask_bias_table = mask_bias(table.mask_table()) if table is not None else None
-  hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
-  _check_hashes(workdir, hashes, write=main)
 
   train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
                              **batch_options(cfg, mcfg))
@@ -93,6 +90,10 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
                                **batch_options(cfg, mcfg))
   kw = batch_options(cfg, mcfg)
+  _check_hashes(workdir, hashes, write=main)
+  if main:  # the resolved config (seq_len from context_bytes), as evaluate and sample read it back
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      json.dump(cfg.to_dict(), f, indent=1)
   counts = flops.param_counts(mcfg)
   flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
   steps = total_steps(cfg, tokens_per_byte, flops_per_token, train_data.unique_bytes_used)

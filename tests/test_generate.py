@@ -111,7 +111,9 @@ def test_completion_context_has_no_look_ahead(runs):
   import sysconfig
 
   from structlm.complete import statement_starts, structured_prefix
+  from structlm.syntax import languages
   from structlm.syntax.codec import Codec
+  from structlm.syntax.machine import Machine
   run = load_run(runs["structured"][0])
   g = run.vocab.grammar
   codec = Codec(g)
@@ -126,6 +128,10 @@ def test_completion_context_has_no_look_ahead(runs):
     a2 = codec.encode(src[:starts[s]] + b"pass\npass\n").actions  # same text before the cursor, other after
     k2 = structured_prefix(g, run.table, a2, s, root)
     assert k1 == k2 and list(a1[:k1]) == list(a2[:k2]), s
+    # the prefix decodes to exactly the source up to the gap before the cursor's statement
+    prev_end = [c.end_byte for c in languages.parser("python").parse(src).root_node.named_children
+                if c.start_byte < starts[s]][-1]
+    assert Machine(g, table=run.table).feed(a1[:k1]) == src[:prev_end], s
     checked += 1
   assert checked >= 3
 

@@ -7,7 +7,7 @@ import pytest
 from structlm.syntax import native
 from structlm.syntax.build import build_grammar
 from structlm.syntax.codec import Codec
-from structlm.syntax.grammar import EOF, GrammarConfig
+from structlm.syntax.grammar import EOF, LAYOUT_RAW, GrammarConfig
 from structlm.syntax.machine import InvalidAction, Machine, SlotTable
 from structlm.syntax.tree import LEAF, Skip, parse, strip_comments
 
@@ -51,14 +51,17 @@ def test_same_as_python_held_out_and_stripped(py_files):
   assert assert_same_encodings(g, held[:8], strip=True) == 8
   actions = np.concatenate([Codec(g).encode(s).actions for s in held])
   assert ((actions >= g.open_base) & (actions < g.lit_base)).any()  # the generic form was exercised
+  assert ((actions >= g.seg_base) & (actions < g.open_base)).any()  # segments
+  assert (actions == LAYOUT_RAW).any()  # and raw layout
 
 
 def test_caches_starting_afresh_change_nothing(py_grammar, py_files):
   py, nat = Codec(py_grammar, native=False), Codec(py_grammar)
   nat.encode(py_files[0][1])
-  nat._native._encoder.set_cache_limit(50)  # every file now starts with empty caches
+  before = nat._native._encoder.set_cache_limit(50)  # every file now starts with empty caches
   for _, src in py_files[:8]:
     assert nat.encode(src).actions.tolist() == py.encode(src).actions.tolist()
+  assert nat._native._encoder.set_cache_limit(50) >= before + 7  # the caches did start afresh, file by file
 
 
 def test_codec_pickles_after_use(py_grammar, py_files):

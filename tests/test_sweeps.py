@@ -1,5 +1,6 @@
 """Sweeps: expansion into stably named members, the runner (skip finished, resume interrupted, record failures,
 analysis at the end), and the launch scripts' dry runs."""
+import fnmatch
 import json
 import math
 import os
@@ -193,3 +194,27 @@ def test_slurm_and_single_node_dry_runs():
   assert cmds == [["make", "venv"],
                   ["env", "JAX_PLATFORMS=", "XLA_FLAGS=", ".venv/bin/python", "-m", "structlm", "sweep",
                    "experiments/gpu_small.py", "--workdir", "runs/gpu_small", "--set", "dtype=bfloat16,mesh=(-1,1,1)"]]
+
+
+def test_gpu_script_dry_run_checks_commands_and_shapes():
+  """benchmarks/gpu.sh --dry-run: the step benchmark at ref_mfu.py's 125M/350M/1.3B shapes, the decode benchmark
+  at a preset that exists, and the gpu_small sweep (all or half), each to its own JSON file."""
+  import importlib.util
+
+  from structlm import presets
+  out = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu.sh"), "--dry-run", "--half", "--out", "o"],
+                       capture_output=True, text=True, check=True).stdout.splitlines()
+  assert [shlex.split(line)[-1] for line in out] == ["o/step.json", "o/decode.json", "o/sweep.json"]
+  step, decode, sweep = (shlex.split(line)[:-2] for line in out)
+  spec = importlib.util.spec_from_file_location("ref_mfu", os.path.join(ROOT, "..", "shared", "tools", "ref_mfu.py"))
+  if spec is not None and os.path.exists(spec.origin):
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    shapes = ";".join(",".join(map(str, ref.SIZES[k])) for k in ("125m", "350m", "1.3b"))
+    assert step[step.index("--shapes") + 1] == shapes
+  assert step[step.index("--dtype") + 1] == "bfloat16" and step[step.index("--remat") + 1] == "on"
+  presets.preset(decode[decode.index("--preset") + 1])  # exists
+  only = sweep[sweep.index("--only") + 1]
+  ms = members(load_sweep(os.path.join(ROOT, sweep[sweep.index("sweep") + 1])), extra="dtype=bfloat16")
+  chosen = [m for m in ms if any(fnmatch.fnmatch(m["name"], g) for g in only.split(","))]
+  assert 0 < len(chosen) < len(ms)

@@ -67,9 +67,23 @@ def test_interrupted_run_resumes_exactly(corpus, tmp_path):
   broken = str(tmp_path / "broken")
   with pytest.raises(SystemExit):
     train(config(corpus, stop_after=8), broken, progress=False)
+  assert steps_logged(broken) == list(range(1, 9))
   train(config(corpus), broken, progress=False)  # the same command again
+  assert steps_logged(broken) == list(range(1, 13))  # it started at the checkpoint and logged only 9..12
   a, b = losses(straight), losses(broken)
   assert all(a[s] == b[s] for s in range(9, 13)), (a, b)
+
+
+def steps_logged(workdir):
+  with open(f"{workdir}/metrics.jsonl") as f:
+    return [json.loads(line)["step"] for line in f]
+
+
+def test_a_workdir_of_other_vocabularies_is_refused(corpus, tmp_path):
+  (tmp_path / "vocab_hashes.json").write_text(json.dumps({"grammar_hash": "0" * 16, "vocab_hash": "1" * 16}))
+  with pytest.raises(ValueError, match="trained with grammar/vocabulary"):
+    train(config(corpus), str(tmp_path), progress=False)
+  assert not (tmp_path / "metrics.jsonl").exists()  # refused before anything was written
 
 
 def test_config_overrides_and_errors(corpus, tmp_path):
@@ -82,3 +96,69 @@ def test_config_overrides_and_errors(corpus, tmp_path):
     train(config(corpus, preset="7b"), str(tmp_path), progress=False)
   with pytest.raises(ValueError, match="global batch"):
     train(config(corpus, global_batch=6), str(tmp_path / "b"), progress=False)
+
+
+def _launch(cfg, workdir):
+  """`python -m structlm train` on the test's config, in its own process."""
+  import subprocess
+  import sys
+  overrides = ",".join(f"{k}={_flag(v)}" for k, v in cfg.items() if k in OVERRIDES)
+  return subprocess.Popen([sys.executable, "-m", "structlm", "train", "--quiet", "--config", f"{BASE}:{overrides}",
+                           "--workdir", workdir], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+OVERRIDES = ("corpus", "data_dir", "vocab_size", "seq_len", "global_batch", "steps", "warmup", "log_every",
+             "checkpoint_every", "eval_bytes", "mesh", "preset", "variant")
+
+
+def _flag(v):
+  return "(" + ",".join(map(str, v)) + ")" if isinstance(v, (tuple, list)) else str(v)
+
+
+def _wait_for(pred, proc, timeout=300):
+  import time
+  t0 = time.time()
+  while not pred():
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    assert time.time() - t0 < timeout, "timed out waiting for the run"
+    time.sleep(0.05)
+
+
+def _checkpoints(workdir):
+  d = os.path.join(workdir, "checkpoints")
+  return sorted(int(x) for x in os.listdir(d) if x.isdigit()) if os.path.isdir(d) else []
+
+
+def test_sigterm_and_kill_9_resume_exactly(corpus, tmp_path):
+  """A real SIGTERM (preemption) saves and exits; `kill -9` loses only what came after the last checkpoint; the
+  same command then finishes with the straight run's losses."""
+  import signal
+  cfg = config(corpus, steps=30, checkpoint_every=5)
+  train(cfg, str(tmp_path / "straight"), progress=False)
+  straight = losses(str(tmp_path / "straight"))
+
+  term = str(tmp_path / "term")
+  proc = _launch(cfg, term)
+  _wait_for(lambda: os.path.exists(f"{term}/metrics.jsonl") and len(steps_logged(term)) >= 7, proc)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode != 0 and "stopped at step" in err, err[-2000:]
+  stopped = steps_logged(term)[-1]
+  assert _checkpoints(term)[-1] == stopped < 30  # saved where it stopped
+  proc = _launch(cfg, term)
+  assert proc.wait(timeout=300) == 0, proc.communicate()[1][-3000:]
+  assert steps_logged(term) == list(range(1, 31))  # resumed at the stop, nothing retrained
+
+  killed = str(tmp_path / "killed")
+  proc = _launch(cfg, killed)
+  _wait_for(lambda: _checkpoints(killed) and _checkpoints(killed)[-1] >= 10, proc)
+  proc.kill()
+  proc.wait()
+  last = _checkpoints(killed)[-1]
+  proc = _launch(cfg, killed)
+  assert proc.wait(timeout=300) == 0, proc.communicate()[1][-3000:]
+  logged = steps_logged(killed)
+  assert logged[-(30 - last):] == list(range(last + 1, 31))  # the resumed run started after the checkpoint
+  for workdir in (term, killed):
+    got = losses(workdir)  # the last logged loss of every step (steps after a kill -9 are logged twice)
+    assert all(got[s] == straight[s] for s in range(1, 31)), workdir

@@ -112,6 +112,7 @@ static int bound_caches(Encoder *E) {
     if (map_init(maps[i], 1024)) { PyErr_NoMemory(); return ERR; }
   }
   E->arena.n = E->piece_arena.n = 0;
+  E->cache_resets++;
   return OK;
 }
 
@@ -193,8 +194,9 @@ static int Encoder_init(Encoder *E, PyObject *args, PyObject *kw) {
   if (!lang) return -1;
   E->parser = ts_parser_new();
   if (!ts_parser_set_language(E->parser, lang)) {
-    PyErr_Format(PyExc_ValueError, "language ABI %u is not supported by the vendored tree-sitter (%d..%d)",
-                 ts_language_abi_version(lang), TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION,
+    PyErr_Format(PyExc_ValueError, "language ABI %u is not supported by the tree-sitter " STRUCTLM_TS_VERSION
+                 " core compiled in (%d..%d): pin grammar wheels of a matching ABI", ts_language_abi_version(lang),
+                 TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION,
                  TREE_SITTER_LANGUAGE_VERSION);
     return -1;
   }
@@ -311,12 +313,13 @@ static PyObject *Encoder_set_cache_limit(Encoder *E, PyObject *arg) {  /* tests:
   if (n == -1 && PyErr_Occurred()) return NULL;
   if (n < 1) return PyErr_Format(PyExc_ValueError, "cache limit must be positive");
   E->cache_limit = (size_t)n;
-  Py_RETURN_NONE;
+  return PyLong_FromSize_t(E->cache_resets);
 }
 
 static PyMethodDef Encoder_methods[] = {
     {"set_cache_limit", (PyCFunction)Encoder_set_cache_limit, METH_O,
-     "set_cache_limit(entries): caches start afresh between files once one holds more (default 2**20)"},
+     "set_cache_limit(entries) -> resets so far: caches start afresh between files once one holds more "
+     "(default 2**20)"},
     {"set_short_bpe", (PyCFunction)Encoder_set_short_bpe, METH_O,
      "set_short_bpe(on) -> previous: use the scan for short leaves when the merges allow it (tests)"},
     {"encode", (PyCFunction)Encoder_encode, METH_VARARGS,

@@ -61,6 +61,7 @@ typedef struct {
   int32_t depth;
   uint32_t base_pos, base_s, base_e; /* the last base indentation computed (base_pos UINT32_MAX: none) */
   size_t cache_limit; /* entries per cache before all caches start afresh (bounds memory on big corpora) */
+  size_t cache_resets; /* how many times they did (tests) */
   int busy; /* resolver callbacks may let another thread in: an Encoder is not reentrant */
 } Encoder;
 

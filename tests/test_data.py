@@ -118,6 +118,9 @@ def test_same_seed_same_batches_and_hosts_agree(built):
     joined = {k: np.concatenate([h.host_batch(step)[k] for h in hosts]) for k in a}
     assert all(np.array_equal(a[k], joined[k]) for k in a)
   assert not np.array_equal(one.host_batch(0)["ids"], other.host_batch(0)["ids"])
+  # each epoch reshuffles the documents: the same documents, another order
+  first, second = one._plan(0)[0], one._plan(1)[0]
+  assert sorted(first) == sorted(second) and not np.array_equal(first, second)
 
 
 def test_resume_continues_with_the_next_batch(built):
@@ -176,6 +179,15 @@ def test_jsonl_corpus_with_dedup(tmp_path):
   docs, dropped = dedup(iter_corpus(str(path), "python"))
   assert [d.key for d in docs] == ["a.py", "c.py"] and dropped == 1
   assert docs[0].split == docs[1].split  # same repository, same split
+  many = [{"content": f"v{r}_{i} = {i}\n", "max_stars_repo_path": f"f{i}.py", "max_stars_repo_name": f"repo{r}"}
+          for r in range(60) for i in range(5)]
+  path.write_text("\n".join(json.dumps(r) for r in many))
+  docs, _ = dedup(iter_corpus(str(path), "python"))
+  by_repo = {}
+  for d, row in zip(docs, many):
+    by_repo.setdefault(row["max_stars_repo_name"], set()).add(d.split)
+  assert all(len(s) == 1 for s in by_repo.values())  # every repository's files in one split...
+  assert len(set().union(*by_repo.values())) >= 2  # ...and the repositories spread over the splits
   with pytest.raises(ValueError, match="content-column"):
     list(iter_corpus(str(path), "python", content_column="text"))
 

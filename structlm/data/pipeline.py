@@ -33,8 +33,9 @@ class DatasetError(ValueError):
   pass
 
 
-def open_split(ddir: str, split: str):
-  """The split's ArrayRecord data source and its index, or a clear error naming the command to rebuild."""
+def open_split(ddir: str, split: str, features=None):
+  """The split's ArrayRecord data source and its index, or a clear error naming the command to rebuild. With
+  `features`, the other features are not decoded (their raw bytes are left as they are)."""
   import tensorflow_datasets as tfds
   hint = "rebuild it with `python -m structlm prepare ...`"
   summary = epath.Path(ddir) / SUMMARY_FILE
@@ -43,7 +44,11 @@ def open_split(ddir: str, split: str):
   rebuild = json.loads(summary.read_text()).get("rebuild", "python -m structlm prepare ...")
   hint = f"delete {ddir} and rebuild it with `{rebuild}`"
   try:
-    source = tfds.builder_from_directory(ddir).as_data_source()[split]
+    builder = tfds.builder_from_directory(ddir)
+    decoders = None
+    if features is not None:
+      decoders = {k: tfds.decode.SkipDecoding() for k in builder.info.features if k not in features}
+    source = builder.as_data_source(decoders=decoders)[split]
     if len(source):
       source[0], source[len(source) - 1]  # the record files are there and readable
     with (epath.Path(ddir) / INDEX_FILE).open("rb") as f:
@@ -86,7 +91,8 @@ class PackedBatches:
       raise ValueError(f"variant must be one of {sorted(FEATURES)}")
     if self.global_batch % self.process_count:
       raise ValueError(f"global batch {self.global_batch} is not divisible by {self.process_count} hosts")
-    self.source, idx = open_split(self.ddir, self.split)
+    self.source, idx = open_split(self.ddir, self.split)  # every feature (paths, tokens for compressors)
+    self._rows_source, _ = open_split(self.ddir, self.split, FEATURES[self.variant])  # what rows need
     self.features = FEATURES[self.variant]
     self.doc_bytes = idx["bytes"]
     self.doc_len = idx[self.features[0]] + 1 + (self.eos_id is not None)  # + BOS (+ EOS)
@@ -136,7 +142,7 @@ class PackedBatches:
     """A document's features stacked [F, n] with BOS (features 0) in front."""
     d = self._cache.get(i)
     if d is None:
-      ex = self.source[int(i)]
+      ex = self._rows_source[int(i)]
       body = np.stack([np.asarray(ex[f], np.int32) for f in self.features])
       d = np.zeros((len(self.features), int(self.doc_len[i])), np.int32)
       d[0, 0] = self.bos_id

@@ -51,6 +51,7 @@ def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False
     evaluate = [f for f in files if f not in train]
   else:
     train = evaluate = files
+  given = grammar is not None
   if grammar is None:
     grammar = build_grammar(language, train, config, max_bytes=max_bytes)
   build_s = time.time() - t0
@@ -93,14 +94,18 @@ def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False
           stats["ast_equal"] += d == _ast_dump(out)
     else:
       failures.append(f"{path}: decoded bytes differ")
-  bpe = train_source_bpe(ok_texts if holdout == 0 else [s.decode("utf-8", "replace") for _, s in train],
-                         grammar.vocab_size)
-  bpe_tokens = sum(len(e.ids) for e in bpe.encode_batch(ok_texts)) if ok_texts else 0
+  # the token BPE paired with the grammar: trained on the same files as the grammar, with the BPE size the grammar
+  # was built for (its leaf pieces have as many merges). A grammar built elsewhere has no such BPE here: no column
   n_bytes = max(stats["bytes"], 1)
+  bpe_per_byte = None
+  if not given:
+    bpe = train_source_bpe([s.decode("utf-8", "replace") for _, s in train],
+                           grammar.data.get("config", {}).get("vocab_size", grammar.vocab_size))
+    bpe_per_byte = (sum(len(e.ids) for e in bpe.encode_batch(ok_texts)) if ok_texts else 0) / n_bytes
   return dict(
       files=stats["files"], parsed=stats["parsed"], exact=stats["exact"], skipped=dict(skipped),
       bytes=stats["bytes"], actions=stats["actions"], actions_per_byte=stats["actions"] / n_bytes,
-      bpe_tokens_per_byte=bpe_tokens / n_bytes, vocab_size=grammar.vocab_size,
+      bpe_tokens_per_byte=bpe_per_byte, vocab_size=grammar.vocab_size,
       constraint_violations=violations, ast_checked=stats["ast_checked"], ast_equal=stats["ast_equal"],
       encode_mb_s=stats["bytes"] / 1e6 / max(encode_s, 1e-9), grammar_hash=grammar.hash,
       grammar_files=len(train), grammar_seconds=round(build_s, 2), seconds=round(time.time() - t0, 2),

@@ -33,14 +33,25 @@ class CostModel:
 
 
 def frontier_curve(law: Law, cost: CostModel, C, span: float = 4.0, points: int = 400):
-  """(L*, N*) at each compute C: min over N of L(N, C / f(N)), on a log-N grid reaching `span` (e-folds) past
-  the measured sizes; numerical, so any f(N) works."""
+  """(L*, N*) at each compute C: min over N of L(N, C / f(N)), on a log-N grid from `span` e-folds below the
+  measured sizes to `span` above them or to where one byte of data takes all of the largest C (whichever is
+  larger), so the optimum is never cut off; numerical, so any f(N) works."""
   C = np.atleast_1d(np.asarray(C, float))
-  logN = np.linspace(cost.logN[0] - span, cost.logN[-1] + span, points)
+  top = max(cost.logN[-1] + span, _log_n_for_flops_per_byte(cost, float(np.log(C.max()))))
+  logN = np.linspace(cost.logN[0] - span, top, points)
   logD = np.log(C)[:, None] - cost.log_flops_per_byte(logN)[None, :]
   L = law.E + law.A * np.exp(-law.alpha * logN)[None, :] + law.B * np.exp(-law.beta * logD)
   j = np.argmin(L, axis=1)
   return L[np.arange(len(C)), j], np.exp(logN[j])
+
+
+def _log_n_for_flops_per_byte(cost: CostModel, log_f: float) -> float:
+  """The log N whose FLOPs per byte is exp(log_f) (the cost model is increasing in N)."""
+  lo, hi = cost.logN[0] - 50, cost.logN[-1] + 100
+  for _ in range(80):
+    mid = (lo + hi) / 2
+    lo, hi = (mid, hi) if cost.log_flops_per_byte(mid) < log_f else (lo, mid)
+  return lo
 
 
 def parametric_multiplier(law_s: Law, law_t: Law, cost_s: CostModel, cost_t: CostModel, C) -> np.ndarray:
@@ -49,7 +60,7 @@ def parametric_multiplier(law_s: Law, law_t: Law, cost_s: CostModel, cost_t: Cos
   C = np.atleast_1d(np.asarray(C, float))
   target, _ = frontier_curve(law_s, cost_s, C)
   grid = np.logspace(np.log10(C.min()) - 8, np.log10(C.max()) + 12, 800)
-  lt, _ = frontier_curve(law_t, cost_t, grid)
+  lt, _ = frontier_curve(law_t, cost_t, grid, points=1500)
   lt = np.minimum.accumulate(lt)  # the frontier falls with compute
   ct = np.exp(np.interp(-target, -lt, np.log(grid), left=np.nan, right=np.nan))
   out = ct / C
@@ -63,7 +74,7 @@ def compute_to_reach(law: Law, cost: CostModel, loss: float) -> float:
   if loss <= law.E:
     return math.inf
   grid = np.logspace(6, 40, 1200)
-  l, _ = frontier_curve(law, cost, grid)
+  l, _ = frontier_curve(law, cost, grid, points=3000)
   l = np.minimum.accumulate(l)
   if loss < l[-1]:
     return math.inf
@@ -122,19 +133,20 @@ def shared_exponents_test(groups: dict[str, tuple], laws: dict[str, Law]) -> dic
 def isoflop(N, D, L, C, tol: float = 0.05) -> dict | None:
   """Approach 2: per compute budget (log10 C within `tol`), a parabola of L in log N gives N_opt(C); then
   N_opt = k C^a. None when fewer than two budgets have three or more sizes."""
+  from analysis.frontier import budget_groups
   N, D, L, C = (np.asarray(x, float) for x in (N, D, L, C))
-  keys = np.round(np.log10(C) / tol) * tol
+  groups = budget_groups(C)  # the same budgets as the measured frontier's
   budgets = []
-  for key in np.unique(keys):
-    m = keys == key
+  for g in np.unique(groups):
+    m = groups == g
     if len(np.unique(N[m])) < 3:
       continue
     x = np.log(N[m])
     c2, c1, c0 = np.polyfit(x, L[m], 2)
     if c2 <= 0:
       continue
-    x_opt = -c1 / (2 * c2)
-    budgets.append(dict(C=float(10 ** key), N_opt=float(math.exp(x_opt)), L_opt=float(np.polyval([c2, c1, c0], x_opt)),
+    x_opt = float(np.clip(-c1 / (2 * c2), x.min(), x.max()))  # not beyond the sizes measured
+    budgets.append(dict(C=float(np.exp(np.mean(np.log(C[m])))), N_opt=float(math.exp(x_opt)), L_opt=float(np.polyval([c2, c1, c0], x_opt)),
                         D_opt=float(np.median(D[m] * N[m]) / math.exp(x_opt)), parabola=[c2, c1, c0],
                         points=int(m.sum()), runs_N=N[m].tolist(), runs_L=L[m].tolist()))
   if len(budgets) < 2:

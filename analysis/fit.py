@@ -172,16 +172,19 @@ def check_design(N, D, C, what: str = "runs") -> str | None:
   of at least 3 compute budgets with 3 sizes each; else what to add."""
   from analysis.frontier import budget_groups
   N, D, C = (np.asarray(x, float) for x in (N, D, C))
-  sizes = len(np.unique(np.round(np.log(N), 6)))
+  size_of = np.round(np.log(N), 6)
+  sizes = len(np.unique(size_of))
   budgets = len(np.unique(np.round(np.log10(D), 2)))
+  # data budgets must vary at a fixed size (else N and D move together and α, β cannot be told apart)
+  crossed = sum(len(np.unique(np.round(np.log10(D[size_of == s]), 2))) >= 3 for s in np.unique(size_of))
   groups = budget_groups(C)
   iso = sum(len(np.unique(np.round(np.log(N[groups == g]), 6))) >= 3 for g in np.unique(groups))
-  if iso >= 3 or (sizes >= 4 and budgets >= 3):
+  if iso >= 3 or (sizes >= 4 and budgets >= 3 and crossed >= 2):
     return None
-  return (f"{what}: {sizes} model sizes, {budgets} data budgets and {iso} compute budgets with 3+ sizes; "
-          "a fit needs 4 sizes x 3 data budgets, or 3 compute budgets x 3 sizes (isoFLOP): add "
-          + ("model sizes" if sizes < 4 else "") + (" and " if sizes < 4 and budgets < 3 else "")
-          + ("data budgets" if budgets < 3 else "") + " (or isoFLOP budgets)")
+  need = [x for x, short in (("model sizes", sizes < 4), ("data budgets", budgets < 3 or crossed < 2)) if short]
+  return (f"{what}: {sizes} model sizes, {budgets} data budgets ({crossed} sizes with 3+ of them) and {iso} "
+          "compute budgets with 3+ sizes; a fit needs 4 sizes x 3 data budgets, or 3 compute budgets x 3 sizes "
+          f"(isoFLOP): add {' and '.join(need) or 'budgets'} (or isoFLOP budgets)")
 
 
 def identification(law: Law, ci: dict, best_loss: float, floor: float | None = None) -> list[str]:

@@ -45,15 +45,26 @@ def _budget_point(N, L) -> float:
   return float(math.exp(np.polyval([c2, c1, c0], xv)))
 
 
-def envelope(N, C, L) -> tuple[np.ndarray, np.ndarray]:
-  """(log C, log L) of the frontier points, C increasing and L strictly decreasing."""
-  N, C, L = (np.asarray(x, float) for x in (N, C, L))
+def isoflop_budgets(N, C) -> dict[int, float]:
+  """{group: its compute} for the compute budgets that hold at least three model sizes (isoFLOP budgets); a
+  budget's compute is the geometric mean of its runs' (runs aim at a budget and land within a few percent)."""
+  N, C = np.asarray(N, float), np.asarray(C, float)
   groups = budget_groups(C)
+  return {int(g): float(np.exp(np.mean(np.log(C[groups == g])))) for g in np.unique(groups)
+          if len(np.unique(np.round(np.log(N[groups == g]), 6))) >= 3}
+
+
+def envelope(N, C, L, groups=None, budgets=None) -> tuple[np.ndarray, np.ndarray]:
+  """(log C, log L) of the frontier points, C increasing and L strictly decreasing. `groups` / `budgets`
+  (isoflop_budgets of the full data) fix each isoFLOP budget's compute, so resamples keep the same budgets."""
+  N, C, L = (np.asarray(x, float) for x in (N, C, L))
+  if groups is None:
+    groups, budgets = budget_groups(C), isoflop_budgets(N, C)
   pts = []
   for g in np.unique(groups):
     m = groups == g
-    if len(np.unique(np.round(np.log(N[m]), 6))) >= 3:
-      pts.append((float(np.exp(np.mean(np.log(C[m])))), _budget_point(N[m], L[m])))
+    if g in budgets:
+      pts.append((budgets[g], _budget_point(N[m], L[m])))
     else:
       pts += list(zip(C[m].tolist(), L[m].tolist()))
   pts.sort()
@@ -100,17 +111,25 @@ def multiplier(env_s, env_t, C) -> dict:
 
 
 def bootstrap(N_s, C_s, L_s, N_t, C_t, L_t, budgets, n: int = 1000, seed: int = 0) -> np.ndarray:
-  """[n, budgets] samples of log m(C) from runs resampled with replacement within each compute budget of each
-  variant; a sample whose target lies beyond the token runs is +inf / -inf (kept: it counts in percentiles)."""
+  """[n, budgets] samples of log m(C) from runs resampled with replacement: within each isoFLOP budget (whose
+  compute stays fixed), and all other runs pooled as one stratum (a grid's runs each have their own compute). A
+  sample whose target lies beyond the token runs is +inf / -inf (it counts in percentiles); one whose resampled
+  structured frontier does not reach the budget is NaN (counted by `interval`)."""
   rng = np.random.default_rng(seed)
-  data = [tuple(np.asarray(x, float) for x in v) for v in ((N_s, C_s, L_s), (N_t, C_t, L_t))]
-  strata = [[np.flatnonzero(budget_groups(d[1]) == g) for g in np.unique(budget_groups(d[1]))] for d in data]
+  data, strata, fixed = [], [], []
+  for N, C, L in ((N_s, C_s, L_s), (N_t, C_t, L_t)):
+    N, C, L = (np.asarray(x, float) for x in (N, C, L))
+    groups, iso = budget_groups(C), isoflop_budgets(N, C)
+    pooled = np.flatnonzero(~np.isin(groups, list(iso)))
+    data.append((N, C, L))
+    strata.append([np.flatnonzero(groups == g) for g in iso] + ([pooled] if len(pooled) else []))
+    fixed.append((groups, iso))
   out = np.empty((n, len(budgets)))
   for i in range(n):
     envs = []
-    for (N, C, L), groups in zip(data, strata):
-      idx = np.concatenate([rng.choice(g, len(g)) for g in groups])
-      envs.append(envelope(N[idx], C[idx], L[idx]))
+    for (N, C, L), parts, (groups, iso) in zip(data, strata, fixed):
+      idx = np.concatenate([rng.choice(g, len(g)) for g in parts])
+      envs.append(envelope(N[idx], C[idx], L[idx], groups[idx], iso))
     r = multiplier(envs[0], envs[1], budgets)
     with np.errstate(divide="ignore"):
       lm = np.log(r["m"])
@@ -119,23 +138,20 @@ def bootstrap(N_s, C_s, L_s, N_t, C_t, L_t, budgets, n: int = 1000, seed: int = 
   return out
 
 
+MAX_UNDEFINED = 0.05  # more resamples than this without a value at a budget: no interval there
+
+
 def interval(samples_log, q=(2.5, 97.5)) -> list[tuple[float, float]]:
-  """Percentile intervals of m per budget (from log samples; NaN samples, outside the range, left out)."""
+  """Percentile intervals of m per budget from log samples (±inf kept: bounds beyond the runs). A budget where
+  more than MAX_UNDEFINED of the resamples are NaN (their frontier does not reach it) gets no interval (NaN)."""
   res = []
   for col in np.asarray(samples_log).T:
-    col = col[~np.isnan(col)]
-    if len(col) < 10:
+    if np.isnan(col).mean() > MAX_UNDEFINED or (~np.isnan(col)).sum() < 10:
       res.append((math.nan, math.nan))
       continue
-    lo, hi = np.percentile(col, q, method="linear") if np.isfinite(col).all() else _inf_percentile(col, q)
+    lo, hi = np.percentile(col[~np.isnan(col)], q, method="inverted_cdf")
     res.append((float(np.exp(lo)), float(np.exp(hi))))
   return res
-
-
-def _inf_percentile(col, q):
-  s = np.sort(col)
-  idx = [min(len(s) - 1, max(0, int(round(p / 100 * (len(s) - 1))))) for p in q]
-  return s[idx[0]], s[idx[1]]
 
 
 def budgets_inside(C_s, per_decade: int = 4) -> np.ndarray:

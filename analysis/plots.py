@@ -156,5 +156,8 @@ def residuals(rows, laws, out_dir):
   ax.set_xlabel("training compute C (FLOPs)")
   ax.set_ylabel("log(observed / fitted loss)")
   ax.set_title("Residuals of the L(N, D) fits")
-  ax.legend(fontsize=8)
+  if laws:
+    ax.legend(fontsize=8)
+  else:
+    ax.text(0.5, 0.5, "no fitted law (the design cannot identify one)", ha="center", transform=ax.transAxes)
   return _save(fig, out_dir, "residuals")

@@ -59,16 +59,27 @@ def headline(f: dict) -> str:
       parts.append(f"Across the measured range the multiplier is {_x(vals[0]['m'])} at {vals[0]['C']:.2g} and "
                    f"{_x(vals[-1]['m'])} at {vals[-1]['C']:.2g} FLOPs.")
   else:
-    word = "helps" if r["kind"] == "above" else "hurts"
-    parts.append(f"Inside the measured range (runs of {lo_c:.2g}–{hi_c:.2g} FLOPs), at C = {r['C']:.2g} FLOPs structure "
-                 f"{word} beyond what the token runs can measure: m {_cell(r)}.")
+    if r["kind"] == "above" and r["bound"] >= 1 and r["lo"] >= 1:
+      word = "structure helps beyond what the token runs can measure"
+    elif r["kind"] == "below" and r["bound"] <= 1 and r["hi"] <= 1:
+      word = "structure hurts beyond what the token runs can measure"
+    else:
+      word = "the runs cannot tell whether structure helps"
+    parts.append(f"Inside the measured range (runs of {lo_c:.2g}–{hi_c:.2g} FLOPs), at C = {r['C']:.2g} FLOPs "
+                 f"{word}: m {_cell(r)}.")
   ident = f["identified"]
   if all(ident.values()) and f.get("asymptote"):
     a = f["asymptote"]
-    when = (f"at about {a['C_reach']:.2g} FLOPs" if math.isfinite(a["C_reach"]) else "never")
-    parts.append(f"The fitted laws (identified) put the {a['lower']} model's asymptote lower (E = "
-                 f"{a['E'][a['lower']]:.3f} vs {a['E'][a['higher']]:.3f} bits/byte); its frontier reaches the "
-                 f"{a['higher']} model's asymptote {when} (an extrapolation of the fits, not a measurement).")
+    lo, hi = a["difference_interval"]
+    if a["ordered"]:
+      when = (f"at about {a['C_reach']:.2g} FLOPs" if math.isfinite(a["C_reach"]) else "beyond 1e40 FLOPs")
+      parts.append(f"The fitted laws (identified) put the {a['lower']} model's asymptote lower (E = "
+                   f"{a['E'][a['lower']]:.3f} vs {a['E'][a['higher']]:.3f} bits/byte; difference 95% interval "
+                   f"{lo:.3f}–{hi:.3f}); its frontier reaches the {a['higher']} model's asymptote {when} (an "
+                   "extrapolation of the fits, not a measurement).")
+    else:
+      parts.append(f"The fitted laws (identified) cannot order the asymptotes (E = {a['E']['structured']:.3f} "
+                   f"structured, {a['E']['token']:.3f} token; difference 95% interval {lo:.3f}–{hi:.3f}).")
   else:
     bad = [v for v, ok in ident.items() if not ok]
     first = {v: (f["not_identified"][v] or ["not fitted"])[0] for v in bad}
@@ -76,9 +87,8 @@ def headline(f: dict) -> str:
                  + "; ".join(f"{v}: {first[v]}" for v in bad) + "), so nothing is extrapolated.")
   t = f.get("shared_exponents_test")
   if t and not math.isnan(t.get("p_value", math.nan)):
-    care = "" if all(ident.values()) else " on fits that are not identified, so read it with care"
     parts.append(f"F-test of shared exponents (α, β; E free per variant): p = {t['p_value']:.3g}"
-                 f" ({'the exponents differ' if t['p_value'] < LEVEL else 'no evidence that they differ'}){care}.")
+                 f" ({'the exponents differ' if t['p_value'] < LEVEL else 'no evidence that they differ'}).")
   return " ".join(parts)
 
 
@@ -145,7 +155,8 @@ def render(f: dict) -> str:
     lines.append(f"F-test of shared (α, β) against separate ones, E, A, B free per variant (least squares on log L): "
                  f"F = {t['F']:.3g}, df = {tuple(t['df'])}, p = {t['p_value']:.3g}.")
   else:
-    lines.append("Not tested: " + ((t or {}).get("note") or "a variant has no fit (see above)") + ".")
+    lines.append("Not tested: " + ((t or {}).get("note") or "the test needs both fits identified (see above)")
+                 + ".")
   for v in f["laws"]:
     iso, lc = f["isoflop"][v], f["compute_frontier"][v]
     lines.append(f"- **{v}**: " + "; ".join(filter(None, [

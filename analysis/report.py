@@ -103,23 +103,27 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
 
   c_lo = min(float(data[v][3].min()) for v in VARIANTS)
   c_hi = max(float(data[v][3].max()) for v in VARIANTS)
+  s_hi = float(data["structured"][3].max())  # m is a function of the structured model's compute
   m_param, asymptote, test = [], None, None
   if all(identified.values()):  # the fits' multiplier: measured range and at most one decade beyond
     laws = {v: fits_v[v]["law"] for v in VARIANTS}
-    grid = np.logspace(math.log10(c_lo), math.log10(c_hi) + EXTRAPOLATE_DECADES,
-                       int(4 * (math.log10(c_hi / c_lo) + EXTRAPOLATE_DECADES)) + 2)
+    s_lo = float(data["structured"][3].min())
+    grid = np.logspace(math.log10(s_lo), math.log10(s_hi) + EXTRAPOLATE_DECADES,
+                       int(4 * (math.log10(s_hi / s_lo) + EXTRAPOLATE_DECADES)) + 2)
     mp = compare.parametric_multiplier(laws["structured"], laws["token"], cost["structured"], cost["token"], grid)
     pairs = list(zip(fits_v["structured"]["boot"]["laws"], fits_v["token"]["boot"]["laws"]))
     ms = np.array([compare.parametric_multiplier(s, t, cost["structured"], cost["token"], grid) for s, t in pairs])
-    with np.errstate(invalid="ignore"):
-      lo = np.nanpercentile(ms, 2.5, axis=0) if len(ms) else np.full(len(grid), np.nan)
-      hi = np.nanpercentile(ms, 97.5, axis=0) if len(ms) else np.full(len(grid), np.nan)
-    m_param = [dict(C=float(c), m=float(m), lo=float(a), hi=float(b), extrapolated=bool(c > c_hi * 1.0001))
-               for c, m, a, b in zip(grid, mp, lo, hi)]
+    with np.errstate(divide="ignore"):
+      ivals = measured.interval(np.log(ms)) if len(ms) else [(math.nan, math.nan)] * len(grid)
+    m_param = [dict(C=float(c), m=float(m), lo=a, hi=b, extrapolated=bool(c > s_hi * 1.0001))
+               for c, m, (a, b) in zip(grid, mp, ivals)]
     better, worse = sorted(VARIANTS, key=lambda v: laws[v].E)
+    diff = np.array([s.E - t.E for s, t in pairs])  # independent resamples of each variant's runs
+    d_lo, d_hi = (np.percentile(diff, (2.5, 97.5)) if len(diff) else (math.nan, math.nan))
     asymptote = dict(lower=better, higher=worse, E={v: laws[v].E for v in VARIANTS},
+                     difference_interval=[float(d_lo), float(d_hi)], ordered=bool(d_lo > 0 or d_hi < 0),
                      C_reach=compare.compute_to_reach(laws[better], cost[better], laws[worse].E))
-  if all(fits_v[v]["fitted"] for v in VARIANTS):
+  if all(identified.values()):  # the F-test's approximation needs identified fits
     test = compare.shared_exponents_test({v: data[v][:3] for v in VARIANTS},
                                          {v: fits_v[v]["law"] for v in VARIANTS})
 
@@ -137,7 +141,7 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
       curves[v] = (g, compare.frontier_curve(fits_v[v]["law"], cost[v], g)[0])
   figures += plots.loss_vs_compute(rows, env, curves, (c_lo, c_hi), out_dir, references)
   figures += plots.isoflop_curves(iso, out_dir)
-  figures += plots.multiplier_band(m_measured, m_param, (c_lo, c_hi), out_dir)
+  figures += plots.multiplier_band(m_measured, m_param, (float(data["structured"][3].min()), s_hi), out_dir)
   figures += plots.residuals(rows, {v: fits_v[v]["law"] for v in VARIANTS if fits_v[v]["fitted"]}, out_dir)
 
   fits = dict(

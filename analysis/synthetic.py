@@ -59,10 +59,11 @@ def write(rows: list[dict], runs_dir: str) -> None:
 
 
 def isoflop_runs(laws=None, budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget: int = 7, noise: float = 0.005,
-                 seed: int = 0, spread: float = 1.0) -> list[dict]:
+                 seed: int = 0, spread: float = 1.0, jitter: float = 0.0) -> list[dict]:
   """Runs at fixed compute budgets (an isoFLOP sweep): at each budget the same `sizes_per_budget` model sizes
   for every variant, log-spaced within `spread` decades of the token law's compute-optimal size (found
-  numerically); each variant's C = c N D sets its D."""
+  numerically); each variant's C = c N D sets its D. `jitter`: each run's compute lands within about this
+  fraction of its budget (whole steps), as real runs do."""
   from scipy import optimize
   laws = laws or TRUE
   rng = np.random.default_rng(seed)
@@ -78,9 +79,10 @@ def isoflop_runs(laws=None, budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget: 
     for v, law in laws.items():
       c = FLOPS_PER_PARAM_BYTE[v]
       for N in sizes:
-        D = C / (c * N)
+        c_run = C * float(np.exp(rng.uniform(-jitter, jitter)))
+        D = c_run / (c * N)
         L = float(law.loss(N, D) * np.exp(rng.normal(0, noise)))
         rows.append(dict(variant=v, preset=f"n{N:.0e}", N=float(N), N_nonembedding=float(N) * 0.8, tokens=D * c / 6,
-                         D=float(D), C=float(C), unique_bytes=float(D), epochs=1.0, bpb=L,
+                         D=float(D), C=c_run, unique_bytes=float(D), epochs=1.0, bpb=L,
                          run=f"{v}/c{C:.0e}_n{N:.2e}"))
   return rows

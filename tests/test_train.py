@@ -45,6 +45,8 @@ def test_run_writes_result(corpus, tmp_path, variant):
   assert vocab["structured"]["total"] > vocab["token"]["total"]  # structural actions on top
   steps = losses(str(tmp_path))
   assert len(steps) == 12 and steps[12] < steps[1]
+  untrained = train(config(corpus, variant=variant, steps=0), str(tmp_path / "step0"), progress=False)
+  assert untrained["tokens"] == 0 and res["eval_bpb"] < untrained["eval_bpb"] - 0.3, (res, untrained)
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tensorboard"))
 
 

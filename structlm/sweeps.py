@@ -45,7 +45,7 @@ def _short(v) -> str:
 
 
 ABBREV = {"train_bytes": "D", "train_flops": "C", "unique_fraction": "u", "epochs": "ep", "grammar_mask": "mask",
-          "tree_features": "tree", "strip_comments": "nocomments", "seed": "seed"}
+          "tree_features": "tree", "strip_comments": "nocomments", "seed": "seed", "leaf_capacity": "leaves-"}
 
 
 def run_name(overrides: dict) -> str:
@@ -109,7 +109,8 @@ def data_constrained(unique_fractions=(0.05, 0.2), epochs=(1, 4, 16), variants=(
 
 
 def ablations(preset_names=("1m",), train_bytes=(3e6,), **kw) -> ml_collections.ConfigDict:
-  """The structured variant with its grammar mask and tree features switched off one at a time, and both
+  """The structured variant with its grammar mask and tree features switched off one at a time, with the
+  equal-total vocabulary split (leaf_capacity=total: leaf pieces get what the structural actions leave), and both
   variants on comment-free source (both then see identical bytes)."""
   runs = []
   for p, b in itertools.product(preset_names, train_bytes):
@@ -118,6 +119,7 @@ def ablations(preset_names=("1m",), train_bytes=(3e6,), **kw) -> ml_collections.
              dict(variant="structured", preset=p, train_bytes=b, grammar_mask=False),
              dict(variant="structured", preset=p, train_bytes=b, tree_features=False),
              dict(variant="structured", preset=p, train_bytes=b, grammar_mask=False, tree_features=False),
+             dict(variant="structured", preset=p, train_bytes=b, leaf_capacity="total"),
              dict(variant="token", preset=p, train_bytes=b),
              dict(variant="structured", preset=p, train_bytes=b, strip_comments=True),
              dict(variant="token", preset=p, train_bytes=b, strip_comments=True)]

@@ -37,6 +37,7 @@ def test_generators_name_every_member_stably():
            for r in ab.runs}
   assert ("structured", False, True, False) in flags and ("structured", True, False, False) in flags
   assert ("token", True, True, True) in flags and ("structured", True, True, True) in flags
+  assert [r["name"] for r in ab.runs if r.get("leaf_capacity") == "total"] == ["structured-1m-leaves-total-D3e06"]
   with pytest.raises(ValueError, match="both named"):
     sweeps.sweep([dict(variant="token"), dict(variant="token")])
 

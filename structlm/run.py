@@ -256,7 +256,8 @@ def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int =
   """(bits per byte, the validation batches): over whole validation documents (all, or a fixed subset of about
   `max_bytes`), total NLL / total source bytes / ln 2."""
   from structlm.model import loss_fn
-  val = PackedBatches(ddir, "validation", unique_bytes=max_bytes or None, **kw)
+  # the same validation documents for every run, whatever its training seed
+  val = PackedBatches(ddir, "validation", unique_bytes=max_bytes or None, **dict(kw, seed=0))
   rows = val.rows_per_epoch
   step = jax.jit(lambda p, b, t: loss_fn(nnx.merge(graphdef, p), b, t)[1][0])
   nll = n_bytes = 0.0

@@ -164,3 +164,9 @@ def test_sigterm_and_kill_9_resume_exactly(corpus, tmp_path):
   for workdir in (term, killed):
     got = losses(workdir)  # the last logged loss of every step (steps after a kill -9 are logged twice)
     assert all(got[s] == straight[s] for s in range(1, 31)), workdir
+
+
+def test_every_seed_is_scored_on_the_same_validation_files(corpus, tmp_path):
+  a, b = (train(config(corpus, steps=2, seed=s, eval_bytes=3000), str(tmp_path / f"s{s}"), progress=False)
+          for s in (0, 5))
+  assert a["eval_files"] == b["eval_files"] and a["eval_bytes"] == b["eval_bytes"] > 0

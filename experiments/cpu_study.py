@@ -24,7 +24,7 @@ SMALL, LARGE = ("15k", "50k", "200k", "400k"), ("50k", "200k", "400k", "1m")
 # as the other seven runs together (it is step-overhead bound), so that budget takes 50k-1m
 DESIGNS = {
     "": {3e11: SMALL, 1e12: SMALL, 3e12: SMALL, 1e13: LARGE},
-    "demo": {1e11: SMALL, 2.5e11: SMALL, 6.3e11: SMALL, 1.6e12: SMALL},
+    "demo": {8e10: SMALL, 2e11: SMALL, 5e11: SMALL, 1.2e12: SMALL},
     "quick": {5e10: SMALL[:3], 1.5e11: SMALL[:3], 4.5e11: SMALL[:3]},
 }
 
@@ -42,6 +42,8 @@ def get_config(mode: str = ""):
     raise ValueError(f"experiments/cpu_study.py takes no argument, 'demo', 'quick' or 'seedK', not {mode!r}")
   if mode == "quick":
     common.update(corpus=os.path.join(sources.stdlib_root(), "*.py"), eval_bytes=150_000)
+  elif mode == "demo":
+    common.update(eval_bytes=200_000)
   runs = [dict(variant=v, preset=p, train_flops=float(c))
           for c, names in DESIGNS[mode].items() for v in ("token", "structured") for p in names]
   return sweeps.sweep(runs, common=common, bootstrap=1000)

@@ -65,7 +65,7 @@ def _parse_value(old, text: str):
 
 def train(cfg, workdir: str, progress: bool = True) -> dict:
   t0 = time.time()
-  shape = presets.preset(cfg.preset)
+  presets.preset(cfg.preset)  # an unknown preset fails here, before anything is written
   os.makedirs(workdir, exist_ok=True)
   main = jax.process_index() == 0  # multi-host: one process writes metrics, events and result.json
   prep = dataset_options(cfg)
@@ -194,8 +194,7 @@ def setup(cfg):
 
 
 def dataset_options(cfg) -> dict:
-  """The `prepare` arguments of a run config (leaf_capacity: configs written before it existed had "total"
-  only implicitly; they name datasets of the old version, rebuilt with today's default)."""
+  """The `prepare` arguments of a run config (a config saved before leaf_capacity existed gets the default)."""
   return dict(corpus=cfg.corpus, language=cfg.language, strip_comments=cfg.strip_comments,
               vocab_size=cfg.vocab_size, leaf_capacity=cfg.get("leaf_capacity", "merges"), data_dir=cfg.data_dir)
 

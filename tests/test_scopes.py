@@ -53,3 +53,47 @@ def test_private_names_are_mangled_like_the_compiler():
   r = scopes.compare_with_symtable(b"class C:\n    __x = 1\n    def m(self):\n        __y = self.__x\n")
   assert r["agree"] == r["scopes"] == 3
   assert scopes.mangle("__x", "_C") == "_C__x" and scopes.mangle("__init__", "C") == "__init__"
+
+
+JS = b"""import def, {b as c, d} from "m"; import * as ns from "n";
+const {x, y: [z, ...w] = q, ...r} = o;
+function f(p, {k = 1}, ...rest) {
+  if (p) { var v = 1; let t = 2; }
+  for (const i of rest) { use(i, t); }
+  try { g(); } catch (e) { use(e); }
+  return class K { m() { return K; } };
+}
+const h = (u) => ({u, s: u + v});
+const fe = function self(n) { return n ? self(n - 1) : c + d + def + ns + x + z + w + r + k; };
+"""
+
+
+@pytest.mark.parametrize("scope, read, where", [
+    ("f", "v", "f"),  # var is hoisted to the function
+    ("for_in_statement", "t", None),  # let stays in its block: unbound here
+    ("for_in_statement", "i", "for_in_statement"),
+    ("catch_clause", "e", "catch_clause"),
+    ("m", "K", "K"),  # a class expression's name, seen from inside it
+    ("self", "self", "self"),  # a named function expression sees its own name
+    ("self", "c", "top"), ("self", "ns", "top"), ("self", "w", "top"),  # imports, destructuring, rest
+    ("self", "k", None),  # a parameter of f is not visible elsewhere
+    ("arrow_function", "u", "arrow_function"),  # shorthand {u} reads u
+    ("f", "use", None), ("top", "o", None), ("f", "g", None),
+    ("arrow_function", "v", None),
+])
+def test_javascript_resolution(scope, read, where):
+  module = scopes.analyze(JS, "javascript")
+  s = scope_of(module, scope)
+  assert read in {n for n, _ in s.reads} or read in s.bound or s.resolve(read) is None
+  got = s.resolve(read)
+  assert (got if got in ("builtin", None) else got.name) == where, (scope, read, got)
+
+
+def test_javascript_files_resolve_every_read():
+  import os
+
+  from tests.conftest import DATA
+  for name in ("utils.js", "event_emitter.js"):
+    module = scopes.analyze(open(os.path.join(DATA, name), "rb").read(), "javascript")
+    reads = [(n, s.name) for s in module.walk() for n, _ in s.reads]
+    assert len(reads) > 30 and all(s.resolve(n) is not None for s in module.walk() for n, _ in s.reads), name

@@ -39,6 +39,7 @@ class Scope:
   klass: str = ""  # the class this scope is in (itself, or one enclosing it): private names are mangled with it
   bound: set = dataclasses.field(default_factory=set)
   global_only: set = dataclasses.field(default_factory=set)  # module names bound only through `global` elsewhere
+  builtins: frozenset = BUILTINS  # the language's predefined names (read at the module scope)
   declared_global: set = dataclasses.field(default_factory=set)
   declared_nonlocal: set = dataclasses.field(default_factory=set)
   reads: list = dataclasses.field(default_factory=list)  # (name, byte offset)
@@ -62,15 +63,16 @@ class Scope:
 
   def resolve(self, name: str):
     """The scope a read of `name` here refers to, "builtin", or None (unbound)."""
+    builtin_names = self.module().builtins
     if name in self.declared_global:
-      return self.module() if name in self.module().bound else ("builtin" if name in BUILTINS else None)
+      return self.module() if name in self.module().bound else ("builtin" if name in builtin_names else None)
     s, first = self, True
     while s is not None:
       if (first or s.kind != "class") and name in s.bound:
         return s
       first = False
       s = s.parent
-    return "builtin" if name in BUILTINS else None
+    return "builtin" if name in builtin_names else None
 
   def walk(self):
     yield self
@@ -297,9 +299,12 @@ class _Analyzer:
 
 def analyze(source: bytes, language: str = "python") -> Scope:
   """The module scope of `source`, with its nested scopes, bindings and reads."""
-  if language != "python":
-    raise ValueError(f"scope analysis is written for python so far, not {language!r}")
   tree = languages.parser(language).parse(source)
+  if language == "javascript":
+    from structlm.syntax import scopes_js
+    return scopes_js.Analyzer(source).run(tree.root_node)
+  if language != "python":
+    raise ValueError(f"no scope analysis for {language!r} yet (python, javascript)")
   return _Analyzer(source).run(tree.root_node)
 
 

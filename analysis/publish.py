@@ -37,6 +37,7 @@ def section(fits: dict, image: str, name: str = "demo") -> str:
                  + "".join(f" {r['bpb'] / v:.2f}× |" for v in refs.values()))
   if refs:
     lines += ["", "Held-out reference: " + ", ".join(f"{k} {v:.3f} bits/byte" for k, v in refs.items()) + "."]
+  lines += ["", "Caveats:", ""] + [f"- {c}" for c in fits.get("caveats", [])]
   lines += ["", f"![loss vs compute]({image})", "", end]
   return "\n".join(lines)
 

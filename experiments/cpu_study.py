@@ -8,7 +8,7 @@ run; every run scored on the same 400 kB of whole validation files.
 
 python -m structlm sweep experiments/cpu_study.py --workdir runs/study
 `experiments/cpu_study.py:demo` is the same design at smaller budgets (make demo); `:quick` a 3 x 3 toy on the
-stdlib's top-level modules (make demo QUICK=1); `:seed1` the study's 1e12 budget again with another seed.
+stdlib's top-level modules (make demo QUICK=1); `:seed1` the runs on the study's frontier at 3e12 again with another seed.
 """
 import os
 
@@ -30,13 +30,13 @@ DESIGNS = {
 
 
 def get_config(mode: str = ""):
-  """'' (the study), 'demo', 'quick', or 'seedK': the study's 1e12 budget again with seed K (another
-  initialisation and data order: how much of a difference is seed noise)."""
+  """'' (the study), 'demo', 'quick', or 'seedK': the runs on the study's frontier at 3e12 FLOPs
+  (presets 15k and 50k) again with seed K (another initialisation and data order: how much is seed noise)."""
   common = dict(COMMON)
   if mode.startswith("seed") and mode[4:].isdigit():
     common["seed"] = int(mode[4:])
     runs = [dict(variant=v, preset=p, train_flops=float(c))
-            for c in (1e12,) for v in ("token", "structured") for p in DESIGNS[""][c]]
+            for c in (3e12,) for v in ("token", "structured") for p in ("15k", "50k")]
     return sweeps.sweep(runs, common=common, bootstrap=1000)
   if mode not in DESIGNS:
     raise ValueError(f"experiments/cpu_study.py takes no argument, 'demo', 'quick' or 'seedK', not {mode!r}")

@@ -30,7 +30,7 @@ $(STAMP): requirements.txt requirements-beam.txt pyproject.toml setup.py $(NATIV
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -rs -n 2 tests
+	$(PY) -m pytest -q -rs -n 2 --durations=10 tests
 
 # The end-to-end demo on the stdlib (README): dataset, the CPU study's isoFLOP design at smaller budgets (32 runs),
 # analysis -> runs/demo/report.md, README's demo section, docs/demo/.

@@ -58,6 +58,14 @@ def headline(f: dict) -> str:
     if len(vals) > 1:
       parts.append(f"Across the measured range the multiplier is {_x(vals[0]['m'])} at {vals[0]['C']:.2g} and "
                    f"{_x(vals[-1]['m'])} at {vals[-1]['C']:.2g} FLOPs.")
+    beyond = [x for x in rows if x["C"] > r["C"] and x["kind"] != "value" and not math.isnan(x["loss"])]
+    if beyond:
+      b = beyond[0]
+      sure = math.isfinite(b["lo"]) and ((b["kind"] == "above" and b["lo"] >= 1) or
+                                         (b["kind"] == "below" and b["hi"] <= 1))
+      parts.append(f"Above that, at {b['C']:.2g} FLOPs, only a bound is measured: m {_cell(b)}"
+                   + ("." if sure else f"; resampled runs do not confirm it (95% interval {_x(b['lo'])}–"
+                                       f"{_x(b['hi'])}), so it stays a bound, not a verdict."))
   else:
     if r["kind"] == "above" and r["bound"] >= 1 and r["lo"] >= 1:
       word = "structure helps beyond what the token runs can measure"

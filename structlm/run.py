@@ -106,19 +106,22 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
 
   ckpt = ocp.CheckpointManager(checkpoint_dir(cfg, workdir), options=ocp.CheckpointManagerOptions(
       max_to_keep=cfg.keep_checkpoints, enable_async_checkpointing=True))
-  start, data_state = 0, None
+  start, data_state, counted = 0, None, {}
   if ckpt.latest_step() is not None:  # only finalized checkpoints are listed
     start = ckpt.latest_step()
     restored = ckpt.restore(start, args=ocp.args.Composite(
         state=ocp.args.StandardRestore({"params": params, "opt_state": opt_state}), data=ocp.args.JsonRestore()))
-    params, opt_state, data_state = restored.state["params"], restored.state["opt_state"], restored.data
+    params, opt_state = restored.state["params"], restored.state["opt_state"]
+    # the data iterator's state, and the tokens and bytes counted before the checkpoint (C and D of the run)
+    data_state = restored.data.get("iterator", restored.data)
+    counted = restored.data.get("counted", {})
   it = train_data.iterator(steps, data_state)
 
   stop = {"now": False}
   signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))  # preemption: save, then exit
   metrics_f = open(os.path.join(workdir, "metrics.jsonl") if main else os.devnull, "a")
   board = SummaryWriter(os.path.join(workdir, "tensorboard")) if main else None
-  tokens = seen_bytes = 0
+  tokens, seen_bytes = int(counted.get("tokens", 0)), int(counted.get("bytes", 0))
   step = start
   bar = tqdm(total=steps, initial=start, disable=not (progress and main), desc=f"train {cfg.variant} {cfg.preset}")
   while step < steps and not stop["now"]:
@@ -147,7 +150,8 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     if step % cfg.checkpoint_every == 0 or step == steps or stop["now"]:
       ckpt.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
-          data=ocp.args.JsonSave(it.get_state())))
+          data=ocp.args.JsonSave({"iterator": it.get_state(),
+                                  "counted": {"tokens": tokens, "bytes": seen_bytes}})))
     bar.update(1)
   ckpt.wait_until_finished()
   bar.close()

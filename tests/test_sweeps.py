@@ -122,10 +122,10 @@ def test_runner_skips_resumes_records_failures_and_analyses(sweep_corpus, tmp_pa
   # the demo's README section is regenerated from the sweep's own fits and plot
   from analysis.publish import BEGIN, END, publish
   readme = tmp_path / "README.md"
-  readme.write_text(f"# x\n\n{BEGIN}\nold\n{END}\n\ntail\n")
+  readme.write_text(f"# x\n\n{BEGIN}\nOLD-SECTION\n{END}\n\ntail\n")
   publish(work, str(readme), str(tmp_path / "docs"))
   text = readme.read_text()
-  assert "old" not in text and "token-50k-D2e04" in text and text.endswith("tail\n")
+  assert "OLD-SECTION" not in text and "token-50k-D2e04" in text and text.endswith("tail\n")
   assert (tmp_path / "docs" / "loss_vs_compute.png").exists()
 
 

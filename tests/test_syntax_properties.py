@@ -56,7 +56,7 @@ def run_property(strategy, examples: int, codec, make_source, min_encoded: int) 
 
 
 def test_random_bytes(py_codec):
-  run_property(st.binary(max_size=200), 150, py_codec, bytes, min_encoded=20)
+  run_property(st.binary(max_size=200), 150, py_codec, bytes, min_encoded=3)  # most random bytes are no UTF-8
 
 
 def test_random_code_like_text(py_codec):
@@ -79,4 +79,4 @@ def mutate(case):
 
 
 def test_mutated_sources(py_codec):
-  run_property(st.tuples(st.sampled_from(SEED_SOURCES), EDITS), 300, py_codec, mutate, min_encoded=100)
+  run_property(st.tuples(st.sampled_from(SEED_SOURCES), EDITS), 300, py_codec, mutate, min_encoded=20)

@@ -65,13 +65,15 @@ def test_context_in_bytes_and_warmup_fraction(corpus, tmp_path):
 
 def test_interrupted_run_resumes_exactly(corpus, tmp_path):
   straight = str(tmp_path / "straight")
-  train(config(corpus), straight, progress=False)
+  whole = train(config(corpus), straight, progress=False)
   broken = str(tmp_path / "broken")
   with pytest.raises(SystemExit):
     train(config(corpus, stop_after=8), broken, progress=False)
   assert steps_logged(broken) == list(range(1, 9))
-  train(config(corpus), broken, progress=False)  # the same command again
+  resumed = train(config(corpus), broken, progress=False)  # the same command again
   assert steps_logged(broken) == list(range(1, 13))  # it started at the checkpoint and logged only 9..12
+  for key in ("tokens", "flops", "bytes", "bytes_in_finished_docs"):  # counted from step 0, not from the resume
+    assert resumed[key] == whole[key], key
   a, b = losses(straight), losses(broken)
   assert all(a[s] == b[s] for s in range(9, 13)), (a, b)
 

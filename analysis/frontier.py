@@ -54,6 +54,21 @@ def isoflop_budgets(N, C) -> dict[int, float]:
           if len(np.unique(np.round(np.log(N[groups == g]), 6))) >= 3}
 
 
+def edge_optima(N, C, L) -> dict[str, list[float]]:
+  """The isoFLOP budgets whose best run is the smallest or the largest size measured there: the optimum may lie
+  beyond the sizes, so the frontier at that budget is only an upper bound on the compute-optimal loss."""
+  N, C, L = (np.asarray(x, float) for x in (N, C, L))
+  groups, out = budget_groups(C), {"smallest": [], "largest": []}
+  for g, c in isoflop_budgets(N, C).items():
+    m = groups == g
+    best = N[m][np.argmin(L[m])]
+    if best == N[m].min():
+      out["smallest"].append(c)
+    elif best == N[m].max():
+      out["largest"].append(c)
+  return out
+
+
 def envelope(N, C, L, groups=None, budgets=None) -> tuple[np.ndarray, np.ndarray]:
   """(log C, log L) of the frontier points, C increasing and L strictly decreasing. `groups` / `budgets`
   (isoflop_budgets of the full data) fix each isoFLOP budget's compute, so resamples keep the same budgets."""

@@ -105,6 +105,12 @@ def caveats(f: dict) -> list[str]:
   lo, hi = f["compute_range"]
   out.append(f"Every claim holds for {lo:.2g}–{hi:.2g} FLOPs, the compute the runs span; the fits' multiplier is "
              "drawn at most one decade beyond, dashed, and never enters the headline.")
+  for v, edges in (f.get("edge_optima") or {}).items():
+    for side, budgets in edges.items():
+      if budgets:
+        out.append(f"{v}: at {len(budgets)} isoFLOP budget(s) ({', '.join(f'{c:.2g}' for c in budgets)} FLOPs) the "
+                   f"best run is the {side} size measured, so the optimum may lie beyond the sizes and the measured "
+                   "frontier there is an upper bound on the compute-optimal loss")
   for v, n in f["runs_per_variant"].items():
     if n < 20:
       out.append(f"only {n} {v} runs: intervals are wide")

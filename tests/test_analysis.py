@@ -254,3 +254,12 @@ def test_repetition_half_life_is_recovered():
         L.append(law.loss(n, effective_data(u, epochs - 1, 5.0)) * np.exp(rng.normal(0, 0.002)))
   res = fit_repetition(law, N, U, E, L)
   assert res["runs"] == 20 and abs(res["R_star"] - 5.0) / 5.0 < 0.2
+
+
+def test_budgets_whose_best_run_is_at_the_edge_are_named():
+  rows = synthetic.isoflop_runs(LAWS, budgets=(1e15, 1e16, 1e17), sizes_per_budget=4, noise=0.0, spread=0.6)
+  r = by_variant(rows)
+  assert frontier.edge_optima(*r["token"]) == {"smallest": [], "largest": []}  # sizes around the optimum
+  big = [dict(x, N=x["N"] * 30) for x in rows]  # every size far above the optimum: the smallest wins
+  N, C, L = by_variant([dict(x, bpb=LAWS[x["variant"]].loss(x["N"], x["D"] / 30)) for x in big])["token"]
+  assert len(frontier.edge_optima(N, C, L)["smallest"]) == 3

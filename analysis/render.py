@@ -49,11 +49,12 @@ def headline(f: dict) -> str:
   if r is None:
     parts.append("The runs leave no budget where the two variants' frontiers can be compared.")
   elif r["kind"] == "value":
+    interval = (f"95% interval {_x(r['lo'])}–{_x(r['hi'])}, bootstrap over runs" if math.isfinite(r["lo"]) else
+                "no interval: over 5% of the resampled frontiers do not reach this budget")
     parts.append(
         f"Inside the measured range (runs of {lo_c:.2g}–{hi_c:.2g} FLOPs), at C = {r['C']:.2g} FLOPs "
         f"{verdict(r['lo'], r['hi'])}: the token model needs {_x(r['m'])} the compute of the structured model to "
-        f"reach its loss ({r['loss']:.3f} bits/byte; 95% interval {_x(r['lo'])}–{_x(r['hi'])}, bootstrap over runs; "
-        "from the runs alone, no fitted law).")
+        f"reach its loss ({r['loss']:.3f} bits/byte; {interval}; from the runs alone, no fitted law).")
     vals = [x for x in rows if x["kind"] == "value" and math.isfinite(x["m"])]
     if len(vals) > 1:
       parts.append(f"Across the measured range the multiplier is {_x(vals[0]['m'])} at {vals[0]['C']:.2g} and "
@@ -64,8 +65,7 @@ def headline(f: dict) -> str:
       sure = math.isfinite(b["lo"]) and ((b["kind"] == "above" and b["lo"] >= 1) or
                                          (b["kind"] == "below" and b["hi"] <= 1))
       parts.append(f"Above that, at {b['C']:.2g} FLOPs, only a bound is measured: m {_cell(b)}"
-                   + ("." if sure else f"; resampled runs do not confirm it (95% interval {_x(b['lo'])}–"
-                                       f"{_x(b['hi'])}), so it stays a bound, not a verdict."))
+                   + ("." if sure else "; resampled runs do not confirm it, so it stays a bound, not a verdict."))
   else:
     if r["kind"] == "above" and r["bound"] >= 1 and r["lo"] >= 1:
       word = "structure helps beyond what the token runs can measure"

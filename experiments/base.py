@@ -4,7 +4,7 @@ import ml_collections
 
 def get_config():
   c = ml_collections.ConfigDict()
-  c.variant = "token"  # token | structured
+  c.variant = "token"  # token | structured | scoped (structlm/variants.py)
   c.preset = "50k"  # structlm/presets.py
   c.corpus = "stdlib"
   c.language = "python"
@@ -29,6 +29,8 @@ def get_config():
   c.dtype = "float32"  # bfloat16 on accelerators
   c.tree_features = True
   c.grammar_mask = True
+  c.name_features = True  # scoped: the name-table index input (ablation: off)
+  c.ref_mask = True  # scoped: REFs only to names already in the file's table (ablation: off)
   c.remat = False
   c.seed = 0
   c.unique_fraction = 0.0  # > 0: the data-constrained study's fraction of unique training bytes

@@ -1,14 +1,18 @@
-"""One decoder-only transformer (Flax NNX) for both variants.
+"""One decoder-only transformer (Flax NNX) for every variant (structlm/variants.py).
 
 Pre-norm RMSNorm, RoPE, SwiGLU, causal attention through `jax.nn.dot_product_attention` that never crosses
 packed documents (segment ids), optional remat, compute in `dtype` with fp32 parameters, z-loss.
 
-The two variants differ in two named places only:
+The variants differ in three named places only:
 - `Embedder`: token ids; or action ids plus the tree features of the action being predicted (its slot, depth and
-  parent rule, all known from the prefix), switchable by `tree_features`;
-- `grammar_mask`: the structured variant's logits are restricted to the valid next actions by adding one gathered
+  parent rule, all known from the prefix), switchable by `tree_features`; the scoped variant adds the name-table
+  index of the action itself (`names`: the same row at a name's first spelling and at its REFs, so attention can
+  match them), switchable by `name_features`;
+- `grammar_mask`: a grammar variant's logits are restricted to the valid next actions by adding one gathered
   row of the grammar's [num_slots, vocab] bias table (0 valid, -1e30 invalid; `mask_bias`), so invalid actions
-  get probability exactly zero. (An added float row fuses into the softmax; a boolean select did not, and cost
+  get probability exactly zero;
+- `ref_mask`: the scoped variant's REF i is valid only when the file's name table holds more than i names
+  (`next_name_count`), switchable by `ref_mask`. (An added float row fuses into the softmax; a boolean select did not, and cost
   a quarter of a tiny model's step on CPU.)
 Shapes: B batch, T length, D model width, H heads, K head width, F hidden, V vocabulary.
 """
@@ -25,8 +29,9 @@ NEG = -1e30  # masked logits: exp underflows to exactly 0, and a row never becom
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-  variant: str = "token"  # token | structured
+  variant: str = "token"  # structlm.variants.NAMES
   vocab_size: int = 8192  # output classes; id vocab_size is BOS (input only)
+  num_refs: int = 0  # scoped: REF actions, the last num_refs output classes
   d_model: int = 128
   n_layers: int = 2
   n_heads: int = 2
@@ -37,22 +42,32 @@ class ModelConfig:
   num_parents: int = 0  # ...and how many there are; the parent table has one more row (top level)
   tree_features: bool = True
   grammar_mask: bool = True
+  name_features: bool = True  # scoped: the name-table index input
+  ref_mask: bool = True  # scoped: REFs only to names that exist
   dtype: str = "float32"  # compute dtype (bf16 on accelerators); parameters stay fp32
   remat: bool = False
   z_loss: float = 1e-4
   rope_theta: float = 10000.0
 
   def __post_init__(self):
-    if self.variant not in ("token", "structured"):
-      raise ValueError(f"variant must be token or structured, not {self.variant!r}")
+    from structlm import variants
+    v = variants.get(self.variant)
+    if v.refs != (self.num_refs > 0):
+      raise ValueError(f"num_refs {self.num_refs}: the {self.variant} variant {'needs' if v.refs else 'has no'} REF actions")
     if self.d_model % self.n_heads:
       raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-    if self.variant == "structured" and (self.tree_features or self.grammar_mask) and self.num_slots <= 0:
-      raise ValueError("the structured variant needs num_slots (from the dataset's grammar)")
+    if v.grammar and (self.tree_features or self.grammar_mask) and self.num_slots <= 0:
+      raise ValueError(f"the {self.variant} variant needs num_slots (from the dataset's grammar)")
 
   @property
   def structured(self) -> bool:
-    return self.variant == "structured"
+    """Grammar actions (structured, scoped): tree features and the grammar mask apply."""
+    from structlm import variants
+    return variants.get(self.variant).grammar
+
+  @property
+  def name_inputs(self) -> bool:
+    return self.num_refs > 0 and self.name_features
 
 
 def rope(x_BxTxHxK, positions_BxT, theta: float):
@@ -147,6 +162,8 @@ class Embedder(nnx.Module):
       self.slot = nnx.Embed(cfg.num_slots + 1, cfg.d_model, rngs=rngs)
       self.depth = nnx.Embed(cfg.max_depth, cfg.d_model, rngs=rngs)
       self.parent = nnx.Embed(cfg.num_parents + 1, cfg.d_model, rngs=rngs)
+    if cfg.name_inputs:
+      self.names = nnx.Embed(cfg.num_refs + 1, cfg.d_model, rngs=rngs)
 
   def __call__(self, batch: dict):
     x_BxTxD = self.ids(batch["inputs"])
@@ -154,6 +171,8 @@ class Embedder(nnx.Module):
       x_BxTxD = (x_BxTxD + self.slot(batch["next_slots"])
                  + self.depth(jnp.minimum(batch["next_depth"], self.cfg.max_depth - 1))
                  + self.parent(parent_row(batch["next_parent"], self.cfg)))
+    if self.cfg.name_inputs:
+      x_BxTxD = x_BxTxD + self.names(jnp.minimum(batch["names"], self.cfg.num_refs))
     return x_BxTxD
 
 
@@ -179,9 +198,7 @@ class Transformer(nnx.Module):
       else:
         x_BxTxD = block(x_BxTxD, pos_BxT, mask_Bx1xTxT)
     logits_BxTxV = (self.norm(x_BxTxD) @ self.unembed[...].astype(dt)).astype(jnp.float32)
-    if self.cfg.structured and self.cfg.grammar_mask:
-      logits_BxTxV = grammar_mask(logits_BxTxV, batch["next_slots"], mask_bias_SxV)
-    return logits_BxTxV
+    return output_mask(self.cfg, logits_BxTxV, batch, mask_bias_SxV)
 
 
 def mask_bias(mask_table_SxV):
@@ -206,14 +223,28 @@ def decode_step(model: Transformer, step: dict, pos, cache: list, mask_bias_SxV=
     x_Bx1xD, layer_cache = block.decode(x_Bx1xD, pos, layer_cache)
     new_cache.append(layer_cache)
   logits_Bx1xV = (model.norm(x_Bx1xD) @ model.unembed[...].astype(x_Bx1xD.dtype)).astype(jnp.float32)
-  if cfg.structured and cfg.grammar_mask:
-    logits_Bx1xV = grammar_mask(logits_Bx1xV, step["next_slots"], mask_bias_SxV)
-  return logits_Bx1xV[:, 0], new_cache
+  return output_mask(cfg, logits_Bx1xV, step, mask_bias_SxV)[:, 0], new_cache
 
 
 def grammar_mask(logits_BxTxV, slots_BxT, mask_bias_SxV):
   """The grammar-constrained softmax: add the gathered bias rows of the next slots."""
   return logits_BxTxV + mask_bias_SxV[slots_BxT]
+
+
+def ref_mask(logits_BxTxV, count_BxT, num_refs: int):
+  """REF i (the last num_refs classes) only for i < the names in the table before the predicted action."""
+  bias_BxTxR = jnp.where(jnp.arange(num_refs) < count_BxT[..., None], 0.0, NEG).astype(logits_BxTxV.dtype)
+  pad = [(0, 0)] * (logits_BxTxV.ndim - 1) + [(logits_BxTxV.shape[-1] - num_refs, 0)]
+  return logits_BxTxV + jnp.pad(bias_BxTxR, pad)
+
+
+def output_mask(cfg: ModelConfig, logits_BxTxV, batch: dict, mask_bias_SxV):
+  """The variant's constraints on the next action: the grammar mask, then (scoped) the REF mask."""
+  if cfg.structured and cfg.grammar_mask:
+    logits_BxTxV = grammar_mask(logits_BxTxV, batch["next_slots"], mask_bias_SxV)
+  if cfg.num_refs and cfg.ref_mask:
+    logits_BxTxV = ref_mask(logits_BxTxV, batch["next_name_count"], cfg.num_refs)
+  return logits_BxTxV
 
 
 def model_inputs(batch: dict) -> dict:
@@ -224,6 +255,8 @@ def model_inputs(batch: dict) -> dict:
          "weights": (batch["segment_ids"][:, 1:] == batch["segment_ids"][:, :-1]) & (batch["segment_ids"][:, 1:] > 0)}
   if "slots" in batch:
     out.update(next_slots=batch["slots"][:, 1:], next_depth=batch["depth"][:, 1:], next_parent=batch["parent"][:, 1:])
+  if "names" in batch:  # the scoped model: the input action's name index, the predicted action's table size
+    out.update(names=batch["names"][:, :-1], next_name_count=batch["name_count"][:, 1:])
   return out
 
 

@@ -22,13 +22,12 @@ from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 from analysis import compressors
-from structlm import flops, presets, sharding
+from structlm import flops, presets, sharding, variants
 from structlm.data import vocab as vocab_lib
 from structlm.data.code_corpus.code_corpus import config_name, vocab_dir
 from structlm.data.pipeline import PackedBatches, to_global
 from structlm.data.prepare import prepare
 from structlm.model import ModelConfig, Transformer, mask_bias, model_inputs
-from structlm.syntax.machine import SlotTable
 from structlm.train import init_state, lr_schedule, make_step, optimizer
 
 
@@ -78,7 +77,8 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   _check_hashes(workdir, hashes, write=False)  # a workdir of other vocabularies: refused before any write
   mesh = sharding.make_mesh(tuple(cfg.mesh))
   sharding.check(mcfg, mesh, cfg.global_batch)
-  mask_bias_table = mask_bias(table.mask_table()) if table is not None else None
+  mask_table = variants.get(cfg.variant).mask_table(vocab)
+  mask_bias_table = mask_bias(mask_table) if mask_table is not None else None
 
   train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
                              **batch_options(cfg, mcfg))
@@ -180,20 +180,23 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
 
 def setup(cfg):
   """(dataset summary, vocabularies, the grammar's SlotTable or None, ModelConfig) of a run config; prepares the
-  dataset when it is missing. Outputs: the grammar's actions (EOF ends a file); or the BPE's tokens plus EOS
-  (id = the BPE's size). The input id after the outputs is BOS."""
+  dataset when it is missing. Outputs: the variant's ids (structlm/variants.py: grammar actions ending with EOF,
+  or the BPE's tokens plus EOS); the input id after the outputs is BOS."""
   shape = presets.preset(cfg.preset)
   opts = dataset_options(cfg)
   data = prepare(**opts)
   vocab = vocab_lib.load(vocab_dir(cfg.data_dir, config_name(
       cfg.corpus, cfg.language, cfg.strip_comments, cfg.vocab_size, opts["leaf_capacity"])))
-  table = SlotTable(vocab.grammar) if cfg.variant == "structured" else None
-  n_vocab = vocab.grammar.vocab_size if table else vocab.tokens.get_vocab_size() + 1
-  parent_base, parent_end = vocab.grammar.parent_ids if table else (0, 0)
-  mcfg = ModelConfig(variant=cfg.variant, vocab_size=n_vocab, d_model=shape.d_model, n_layers=shape.n_layers,
-                     n_heads=shape.n_heads, d_ff=shape.d_ff, num_slots=table.num_slots if table else 0,
-                     parent_base=parent_base, num_parents=parent_end - parent_base,
-                     tree_features=cfg.tree_features, grammar_mask=cfg.grammar_mask, dtype=cfg.dtype, remat=cfg.remat)
+  v = variants.get(cfg.variant)
+  table = vocab.table if v.grammar else None
+  parent_base, parent_end = vocab.grammar.parent_ids if v.grammar else (0, 0)
+  mcfg = ModelConfig(variant=cfg.variant, vocab_size=v.vocab_size(vocab), d_model=shape.d_model,
+                     n_layers=shape.n_layers, n_heads=shape.n_heads, d_ff=shape.d_ff,
+                     num_slots=table.num_slots if table else 0, parent_base=parent_base,
+                     num_parents=parent_end - parent_base, num_refs=vocab.names.refs if v.refs else 0,
+                     tree_features=cfg.tree_features, grammar_mask=cfg.grammar_mask,
+                     name_features=cfg.get("name_features", True), ref_mask=cfg.get("ref_mask", True),
+                     dtype=cfg.dtype, remat=cfg.remat)
   return data, vocab, table, mcfg
 
 
@@ -227,8 +230,8 @@ def _compressor_references(ddir: str, val: PackedBatches, vocab) -> dict:
 
 def batch_options(cfg, mcfg) -> dict:
   """PackedBatches options of a run: rows of seq_len + 1 ids (inputs and shifted targets); BOS is the id after
-  the outputs; the token variant's documents end with EOS (its last output id), the structured variant's with
-  the grammar's EOF action."""
+  the outputs; the token variant's documents end with EOS (its last output id), the grammar variants' with the
+  grammar's EOF action."""
   n = mcfg.vocab_size
   return dict(variant=cfg.variant, seq_len=cfg.seq_len + 1, global_batch=cfg.global_batch, seed=cfg.seed,
               bos_id=n, eos_id=None if mcfg.structured else n - 1)

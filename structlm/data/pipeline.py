@@ -10,7 +10,8 @@ contiguous B/H rows. So the global batch at a step does not depend on the number
 state is just the next batch index (grain checkpoints it).
 
 Each row carries `ids`, `segment_ids` (1, 2, ... per document piece; 0 is padding), `positions` (within the
-piece), the structured variant's `slots`, `depth`, `parent`, and `bytes`: the source bytes of the documents
+piece), the variant's other features under its batch keys (structlm/variants.py: the structured variant's
+`slots`, `depth`, `parent`; the scoped variant's also `names`, `name_count`), and `bytes`: the source bytes of the documents
 that end in the row, so a pass over a split adds up to its exact byte count (bits per byte share one definition).
 """
 from __future__ import annotations
@@ -24,9 +25,8 @@ import grain
 import numpy as np
 from etils import epath
 
+from structlm import variants
 from structlm.data.prepare import INDEX_FILE, SUMMARY_FILE
-
-FEATURES = {"token": ("tokens",), "structured": ("actions", "slots", "depth", "parent")}
 
 
 class DatasetError(ValueError):
@@ -67,7 +67,7 @@ def open_split(ddir: str, split: str, features=None):
 class PackedBatches:
   ddir: str
   split: str = "train"
-  variant: str = "token"  # token | structured
+  variant: str = "token"  # structlm.variants.NAMES
   seq_len: int = 1024
   global_batch: int = 8
   seed: int = 0
@@ -87,13 +87,15 @@ class PackedBatches:
       self.process_count = jax.process_count() if self.process_count is None else self.process_count
     if self.seq_len < 2:
       raise ValueError(f"seq_len {self.seq_len} must be at least 2 (rows overlap by one token)")
-    if self.variant not in FEATURES:
-      raise ValueError(f"variant must be one of {sorted(FEATURES)}")
+    self._variant = variants.get(self.variant)
     if self.global_batch % self.process_count:
       raise ValueError(f"global batch {self.global_batch} is not divisible by {self.process_count} hosts")
     self.source, idx = open_split(self.ddir, self.split)  # every feature (paths, tokens for compressors)
-    self._rows_source, _ = open_split(self.ddir, self.split, FEATURES[self.variant])  # what rows need
-    self.features = FEATURES[self.variant]
+    self.features = self._variant.features
+    if self.features[0] not in idx:
+      raise DatasetError(f"dataset at {self.ddir} has no {self.features[0]} (made by a version without the "
+                         f"{self.variant} variant); delete it and rebuild it with `python -m structlm prepare ...`")
+    self._rows_source, _ = open_split(self.ddir, self.split, self.features)  # what rows need
     self.doc_bytes = idx["bytes"]
     self.doc_len = idx[self.features[0]] + 1 + (self.eos_id is not None)  # + BOS (+ EOS)
     self.docs = self._subset()
@@ -195,11 +197,9 @@ class PackedBatches:
     n_bytes = np.zeros(B, np.int64)
     for i, r in enumerate(rows):
       n_bytes[i] = self._fill_row(feats[:, i], seg[i], pos[i], r, None if doc is None else doc[i])
-    out = {"ids": feats[0], "segment_ids": seg, "positions": pos, "bytes": n_bytes}
+    out = dict(zip(self._variant.batch_keys, feats), segment_ids=seg, positions=pos, bytes=n_bytes)
     if with_docs:
       out["doc"] = doc  # the document (index in the split) of each position; -1 is padding
-    if self.variant == "structured":
-      out.update(slots=feats[1], depth=feats[2], parent=feats[3])
     return out
 
   def host_batch(self, step: int) -> dict:

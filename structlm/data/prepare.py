@@ -50,6 +50,7 @@ def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bo
       splits={k: int(len(v["bytes"])) for k, v in index.items()},
       tokens_per_byte=sum(int(v["tokens"].sum()) for v in index.values()) / max(n_bytes, 1),
       actions_per_byte=sum(int(v["actions"].sum()) for v in index.values()) / max(n_bytes, 1),
+      scoped_actions_per_byte=sum(int(v["scoped_actions"].sum()) for v in index.values()) / max(n_bytes, 1),
       dataset_dir=ddir, config=name, **dict(builder.info.metadata),
       rebuild=REBUILD.format(corpus=corpus, language=language, strip=" --strip-comments" if strip_comments else "",
                              vocab=vocab_size, data_dir=data_dir,
@@ -62,16 +63,21 @@ def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bo
 
 
 def write_index(ddir: str) -> dict:
-  """Per split, in record order: source bytes, token count, action count (the packer plans from these)."""
+  """Per split, in record order: source bytes and each variant's sequence length (the packer plans from these)."""
   import tensorflow_datasets as tfds
+
+  from structlm import variants
   src = tfds.builder_from_directory(ddir).as_data_source()
   index = {}
+  lengths = [v.features[0] for v in variants.VARIANTS.values()]
   for split, ds in src.items():
     n = len(ds)
-    arr = {"bytes": np.zeros(n, np.int64), "tokens": np.zeros(n, np.int64), "actions": np.zeros(n, np.int64)}
+    arr = {k: np.zeros(n, np.int64) for k in ["bytes"] + lengths}
     for i in range(n):
       ex = ds[i]
-      arr["bytes"][i], arr["tokens"][i], arr["actions"][i] = ex["bytes"], len(ex["tokens"]), len(ex["actions"])
+      arr["bytes"][i] = ex["bytes"]
+      for k in lengths:
+        arr[k][i] = len(ex[k])
     index[split] = arr
   with (epath.Path(ddir) / INDEX_FILE).open("wb") as f:
     np.savez(f, **{f"{s}/{k}": v for s, a in index.items() for k, v in a.items()})

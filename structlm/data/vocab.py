@@ -1,12 +1,14 @@
 """Vocabularies of a dataset (both from the train split only) and per-file encoding for the builder.
 
 structured: the ActionGrammar (rules, segments, layout, leaf-piece BPE), `grammar.json`
+scoped:     the same grammar with its REF actions (structlm/syntax/names.py; nothing stored)
 token:      a byte-level BPE over source text of the same total size, `tokens.json`
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import hashlib
 import json
 
@@ -35,6 +37,29 @@ class Vocab:
   grammar: ActionGrammar
   tokens: Tokenizer
 
+  @functools.cached_property
+  def table(self):
+    from structlm.syntax.machine import SlotTable
+    return SlotTable(self.grammar)
+
+  @functools.cached_property
+  def codec(self) -> Codec:
+    return Codec(self.grammar)
+
+  @functools.cached_property
+  def names(self):
+    from structlm.syntax.names import NameScheme
+    return NameScheme(self.grammar, self.table)
+
+  def record(self, source: bytes) -> dict:
+    """Every variant's fields of one file (a dataset record, less path and bytes)."""
+    enc = self.codec.encode(source)
+    sc = self.names.encode(enc)
+    return {"tokens": np.asarray(self.tokens.encode(source.decode("utf-8")).ids, np.int32),
+            "actions": enc.actions, "slots": enc.slots, "depth": enc.depth, "parent": enc.parent,
+            "scoped_actions": sc.actions, "scoped_slots": sc.slots, "scoped_depth": sc.depth,
+            "scoped_parent": sc.parent, "names": sc.names, "name_count": sc.name_count}
+
   @property
   def token_hash(self) -> str:
     return hashlib.sha256(self.tokens.to_str().encode()).hexdigest()[:16]
@@ -50,7 +75,8 @@ class Vocab:
   def breakdown(self) -> dict:
     """Both vocabularies' composition: the grammar's action groups and merges, the token BPE's merges."""
     n = self.tokens.get_vocab_size()
-    return dict(structured=self.grammar.breakdown(), token=dict(total=n, merges=n - 256))
+    return dict(structured=self.grammar.breakdown(), token=dict(total=n, merges=n - 256),
+                scoped=dict(self.grammar.breakdown(), total=self.names.vocab_size, refs=self.names.refs))
 
 
 def preprocess(doc: Document, cfg, stats: Stats) -> Document | None:
@@ -109,18 +135,14 @@ _WORKER: dict = {}
 
 
 def init_worker(vdir: str, language: str) -> None:
-  v = load(vdir)
-  _WORKER.update(codec=Codec(v.grammar), tokens=v.tokens, language=language)
+  _WORKER.update(vocab=load(vdir), language=language)
 
 
 def encode_in_worker(arg):
   """(key, content) -> example dict, or the skip reason."""
   key, content = arg
-  codec: Codec = _WORKER["codec"]
   try:
-    enc = codec.encode(content)
+    fields = _WORKER["vocab"].record(content)
   except Skip as e:
     return e.reason
-  ids = np.asarray(_WORKER["tokens"].encode(content.decode("utf-8")).ids, np.int32)
-  return {"path": key, "bytes": len(content), "tokens": ids, "actions": enc.actions, "slots": enc.slots,
-          "depth": enc.depth, "parent": enc.parent}
+  return {"path": key, "bytes": len(content), **fields}

@@ -9,6 +9,8 @@ import dataclasses
 import functools
 import importlib
 
+import re
+
 import tree_sitter
 
 
@@ -18,11 +20,25 @@ class LanguageSpec:
   module: str  # the grammar wheel's import name
   extensions: tuple[str, ...]
   attribute: str = "language"  # function of the module that returns the language pointer
+  # the scoped variant (structlm/syntax/names.py): leaf kinds that spell names, and what a name's text looks like
+  name_kinds: tuple[str, ...] = ("identifier",)
+  name_pattern: str = r"[^\W\d]\w*"
+
+  def is_name(self, text: bytes) -> bool:
+    return _name_regex(self.name_pattern).fullmatch(text.decode("utf-8", "replace")) is not None
+
+
+@functools.cache
+def _name_regex(pattern: str):
+  return re.compile(pattern)
 
 
 LANGUAGES: dict[str, LanguageSpec] = {
     "python": LanguageSpec("python", "tree_sitter_python", (".py", ".pyi")),
-    "javascript": LanguageSpec("javascript", "tree_sitter_javascript", (".js", ".mjs", ".cjs", ".jsx")),
+    "javascript": LanguageSpec("javascript", "tree_sitter_javascript", (".js", ".mjs", ".cjs", ".jsx"),
+                               name_kinds=("identifier", "property_identifier", "shorthand_property_identifier",
+                                           "shorthand_property_identifier_pattern", "statement_identifier"),
+                               name_pattern=r"[^\W\d][\w$]*|\$[\w$]*"),
 }
 
 

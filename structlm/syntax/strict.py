@@ -32,6 +32,7 @@ class StrictMask:
     self._pbb = None
     self._lp_memo: dict = {}
     self._la_memo: dict = {}
+    self.extra_lexicons: dict = {}  # lexicons under keys of their own (structlm/syntax/scope_rules.py)
 
   def narrow(self, mc, row: np.ndarray) -> np.ndarray:
     """A new mask: the training mask `row` narrowed to what strict mode allows in machine state `mc`."""
@@ -209,7 +210,8 @@ class StrictMask:
     cache = self._lex_cache
     lex = cache.get(key)
     if lex is None:
-      lex = cache[key] = sorted(t for t in set(self.g.slot_lexicon.get(key, ())) if 0 < len(t) <= MAX_LEAF_BYTES)
+      texts = self.extra_lexicons[key] if key in self.extra_lexicons else self.g.slot_lexicon.get(key, ())
+      lex = cache[key] = sorted(t for t in set(texts) if 0 < len(t) <= MAX_LEAF_BYTES)
     return lex
 
   def _piece_by_bytes(self):

@@ -1,7 +1,8 @@
 """tfds builder: a code corpus as ArrayRecord, one record per file, with both variants' ids.
 
 Features: path, bytes (source byte length), tokens (BPE ids, token variant), actions / slots / depth / parent
-(structured variant). Vocabularies are built from the train split only, before any record is written, and live
+(structured variant), scoped_actions / scoped_slots / scoped_depth / scoped_parent / names / name_count (scoped
+variant; structlm/variants.py says which variant reads which). Vocabularies are built from the train split only, before any record is written, and live
 beside the dataset (`<data_dir>/code_corpus/<config>/vocab/`); their hashes are in the dataset's metadata.
 """
 from __future__ import annotations
@@ -17,7 +18,8 @@ from etils import epath
 from structlm.data import vocab as vocab_lib
 from structlm.data.corpora import Document, dedup, iter_corpus
 
-VERSION = "1.2.0"  # 1.1: leaf pieces get the token BPE's merges (leaf_capacity); 1.2: int arrays as raw bytes
+# 1.1: leaf pieces get the token BPE's merges (leaf_capacity); 1.2: int arrays as raw bytes; 1.3: scoped fields
+VERSION = "1.3.0"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -53,6 +55,8 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
         features=tfds.features.FeaturesDict({
             "path": tfds.features.Text(), "bytes": np.int64, "tokens": ints,
             "actions": ints, "slots": ints, "depth": ints, "parent": ints,
+            "scoped_actions": ints, "scoped_slots": ints, "scoped_depth": ints, "scoped_parent": ints,
+            "names": ints, "name_count": ints,
         }),
         metadata=tfds.core.MetadataDict(),
     )

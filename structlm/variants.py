@@ -1,0 +1,125 @@
+"""The variants as objects: what each reads from a dataset, what its model sees and emits, how its ids decode.
+
+token       BPE ids over the source text; a document ends with EOS (the last output id).
+structured  grammar actions (structlm/syntax) with tree features (slot, depth, parent of the predicted action) and
+            the grammar-masked softmax; a document ends with the grammar's EOF action.
+scoped      the structured actions, except that a name already used in the file is one REF action
+            (structlm/syntax/names.py); adds the `names` and `name_count` features and masks REFs to the names
+            that exist.
+
+Everything else (the model, training, evaluation, sweeps, analysis) is written once for all of them and asks
+the variant object; `get(name)` raises a clear error for an unknown name.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  name: str
+  features: tuple[str, ...]  # the dataset features the variant reads, in order; the first holds its ids
+  batch_keys: tuple[str, ...]  # the packed rows' names for them
+  grammar: bool = False  # actions of the grammar: tree features, grammar mask, constraint machine
+  refs: bool = False  # names by reference
+
+  def vocab_size(self, vocab) -> int:
+    """Output classes (the input id after them is BOS)."""
+    return vocab.tokens.get_vocab_size() + 1  # + EOS
+
+  def eos_id(self, vocab) -> int | None:
+    """Appended to every document by the loader (None: the encoding ends itself, with EOF)."""
+    return self.vocab_size(vocab) - 1
+
+  def mask_table(self, vocab) -> np.ndarray | None:
+    """The [num_slots, vocab] valid-action table of the grammar mask (None: no mask)."""
+    return None
+
+  def machine(self, vocab, **kw):
+    """A constraint machine for this variant's ids (grammar variants only)."""
+    raise ValueError(f"the {self.name} variant has no constraint machine")
+
+  def encode(self, vocab, source: bytes) -> dict:
+    """{feature: int32 array} of one file (the dataset record's fields of this variant)."""
+    return {"tokens": np.asarray(vocab.tokens.encode(source.decode("utf-8")).ids, np.int32)}
+
+  def decode(self, vocab, ids) -> bytes:
+    return vocab.tokens.decode([int(t) for t in ids], skip_special_tokens=False).encode("utf-8", "replace")
+
+  def leaf_ends(self, vocab, ids) -> np.ndarray:
+    """Boolean [n]: id i ends a leaf (prompts are cut after the last one). Tokens: every id."""
+    return np.ones(len(ids), bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class Structured(Variant):
+  def vocab_size(self, vocab) -> int:
+    return vocab.grammar.vocab_size
+
+  def eos_id(self, vocab) -> int | None:
+    return None
+
+  def mask_table(self, vocab) -> np.ndarray:
+    return vocab.table.mask_table()
+
+  def machine(self, vocab, **kw):
+    from structlm.syntax.machine import Machine
+    return Machine(vocab.grammar, table=vocab.table, **kw)
+
+  def encode(self, vocab, source: bytes) -> dict:
+    enc = vocab.codec.encode(source)
+    return dict(zip(self.features, (enc.actions, enc.slots, enc.depth, enc.parent)))
+
+  def decode(self, vocab, ids) -> bytes:
+    return vocab.codec.decode(ids)
+
+  def leaf_ends(self, vocab, ids) -> np.ndarray:
+    g = vocab.grammar
+    a = np.asarray(ids, np.int64)
+    is_piece = (a >= g.piece_base) & (a < g.piece_base + g.pieces.size)
+    out = np.zeros(len(a), bool)
+    out[is_piece] = np.asarray(g.piece_final, bool)[a[is_piece] - g.piece_base]
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Scoped(Structured):
+  def vocab_size(self, vocab) -> int:
+    return vocab.names.vocab_size
+
+  def mask_table(self, vocab) -> np.ndarray:
+    return vocab.names.mask_table()
+
+  def machine(self, vocab, **kw):
+    from structlm.syntax.names import ScopedMachine
+    return ScopedMachine(vocab.names, **kw)
+
+  def encode(self, vocab, source: bytes) -> dict:
+    enc = vocab.names.encode(vocab.codec.encode(source))
+    return dict(zip(self.features, (enc.actions, enc.slots, enc.depth, enc.parent, enc.names, enc.name_count)))
+
+  def decode(self, vocab, ids) -> bytes:
+    m = self.machine(vocab)
+    return m.feed([int(a) for a in ids if a != 0], check=False)
+
+  def leaf_ends(self, vocab, ids) -> np.ndarray:
+    return super().leaf_ends(vocab, ids) | (np.asarray(ids) >= vocab.names.ref_base)
+
+
+TREE = ("slots", "depth", "parent")
+VARIANTS: dict[str, Variant] = {
+    "token": Variant("token", ("tokens",), ("ids",)),
+    "structured": Structured("structured", ("actions", "slots", "depth", "parent"), ("ids",) + TREE, grammar=True),
+    "scoped": Scoped("scoped", ("scoped_actions", "scoped_slots", "scoped_depth", "scoped_parent", "names",
+                                "name_count"), ("ids",) + TREE + ("names", "name_count"), grammar=True, refs=True),
+}
+NAMES = tuple(VARIANTS)
+
+
+def get(name: str) -> Variant:
+  try:
+    return VARIANTS[name]
+  except KeyError:
+    raise ValueError(f"unknown variant {name!r}; one of {', '.join(NAMES)}") from None

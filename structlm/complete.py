@@ -21,6 +21,7 @@ import numpy as np
 from structlm.data.pipeline import open_split
 from structlm.generate import LoadedRun, continue_ids
 from structlm.syntax import languages
+from structlm.syntax.codec import Encoded
 from structlm.syntax.grammar import LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW
 from structlm.syntax.machine import Machine, SlotTable
 
@@ -78,7 +79,8 @@ def cursors(run: LoadedRun, split: str = "test", n: int = 50, seed: int = 0) -> 
     k = structured_prefix(g, table, actions, s, root_kind)
     if k is None:
       continue
-    out.append(dict(doc=i, statement=s, source=text, cursor=c, k=k, actions=actions))
+    out.append(dict(doc=i, statement=s, source=text, cursor=c, k=k, actions=actions,
+                    slots=np.asarray(source_split[i]["slots"])))
     if len(out) == n:
       break
   return out
@@ -96,8 +98,12 @@ def complete(run: LoadedRun, split: str = "test", n: int = 50, max_len: int = 48
     src, cur = c["source"], c["cursor"]
     target = line_at(src, cur)
     if run.structured:
-      ids = [int(a) for a in c["actions"][:c["k"]]]
-      m = Machine(run.vocab.grammar, table=run.table)
+      ids = c["actions"][:c["k"]]
+      if run.variant.refs:  # the same prefix with its repeated names as REFs (the prefix ends between leaves)
+        zeros = np.zeros(len(ids), np.int32)
+        ids = run.vocab.names.encode(Encoded(ids, c["slots"][:c["k"]], zeros, zeros)).actions
+      ids = [int(a) for a in ids]
+      m = run.variant.machine(run.vocab)
       m.feed(ids, check=False)
       known = len(m.output())  # the text before the gap: the model writes the gap (layout) itself
     else:

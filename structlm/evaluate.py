@@ -1,5 +1,5 @@
 """`python -m structlm evaluate`: bits per byte on a split with a per-file table, and samples' validity, diversity
-and length -- the same JSON keys for both variants.
+and length -- the same JSON keys for every variant (Python samples also: reads of unbound names, by pyflakes).
 
 Bits per byte = total NLL / total source bytes / ln 2 over whole documents, as in training. A sample is valid when
 tree-sitter parses it without ERROR or MISSING nodes (an empty program counts as valid); for Python `ast.parse`
@@ -64,6 +64,27 @@ def validity(texts: list[bytes], language: str) -> dict:
   return out
 
 
+def undefined_names(texts: list[bytes]) -> dict:
+  """Reads of unbound names in the samples that are valid Python 3, by pyflakes (independent of our scope code):
+  its undefined-name and referenced-before-assignment messages."""
+  import ast
+
+  from pyflakes import checker, messages
+  checked = flagged = count = 0
+  for t in texts:
+    try:
+      tree = ast.parse(t)
+    except (SyntaxError, ValueError):
+      continue
+    found = [m for m in checker.Checker(tree, filename="sample").messages
+             if isinstance(m, (messages.UndefinedName, messages.UndefinedLocal))]
+    checked += 1
+    flagged += bool(found)
+    count += len(found)
+  return dict(pyflakes_checked=checked, undefined_name_samples=flagged, undefined_names=count,
+              undefined_name_fraction=flagged / max(checked, 1))
+
+
 def distinct_n(token_lists: list[list[int]], ns=(1, 2, 3, 4)) -> dict:
   out = {}
   for n in ns:
@@ -81,4 +102,6 @@ def sample_metrics(run: LoadedRun, n: int, max_len: int | None = None, temperatu
            mean_length_bytes=float(np.mean([len(t) for t in texts])) if texts else 0.0,
            mean_length_steps=float(np.mean([s.length for s in samples])) if samples else 0.0,
            distinct_n=distinct_n(toks), **validity(texts, run.cfg.language))
+  if run.cfg.language == "python":
+    m.update(undefined_names(texts))
   return m, samples

@@ -1,9 +1,10 @@
-"""Sampling from a trained run, both variants: jit-compiled decoding with a KV cache.
+"""Sampling from a trained run, every variant: jit-compiled decoding with a KV cache.
 
-The token model feeds BPE ids from BOS and stops at its EOS. The structured model runs one constraint machine
-per sample in strict (generation) mode: at every step the machine gives the next choice's tree features (slot,
-depth, parent rule) and the valid actions; the model's grammar-masked logits are narrowed to those, so every
-finished sample decodes to a program tree-sitter parses. Halfway through the length limit the machine starts to
+The token model feeds BPE ids from BOS and stops at its EOS. A grammar model (structured, scoped) runs one
+constraint machine per sample in strict (generation) mode: at every step the machine gives the next choice's
+tree features (slot, depth, parent rule; for the scoped model also the name table's size and the name index of
+the action just fed) and the valid actions; the model's masked logits are narrowed to those, so every finished
+sample decodes to a program tree-sitter parses (and, scoped, reads only bound names: structlm/syntax/scope_rules.py). Halfway through the length limit the machine starts to
 allow only the actions that close the program soonest (strict mode generates leaf texts of at most 64 bytes, so
 the other half suffices in practice; a sample that still does not finish is reported as unfinished).
 
@@ -24,13 +25,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from structlm import sharding
+from structlm import sharding, variants
 from structlm.model import Transformer, decode_step, init_cache, mask_bias
 from structlm.run import _check_hashes, checkpoint_dir, load_config, setup
-from structlm.syntax.codec import Codec
 from structlm.syntax.grammar import PAD
-from structlm.syntax.machine import Machine
-from structlm.syntax.tree import Skip, parse
+from structlm.syntax.tree import Skip
 from structlm.train import init_state, optimizer
 
 
@@ -42,7 +41,7 @@ class RunError(ValueError):
 class LoadedRun:
   cfg: object
   vocab: object
-  table: object  # SlotTable (structured) or None
+  table: object  # SlotTable (grammar variants) or None
   mcfg: object
   graphdef: object
   params: object
@@ -54,6 +53,10 @@ class LoadedRun:
   @property
   def structured(self) -> bool:
     return self.table is not None
+
+  @property
+  def variant(self) -> variants.Variant:
+    return variants.get(self.cfg.variant)
 
   @property
   def context(self) -> int:
@@ -92,7 +95,8 @@ def load_run(workdir: str) -> LoadedRun:
     raise RunError(f"{workdir} has no finished checkpoint yet; train it first")
   restored = ckpt.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore({"params": params, "opt_state": opt_state})))
-  bias = mask_bias(table.mask_table()) if table is not None else None
+  table_SxV = variants.get(cfg.variant).mask_table(vocab)
+  bias = mask_bias(table_SxV) if table_SxV is not None else None
   return LoadedRun(cfg, vocab, table, mcfg, graphdef, restored.state["params"], bias, data, step)
 
 
@@ -136,17 +140,14 @@ def prompt_ids(run: LoadedRun, prompt: bytes) -> list[int]:
     return []
   if not run.structured:
     return run.vocab.tokens.encode(prompt.decode("utf-8", "replace")).ids
-  g = run.vocab.grammar
+  v = run.variant
   try:
-    parsed = parse(prompt, g.language)
+    actions = v.encode(run.vocab, prompt)[v.features[0]]
   except Skip as e:
-    raise RunError(f"the prompt does not parse ({e}); the structured model continues a prompt that is a "
+    raise RunError(f"the prompt does not parse ({e}); the {v.name} model continues a prompt that is a "
                    "complete program (it resumes after the prompt's last leaf)") from None
-  actions = list(Codec(g).encode_parsed(parsed).actions)
-  last_leaf = 0
-  for i, a in enumerate(actions):
-    if a >= g.piece_base and g.piece_final[a - g.piece_base]:  # a leaf's (or comment's) final piece
-      last_leaf = i + 1
+  ends = np.flatnonzero(v.leaf_ends(run.vocab, actions))  # a leaf's (or comment's) final piece, or a REF
+  last_leaf = int(ends[-1]) + 1 if len(ends) else 0
   return [int(a) for a in actions[:last_leaf]]
 
 
@@ -204,18 +205,25 @@ def _sample_tokens(run, n, ids, seq, temperature, top_p, max_len, seed):
           for o, f in zip(out, finished)]
 
 
+def _machine_features(m) -> tuple:
+  """(next slot, depth, parent, name-table size) of a machine; finished machines report zeros (rows ignored)."""
+  if m.done:
+    return (0, 0, PAD, 0)
+  return (m.slot(), m.depth(), m.parent(), getattr(m, "name_count", lambda: 0)())
+
+
 def _sample_structured(run, n, ids, seq, offset, temperature, top_p, max_len, seed):
-  g = run.vocab.grammar
   V = run.mcfg.vocab_size
   step = _step_fn(run)
   cache = init_cache(run.mcfg, n, run.context)
   rng = np.random.default_rng(seed)
-  machines = [Machine(g, table=run.table, strict=True, max_len=len(ids) + max_len // 2) for _ in range(n)]
-  probe = Machine(g, table=run.table)
-  prompt_feats = []  # the tree features of each prompt action (the state before it)
+  machines = [run.variant.machine(run.vocab, strict=True, max_len=len(ids) + max_len // 2) for _ in range(n)]
+  probe = run.variant.machine(run.vocab)
+  prompt_feats, prompt_names = [], []  # per prompt action: the features before it, its name index after it
   for a in ids:
-    prompt_feats.append((probe.slot(), probe.depth(), probe.parent()))
+    prompt_feats.append(_machine_features(probe))
     probe.step(int(a))
+    prompt_names.append(getattr(probe, "last_name", 0))
   for m in machines:
     m.feed(ids, check=False)
   counts = np.zeros(n, int)
@@ -223,13 +231,18 @@ def _sample_structured(run, n, ids, seq, offset, temperature, top_p, max_len, se
   for pos in range(len(seq) - 1 + max_len):
     cur = np.full(n, seq[pos]) if pos < len(seq) else last
     live = [i for i, m in enumerate(machines) if not m.done]
-    if pos >= len(seq) - 1:  # finished machines report (0, 0, PAD): their rows are ignored
-      feats = np.array([(m.slot(), m.depth(), m.parent()) if not m.done else (0, 0, PAD) for m in machines],
-                       np.int32).T
+    if pos >= len(seq) - 1:
+      feats = np.array([_machine_features(m) for m in machines], np.int32).T
     else:  # inside the prompt: the features of the prompt's next action, ids[offset + pos + 1]
       feats = np.repeat(np.array(prompt_feats[offset + pos + 1], np.int32)[:, None], n, 1)
+    if pos < len(seq):  # the name index of the id fed now (BOS: 0)
+      names = np.full(n, prompt_names[offset + pos] if offset + pos >= 0 else 0, np.int32)
+    else:
+      names = np.array([getattr(m, "last_name", 0) for m in machines], np.int32)
     batch = {"inputs": cur[:, None].astype(np.int32), "next_slots": feats[0][:, None],
              "next_depth": feats[1][:, None], "next_parent": feats[2][:, None]}
+    if run.mcfg.num_refs:
+      batch.update(names=names[:, None], next_name_count=feats[3][:, None])
     logits, cache = step(run.params, batch, pos, cache, run.mask_bias)  # dispatched; runs while the masks build
     if pos < len(seq) - 1:
       continue

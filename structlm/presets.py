@@ -43,12 +43,13 @@ PRESETS: dict[str, Shape] = {
 
 
 # Per-variant learning rates: the peak rate of a run is the preset's rate x a factor of its variant and size. The
-# factors come from experiments/lr_sweep.py (4 factors x 2 sizes x both variants, on the CPU study's data, context
+# factors come from experiments/lr_sweep.py (4 factors x 2 sizes x every variant, on the CPU study's data, context
 # and batch, at one of its budgets) by one rule: for each variant and swept size, the factor with the lowest
 # validation bits per byte (ties: the smaller); between the swept sizes the factor is interpolated in log-log
 # over non-embedding size, and held at the nearest swept size beyond them. `python -m structlm lr-choice RUNS`
 # prints the table and the choice.
-LR_FACTOR: dict[str, dict[str, float]] = {"structured": {"400k": 2.0, "50k": 4.0}, "token": {"400k": 2.0, "50k": 4.0}}
+LR_FACTOR: dict[str, dict[str, float]] = {"structured": {"400k": 2.0, "50k": 4.0}, "token": {"400k": 2.0, "50k": 4.0},
+                                          "scoped": {"400k": 2.0, "50k": 4.0}}
 
 
 def _size(name: str) -> float:

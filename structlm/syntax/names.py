@@ -168,8 +168,10 @@ class ScopedMachine(Machine):
     s = self.scheme
     m = np.zeros(s.vocab_size, bool)
     m[:s.ref_base] = super().mask()
+    if self.scopes is not None and not self.done and self.sub is None and self.choice[0] == "hole":
+      self.scopes.narrow_statements(m)
     if self.at_name():
-      if self.scopes is not None:
+      if self.scopes is not None:  # strict mode
         self.scopes.narrow(m)
       else:
         m[s.ref_base:s.ref_base + len(self.names)] = True

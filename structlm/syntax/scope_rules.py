@@ -8,7 +8,10 @@ hole's (node kind, field):
   `x = x` is read before x is bound; loop targets and parameters when the body starts);
 - free (attribute names, keyword-argument names, global/nonlocal, module paths): anything, binds nothing;
 - read (everything else): a REF to a name bound in a visible scope, or a spelled builtin or non-name leaf
-  (a number), nothing else; `del` also unbinds.
+  (a number), nothing else; `del x` and `x += 1` only a name bound in the same scope, and `del` unbinds it
+  (falling back to a read where no such name exists, the one case a read may still be unbound);
+- a bind in a function of a name the function already read from outside is not generated (Python would make
+  that earlier read local, and unbound).
 Visible: the current scope and its enclosing scopes, a class scope only from its own body (Python's rule), and
 the builtins. Deliberately conservative: a read of a name bound later (a function calling one defined below
 it), or the element of a comprehension reading its own loop variable, is not generated; every read generated is
@@ -37,6 +40,8 @@ _OPENS = {"function_definition": "function", "lambda": "function", "class_defini
 _COMMIT_ON_CLOSE = {"assignment", "augmented_assignment", "for_in_clause", "named_expression", "as_pattern",
                     "import_statement", "import_from_statement", "class_definition"}
 _COMMIT_ON_BODY = {"for_statement", "function_definition", "lambda"}
+_DEL_NESTING = {"tuple", "list", "expression_list", "parenthesized_expression", "pattern_list", "tuple_pattern",
+                "list_pattern"}
 BUILTINS = sorted(n.encode() for n in dir(builtins) if n.isidentifier())
 READ_KEY = "#read"  # strict-mode lexicon key prefix: a read's spellings (builtins and the slot's non-names)
 
@@ -44,12 +49,13 @@ READ_KEY = "#read"  # strict-mode lexicon key prefix: a read's spellings (builti
 class Scope:
   def __init__(self, kind: str, parent: "Scope | None"):
     self.kind, self.parent, self.names = kind, parent, set()
+    self.read_through: set = set()  # names read here but bound outside (or builtins)
 
 
 class _Entry:
   __slots__ = ("frame", "kind", "active", "new", "body", "pending", "unbind")
 
-  def __init__(self, frame, kind, active, new):
+  def __init__(self, frame, kind, active, new):  # noqa: D107
     self.frame, self.kind, self.active, self.new = frame, kind, active, new
     self.body = False
     self.pending: list = []  # (scope, name) bound when this node closes / its body starts
@@ -64,7 +70,7 @@ class ScopeTracker:
     self.stack: list[_Entry] = []
     self.builtins = set(BUILTINS)
     self.role = None  # of the name being spelled
-    self._target = None
+    self._target = self._lex = self._starts = None
 
   # ---- following the machine -------------------------------------------------------------------------------------
   def _sync(self) -> None:
@@ -88,9 +94,10 @@ class ScopeTracker:
       e.body = True
       if e.new is not None:
         e.active = e.new
-      for scope, name in e.pending:
-        scope.names.add(name)
-      e.pending.clear()
+      if e.kind in _COMMIT_ON_BODY:
+        for scope, name in e.pending:
+          scope.names.add(name)
+        e.pending.clear()
 
   def _close(self, e: _Entry) -> None:
     for scope, name in e.pending:
@@ -108,8 +115,14 @@ class ScopeTracker:
       return BIND, owner
     if (kind, field) in _FREE:
       return FREE, owner
-    if kind == "delete_statement":
+    if kind == "delete_statement" or (kind, field) == ("augmented_assignment", "left"):
       return DEL, owner
+    if kind in _DEL_NESTING:  # del (a, [b]): the names inside are deleted too
+      for e in reversed(self.stack):
+        if e.kind == "delete_statement":
+          return DEL, owner
+        if e.kind not in _DEL_NESTING:
+          break
     if kind == "dotted_name" and len(self.stack) > 1:
       up = self.stack[-2]
       field_up = up.frame.prev[0] if isinstance(up.frame.prev, tuple) else None
@@ -145,51 +158,104 @@ class ScopeTracker:
     return scope, None
 
   # ---- the machine's calls ---------------------------------------------------------------------------------------
-  def narrow(self, m: np.ndarray) -> None:
-    """At a name hole: REF columns (and, for a read, the spellings) this hole allows in strict mode."""
-    mc, s = self.mc, self.mc.scheme
-    refs = m[s.ref_base:s.ref_base + len(mc.names)]
+  def _rules(self):
+    """(role, bind target, the names a REF may take or None for any, lexicon key of spellings or None for the
+    slot's own) at the current name hole."""
+    role, owner = self._hole()
+    key = self.mc.choice[1]
+    if role == FREE:
+      return role, None, None, None
+    if role == BIND:
+      target = self._bind_target(owner)
+      bad = target[0].read_through  # read from outside this function: binding it now makes that read unbound
+      if bad:
+        texts = [t for t in self.mc.g.slot_lexicon.get(key, ()) if t not in bad]
+        ok = set(self.mc.names) - bad
+        if texts or ok:
+          return role, target, ok, self._lexicon(("#bind",) + tuple(key) + (frozenset(bad),), texts)
+      return role, target, None, None
+    if role == DEL:  # `del x`, `x += 1`: only a name bound in this very scope (not a builtin or a global)
+      here = self._deletable()
+      literals = [t for t in self.mc.g.slot_lexicon.get(key, ()) if not self.mc.scheme.is_name(t)]
+      if here or literals:  # (a literal: not valid Python, but no read of a name either)
+        return role, None, here, self._lexicon(("#del",) + tuple(key), literals if not here else [])
+    ok = self._visible() | self.builtins
+    active = self._active()
+    if active.kind == "function":  # `for x in x`: a name this function is binding is local, and not bound yet
+      ok -= {n for e in self.stack for sc, n in e.pending if sc is active and n not in active.names}
+    read = [t for t in self.mc.g.slot_lexicon.get(key, ()) if not self.mc.scheme.is_name(t)]
+    spell = [t for t in BUILTINS if t in ok] + read
+    return READ, None, ok, self._lexicon((READ_KEY, frozenset(set(BUILTINS) - ok)) + tuple(key), spell)
+
+  def _deletable(self) -> set:
+    """Names a `del` or an augmented assignment may take here: those bound in this very scope."""
+    return set(self.mc.names) & self._active().names
+
+  def narrow_statements(self, m: np.ndarray) -> None:
+    """At a hole: no `del` or augmented assignment where no name could be its target (when another choice is
+    left), so their targets never fall back to a read."""
     if not self.enabled:
-      refs[:] = True
+      return
+    starts = self._target_starts()
+    if not m[starts].any():
       return
     self._sync()
-    role, _ = self._hole()
-    if role in (BIND, FREE):
-      refs[:] = True
+    if self._deletable():
       return
-    ok = self._visible() | self.builtins
-    refs[:] = [t in ok for t in mc.names]
-    g = mc.g
-    m[g.piece_base:s.piece_end] = False
-    if not (mc.forced() and refs.any()):  # past the length cap a REF finishes the leaf soonest
-      m[mc.table.strict._lexicon_actions(self.read_key(mc.choice[1]), b"")] = True
+    rest = m.copy()
+    rest[starts] = False
+    if rest.any():
+      m[starts] = False
 
-  def read_key(self, key):
-    """The strict lexicon of a read at hole `key`: the builtins and the slot's texts that are not names."""
-    lex_key = (READ_KEY,) + tuple(key)
+  def _target_starts(self) -> np.ndarray:
+    if self._starts is None:
+      g = self.mc.g
+      self._starts = np.asarray([a for k in ("delete_statement", "augmented_assignment")
+                                 for a in g.starts_by_kind.get(k, ())], np.int64)
+    return self._starts
+
+  def _active(self) -> Scope:
+    return self.stack[-1].active if self.stack else self.module
+
+  def _lexicon(self, lex_key, texts):
     strict = self.mc.table.strict
     if lex_key not in strict.extra_lexicons:
-      s = self.mc.scheme
-      strict.extra_lexicons[lex_key] = BUILTINS + [t for t in self.mc.g.slot_lexicon.get(key, ()) if not s.is_name(t)]
+      strict.extra_lexicons[lex_key] = texts
     return lex_key
 
+  def narrow(self, m: np.ndarray) -> None:
+    """At a name hole: the REF columns and spellings this hole allows in strict mode."""
+    mc, s = self.mc, self.mc.scheme
+    refs = m[s.ref_base:s.ref_base + len(mc.names)]
+    if not m[mc.g.piece_base:s.piece_end].any():  # strict mode allows no leaf here (nothing could follow it)
+      return
+    if not self.enabled:
+      refs[:] = True
+      return
+    self._sync()
+    _, _, ok, lex = self._rules()
+    refs[:] = True if ok is None else [t in ok for t in mc.names]
+    if lex is not None:
+      m[mc.g.piece_base:s.piece_end] = False
+      if not (mc.forced() and refs.any()):  # past the length cap a REF finishes the leaf soonest
+        m[mc.table.strict._lexicon_actions(lex, b"")] = True
+
   def begin(self) -> None:
-    """A name starts at the current hole (spelled or REF): remember its role and where it binds."""
+    """A name starts at the current hole (spelled or REF): remember its role, where it binds, its lexicon."""
     if not self.enabled:
       return
     self._sync()
-    self.role, owner = self._hole()
-    self._target = self._bind_target(owner) if self.role == BIND else None
-    self.hole_key = self.mc.choice[1]
+    self.role, self._target, _, self._lex = self._rules()
 
   def spelling_key(self):
     """The lexicon key a name being spelled continues under (None: the slot's own)."""
-    return self.read_key(self.hole_key) if self.enabled and self.role in (READ, DEL) else None
+    return self._lex if self.enabled else None
 
   def end(self, text: bytes) -> None:
     if not self.enabled or self.role is None:
       return
     role, self.role = self.role, None
+    active = self._active()
     if role == BIND:
       scope, entry = self._target
       if entry is None:
@@ -203,5 +269,6 @@ class ScopeTracker:
           if e.kind in ("block", "function_definition", "class_definition"):
             break
     elif role == DEL:
-      scope = self.stack[-1].active if self.stack else self.module
-      scope.names.discard(text)
+      active.names.discard(text)
+    elif active.kind == "function" and text not in active.names:
+      active.read_through.add(text)

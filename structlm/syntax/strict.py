@@ -33,6 +33,7 @@ class StrictMask:
     self._lp_memo: dict = {}
     self._la_memo: dict = {}
     self.extra_lexicons: dict = {}  # lexicons under keys of their own (structlm/syntax/scope_rules.py)
+    self._context = _context_actions(g)
 
   def narrow(self, mc, row: np.ndarray) -> np.ndarray:
     """A new mask: the training mask `row` narrowed to what strict mode allows in machine state `mc`."""
@@ -53,6 +54,9 @@ class StrictMask:
     if mc.choice[0] == "hole":
       key = mc.choice[1]
       kinds = g.slot_kinds.get(key, set())
+      same_line = _SAME_LINE.get(g.language)
+      if same_line is not None and key[3] == same_line[0]:
+        kinds = kinds - same_line[1]
       f = mc.owner
       if f is not None and f.t == "seg" and not g.segs[f.id][3] and f.idx == len(g.segs[f.id][2]):
         # the last hole of a segment that does not close: keep the kinds some next segment can follow
@@ -88,14 +92,32 @@ class StrictMask:
       f = mc.frames[-1]
       nxt = [s for s in g.seg_next.get(f.id, ())  # observed successions that can still close the node
              if self.costs.to_end[s] < math.inf and self._seg_can_follow(f, s, f.prev)]
+      same_line = _SAME_LINE.get(g.language)
+      if same_line is not None and isinstance(f.prev, tuple) and f.prev[1] in same_line[1]:
+        # `class A: x` then `; y` on its line would put y in the class's body
+        nxt = [s for s in nxt if g.segs[s][2][:1] != (("L", same_line[0]),)]
       if mc.forced() and nxt:
         best = min(self.costs.to_end[s] for s in nxt)
         nxt = [s for s in nxt if self.costs.to_end[s] == best]
       for s in nxt:
         m[g.seg_base + s] = True
+    if self._context is not None:
+      self._in_context(mc, m)
     if mc.forced():
       m = self.costs.cheapest(m)
     return m
+
+  def _in_context(self, mc, m: np.ndarray) -> None:
+    """Productions of `kind` with a `field` hole only under `parent`, the others never (see _CONTEXT)."""
+    kind, _, parent, every, only = self._context
+    nodes = [f for f in mc.frames if f.t in ("rule", "seg", "gen")]
+    if mc.choice[0] == "hole":  # a node starting here has the hole's owner as its parent
+      under = nodes[-1].kind if nodes else None
+    elif mc.choice[0] == "seg" and nodes and nodes[-1].kind == kind:
+      under = nodes[-2].kind if len(nodes) > 1 else None
+    else:
+      return
+    m &= ~(every & ~only) if under == parent else ~only
 
   def _rule_can_fill(self, f, j: int, prev) -> bool:
     """Whether hole j of rule frame f, after `prev`, and the same-field holes right after it can be filled."""
@@ -223,6 +245,36 @@ class StrictMask:
         d[b] = (nf, i) if f else (i, fi)
       self._pbb = d
     return d
+
+
+# Slot keys know a hole's node but not the node's parent. Where a grammar gives one node kind different children by
+# its parent, strict mode tells them apart here: (node kind, a field its children take only under `parent`,
+# parent). A Python `match` statement's body is a `block` of `case_clause`s (field `alternative`), like any block.
+_CONTEXT = {"python": ("block", "alternative", "match_statement")}
+# Statements that cannot share a line with a separator: after `;` (strict mode writes default layout, and the default
+# gap after `;` is a space; files that end a line with `;` taught the slot that a loop may follow it), nor before
+# one (the statement after the `;` would join the compound statement's body).
+_SAME_LINE = {"python": (b";", {"while_statement", "with_statement", "for_statement", "if_statement", "try_statement",
+                                "function_definition", "class_definition", "decorated_definition",
+                                "match_statement"})}
+
+
+def _context_actions(g: ActionGrammar):
+  """(kind, field, parent, the kind's rule/segment actions, those with a `field` hole) as [vocab] masks, or None."""
+  ctx = _CONTEXT.get(g.language)
+  if ctx is None:
+    return None
+  kind, field = ctx[0], ctx[1]
+  every, only = np.zeros(g.vocab_size, bool), np.zeros(g.vocab_size, bool)
+  for r, (k, items) in enumerate(g.rules):
+    if k == kind:
+      every[g.rule_base + r] = True
+      only[g.rule_base + r] = ("H", field) in items
+  for i, (k, _, items, _) in enumerate(g.segs):
+    if k == kind:
+      every[g.seg_base + i] = True
+      only[g.seg_base + i] = ("H", field) in items
+  return ctx + (every, only)
 
 
 def _kind_of(slot_kind: str) -> str:

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-COLORS = {"token": "tab:blue", "structured": "tab:orange"}
-MARKERS = {"token": "o", "structured": "s"}
+COLORS = {"token": "tab:blue", "structured": "tab:orange", "scoped": "tab:green"}
+MARKERS = {"token": "o", "structured": "s", "scoped": "^"}
 
 
 def _save(fig, out_dir, name):
@@ -107,12 +107,14 @@ def isoflop_curves(iso, out_dir):
   return _save(fig, out_dir, "isoflop")
 
 
-def multiplier_band(measured_rows, parametric_rows, crange, out_dir):
+def multiplier_band(measured_rows, parametric_rows, crange, out_dir, subject: str = "structured",
+                    baseline: str = "token", primary: bool = True):
   """m(C) from the runs alone (solid, band: 95% bootstrap) and from identified fits (dotted in the measured
-  range, dashed beyond it); bounds where the token runs do not bracket the structured loss as triangles."""
+  range, dashed beyond it); bounds where the baseline's runs do not bracket the subject's loss as triangles.
+  The primary comparison's figure is multiplier.png, the others multiplier_<subject>_<baseline>.png."""
   fig, ax = plt.subplots(figsize=(7.2, 4.4))
   _measured_range(ax, crange)
-  col = COLORS["structured"]
+  col = COLORS.get(subject, "k")
   C = np.array([r["C"] for r in measured_rows])
   m = np.array([r["m"] if r["kind"] == "value" else np.nan for r in measured_rows])
   lo = np.array([r["lo"] for r in measured_rows])
@@ -137,11 +139,11 @@ def multiplier_band(measured_rows, parametric_rows, crange, out_dir):
   ax.set_xscale("log")
   ax.set_yscale("log")
   plain_log_axis(ax.yaxis)
-  ax.set_xlabel("compute C of the structured model (FLOPs)")
+  ax.set_xlabel(f"compute C of the {subject} model (FLOPs)")
   ax.set_ylabel("compute multiplier m(C) (×)")
-  ax.set_title("Token-model compute needed to match the structured model")
+  ax.set_title(f"{baseline.capitalize()}-model compute needed to match the {subject} model")
   ax.legend(fontsize=7, loc="best")
-  return _save(fig, out_dir, "multiplier")
+  return _save(fig, out_dir, "multiplier" if primary else f"multiplier_{subject}_{baseline}")
 
 
 def residuals(rows, laws, out_dir):

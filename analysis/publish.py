@@ -25,11 +25,13 @@ BEGIN, END = markers("demo")
 def section(fits: dict, image: str, name: str = "demo") -> str:
   begin, end = markers(name)
   refs = fits.get("references") or {}
-  lines = [begin, "", fits["headline"], "",
-           "| C (FLOPs) | structured loss (bits/byte) | m (token compute / structured compute) | 95% interval |",
-           "|---|---|---|---|"]
-  for r in fits["measured_multiplier"]:
-    lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r)} | {_x(r['lo'])} – {_x(r['hi'])} |")
+  lines = [begin, "", fits["headline"]]
+  for c in fits.get("comparisons") or [dict(fits, subject="structured", baseline="token")]:
+    a, b = c["subject"], c["baseline"]
+    lines += ["", f"| C (FLOPs) | {a} loss (bits/byte) | m ({b} compute / {a} compute) | 95% interval |",
+              "|---|---|---|---|"]
+    for r in c["measured_multiplier"]:
+      lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r, b)} | {_x(r['lo'])} – {_x(r['hi'])} |")
   lines += ["", "| run | N | D (bytes) | C (FLOPs) | bits/byte |" + "".join(f" vs {k.split()[0]} |" for k in refs),
             "|---|---|---|---|---|" + "---|" * len(refs)]
   for r in fits["table"]:

@@ -4,6 +4,14 @@ from __future__ import annotations
 import math
 
 LEVEL = 0.05  # the exponent test's significance level
+# what a comparison's subject adds over its baseline, in the headline's words
+WHAT = {("structured", "token"): "structure", ("scoped", "token"): "structure with names by reference",
+        ("scoped", "structured"): "referencing names"}
+
+
+def _names(f: dict) -> tuple[str, str, str]:
+  a, b = f.get("subject", "structured"), f.get("baseline", "token")
+  return a, b, WHAT.get((a, b), a)
 
 
 def _x(m: float) -> str:
@@ -14,21 +22,21 @@ def _x(m: float) -> str:
   return f"{m:.3g}×"
 
 
-def _cell(r: dict) -> str:
+def _cell(r: dict, baseline: str = "token") -> str:
   if r["kind"] == "above":
-    return f"> {_x(r['bound'])} (the token runs never reach this loss)"
+    return f"> {_x(r['bound'])} (the {baseline} runs never reach this loss)"
   if r["kind"] == "below":
-    return f"< {_x(r['bound'])} (the cheapest token run already does better)"
+    return f"< {_x(r['bound'])} (the cheapest {baseline} run already does better)"
   return _x(r["m"])
 
 
-def verdict(lo: float, hi: float) -> str:
+def verdict(lo: float, hi: float, what: str = "structure") -> str:
   """The headline's wording from the multiplier's 95% interval."""
   if lo > 1:
-    return "structure helps"
+    return f"{what} helps"
   if hi < 1:
-    return "structure hurts"
-  return "the runs cannot tell whether structure helps"
+    return f"{what} hurts"
+  return f"the runs cannot tell whether {what} helps"
 
 
 def pick_budget(rows: list[dict]) -> dict | None:
@@ -42,6 +50,8 @@ def pick_budget(rows: list[dict]) -> dict | None:
 
 
 def headline(f: dict) -> str:
+  """One comparison's headline (f: fits.json, or it updated with one of its `comparisons`)."""
+  a, b, what = _names(f)
   lo_c, hi_c = f["compute_range"]
   rows = f["measured_multiplier"]
   r = pick_budget(rows)
@@ -53,7 +63,7 @@ def headline(f: dict) -> str:
                 "no interval: over 5% of the resampled frontiers do not reach this budget")
     parts.append(
         f"Inside the measured range (runs of {lo_c:.2g}–{hi_c:.2g} FLOPs), at C = {r['C']:.2g} FLOPs "
-        f"{verdict(r['lo'], r['hi'])}: the token model needs {_x(r['m'])} the compute of the structured model to "
+        f"{verdict(r['lo'], r['hi'], what)}: the {b} model needs {_x(r['m'])} the compute of the {a} model to "
         f"reach its loss ({r['loss']:.3f} bits/byte; {interval}; from the runs alone, no fitted law).")
     vals = [x for x in rows if x["kind"] == "value" and math.isfinite(x["m"])]
     if len(vals) > 1:
@@ -61,33 +71,34 @@ def headline(f: dict) -> str:
                    f"{_x(vals[-1]['m'])} at {vals[-1]['C']:.2g} FLOPs.")
     beyond = [x for x in rows if x["C"] > r["C"] and x["kind"] != "value" and not math.isnan(x["loss"])]
     if beyond:
-      b = beyond[0]
-      sure = math.isfinite(b["lo"]) and ((b["kind"] == "above" and b["lo"] >= 1) or
-                                         (b["kind"] == "below" and b["hi"] <= 1))
-      parts.append(f"Above that, at {b['C']:.2g} FLOPs, only a bound is measured: m {_cell(b)}"
+      x = beyond[0]
+      sure = math.isfinite(x["lo"]) and ((x["kind"] == "above" and x["lo"] >= 1) or
+                                         (x["kind"] == "below" and x["hi"] <= 1))
+      parts.append(f"Above that, at {x['C']:.2g} FLOPs, only a bound is measured: m {_cell(x, b)}"
                    + ("." if sure else "; resampled runs do not confirm it, so it stays a bound, not a verdict."))
   else:
     if r["kind"] == "above" and r["bound"] >= 1 and r["lo"] >= 1:
-      word = "structure helps beyond what the token runs can measure"
+      word = f"{what} helps beyond what the {b} runs can measure"
     elif r["kind"] == "below" and r["bound"] <= 1 and r["hi"] <= 1:
-      word = "structure hurts beyond what the token runs can measure"
+      word = f"{what} hurts beyond what the {b} runs can measure"
     else:
-      word = "the runs cannot tell whether structure helps"
+      word = f"the runs cannot tell whether {what} helps"
     parts.append(f"Inside the measured range (runs of {lo_c:.2g}–{hi_c:.2g} FLOPs), at C = {r['C']:.2g} FLOPs "
-                 f"{word}: m {_cell(r)}.")
+                 f"{word}: m {_cell(r, b)}.")
   ident = f["identified"]
   if all(ident.values()) and f.get("asymptote"):
-    a = f["asymptote"]
-    lo, hi = a["difference_interval"]
-    if a["ordered"]:
-      when = (f"at about {a['C_reach']:.2g} FLOPs" if math.isfinite(a["C_reach"]) else "beyond 1e40 FLOPs")
-      parts.append(f"The fitted laws (identified) put the {a['lower']} model's asymptote lower (E = "
-                   f"{a['E'][a['lower']]:.3f} vs {a['E'][a['higher']]:.3f} bits/byte; difference 95% interval "
-                   f"{lo:.3f}–{hi:.3f}); its frontier reaches the {a['higher']} model's asymptote {when} (an "
+    asy = f["asymptote"]
+    lo, hi = asy["difference_interval"]
+    if asy["ordered"]:
+      when = (f"at about {asy['C_reach']:.2g} FLOPs" if math.isfinite(asy["C_reach"]) else "beyond 1e40 FLOPs")
+      parts.append(f"The fitted laws (identified) put the {asy['lower']} model's asymptote lower (E = "
+                   f"{asy['E'][asy['lower']]:.3f} vs {asy['E'][asy['higher']]:.3f} bits/byte; difference 95% interval "
+                   f"{lo:.3f}–{hi:.3f}); its frontier reaches the {asy['higher']} model's asymptote {when} (an "
                    "extrapolation of the fits, not a measurement).")
     else:
-      parts.append(f"The fitted laws (identified) cannot order the asymptotes (E = {a['E']['structured']:.3f} "
-                   f"structured, {a['E']['token']:.3f} token; difference 95% interval {lo:.3f}–{hi:.3f}).")
+      parts.append(f"The fitted laws (identified) cannot order the asymptotes (E = "
+                   + ", ".join(f"{e:.3f} {v}" for v, e in asy["E"].items())
+                   + f"; difference 95% interval {lo:.3f}–{hi:.3f}).")
   else:
     bad = [v for v, ok in ident.items() if not ok]
     first = {v: (f["not_identified"][v] or ["not fitted"])[0] for v in bad}
@@ -132,13 +143,15 @@ def render(f: dict) -> str:
   d = f["definitions"]
   lines = ["# structlm scaling report", "", f["headline"], "", "## Definitions (the same for every variant)", ""]
   lines += [f"- **{k}**: {v}." for k, v in d.items()]
-  lines += ["", "## Compute multiplier from the runs alone", "",
-            "m(C) = C_token(L_structured(C)) / C, each variant's frontier the lower envelope of its runs (an isoFLOP "
-            "budget's runs summarised by a parabola in log N), log-log interpolated; budgets inside the structured "
-            f"runs' compute; 95% intervals from {f['bootstrap']} resamples of the runs within each budget.", "",
-            "| C (FLOPs) | structured loss (bits/byte) | m | 95% interval |", "|---|---|---|---|"]
-  for r in f["measured_multiplier"]:
-    lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r)} | {_x(r['lo'])} – {_x(r['hi'])} |")
+  for c in f.get("comparisons") or [dict(f, subject="structured", baseline="token")]:
+    a, b = c["subject"], c["baseline"]
+    lines += ["", f"## Compute multiplier from the runs alone: {a} over {b}", "",
+              f"m(C) = C_{b}(L_{a}(C)) / C, each variant's frontier the lower envelope of its runs (an isoFLOP "
+              f"budget's runs summarised by a parabola in log N), log-log interpolated; budgets inside the {a} "
+              f"runs' compute; 95% intervals from {f['bootstrap']} resamples of the runs within each budget.", "",
+              f"| C (FLOPs) | {a} loss (bits/byte) | m | 95% interval |", "|---|---|---|---|"]
+    for r in c["measured_multiplier"]:
+      lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r, b)} | {_x(r['lo'])} – {_x(r['hi'])} |")
   lines += ["", "## Fits: L(N, D) = E + A/N^α + B/D^β (bits per byte; D in bytes)", "",
             f"Approach 3 (Huber on log L, L-BFGS from Hoffmann's grid); 95% intervals from {f['fit_bootstrap']} "
             "refits on resampled runs, each from its own best grid points and the full-data optimum. Identified: "
@@ -157,20 +170,24 @@ def render(f: dict) -> str:
   for v, reasons in f["not_identified"].items():
     for reason in reasons:
       lines.append(f"\n- {v}: not identified — {reason}")
-  if f["parametric_multiplier"]:
-    lines += ["", "## The fits' multiplier (measured range, then at most one decade beyond: extrapolated)", "",
-              "| C (FLOPs) | m | 95% interval | |", "|---|---|---|---|"]
-    for r in f["parametric_multiplier"]:
-      lines.append(f"| {r['C']:.3g} | {_x(r['m'])} | {_x(r['lo'])} – {_x(r['hi'])} | "
-                   f"{'extrapolated' if r['extrapolated'] else 'measured range'} |")
-  t = f.get("shared_exponents_test")
+  for c in f.get("comparisons") or [dict(f, subject="structured", baseline="token")]:
+    a, b = c["subject"], c["baseline"]
+    if c["parametric_multiplier"]:
+      lines += ["", f"## The fits' multiplier, {a} over {b} (measured range, then at most one decade beyond: "
+                "extrapolated)", "", "| C (FLOPs) | m | 95% interval | |", "|---|---|---|---|"]
+      for r in c["parametric_multiplier"]:
+        lines.append(f"| {r['C']:.3g} | {_x(r['m'])} | {_x(r['lo'])} – {_x(r['hi'])} | "
+                     f"{'extrapolated' if r['extrapolated'] else 'measured range'} |")
   lines += ["", "## Do the exponents differ?", ""]
-  if t and not math.isnan(t.get("p_value", math.nan)):
-    lines.append(f"F-test of shared (α, β) against separate ones, E, A, B free per variant (least squares on log L): "
-                 f"F = {t['F']:.3g}, df = {tuple(t['df'])}, p = {t['p_value']:.3g}.")
-  else:
-    lines.append("Not tested: " + ((t or {}).get("note") or "the test needs both fits identified (see above)")
-                 + ".")
+  for c in f.get("comparisons") or [dict(f, subject="structured", baseline="token")]:
+    t = c.get("shared_exponents_test")
+    head = f"{c['subject']} vs {c['baseline']}: "
+    if t and not math.isnan(t.get("p_value", math.nan)):
+      lines.append(f"- {head}F-test of shared (α, β) against separate ones, E, A, B free per variant (least squares "
+                   f"on log L): F = {t['F']:.3g}, df = {tuple(t['df'])}, p = {t['p_value']:.3g}.")
+    else:
+      lines.append(f"- {head}not tested: " + ((t or {}).get("note") or "the test needs both fits identified (see "
+                                                "above)") + ".")
   for v in f["laws"]:
     iso, lc = f["isoflop"][v], f["compute_frontier"][v]
     lines.append(f"- **{v}**: " + "; ".join(filter(None, [

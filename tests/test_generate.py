@@ -1,5 +1,5 @@
-"""Generation and evaluation: KV-cache decoding equals the full forward pass; samples from a tiny trained
-structured model all parse; bits per byte per file add up to training's evaluation; bad input is refused."""
+"""Generation and evaluation: KV-cache decoding equals the full forward pass; samples from tiny trained
+grammar models all parse, the scoped model's read only bound names; bits per byte per file add up to training's evaluation; bad input is refused."""
 import json
 import os
 import shutil
@@ -15,27 +15,33 @@ from structlm.run import load_config, train
 from tests.test_data import make_corpus
 
 
-@pytest.mark.parametrize("variant", ["token", "structured"])
+@pytest.mark.parametrize("variant", ["token", "structured", "scoped"])
 def test_kv_cache_decoding_matches_the_full_forward_pass(variant):
-  V, S, T = 50, 7, 12
-  cfg = ModelConfig(variant=variant, vocab_size=V, d_model=32, n_layers=2, n_heads=4, d_ff=64, num_slots=S)
+  V, S, T, R = 50, 7, 12, 6
+  cfg = ModelConfig(variant=variant, vocab_size=V, d_model=32, n_layers=2, n_heads=4, d_ff=64, num_slots=S,
+                    num_refs=R if variant == "scoped" else 0)
   model = Transformer(cfg, nnx.Rngs(3))
   rng = np.random.default_rng(0)
   b = {"ids": rng.integers(0, V, (2, T + 1)).astype(np.int32), "segment_ids": np.ones((2, T + 1), np.int32),
        "positions": np.tile(np.arange(T + 1), (2, 1)).astype(np.int32),
        "slots": rng.integers(0, S, (2, T + 1)).astype(np.int32),
        "depth": rng.integers(0, 9, (2, T + 1)).astype(np.int32),
-       "parent": rng.integers(0, V, (2, T + 1)).astype(np.int32)}
+       "parent": rng.integers(0, V, (2, T + 1)).astype(np.int32),
+       "names": rng.integers(0, R + 1, (2, T + 1)).astype(np.int32),
+       "name_count": np.minimum(np.arange(T + 1) // 2, R)[None].repeat(2, 0).astype(np.int32)}
+  if variant != "scoped":
+    b = {k: v for k, v in b.items() if k not in ("names", "name_count")}
   if variant == "token":
     b = {k: b[k] for k in ("ids", "segment_ids", "positions")}
   table = rng.random((S, V)) < 0.5
   table[:, 0] = True
-  bias = mask_bias(table) if variant == "structured" else None
+  bias = mask_bias(table) if variant != "token" else None
   inputs = model_inputs(b)
   full = np.asarray(model(inputs, bias))
   cache = init_cache(cfg, 2, T)
   for t in range(T):
-    step = {k: inputs[k][:, t:t + 1] for k in ("inputs", "next_slots", "next_depth", "next_parent") if k in inputs}
+    step = {k: inputs[k][:, t:t + 1] for k in ("inputs", "next_slots", "next_depth", "next_parent", "names",
+                                                "next_name_count") if k in inputs}
     logits, cache = decode_step(model, step, t, cache, bias)
     np.testing.assert_allclose(np.asarray(logits), full[:, t], rtol=1e-4, atol=1e-4)
 
@@ -45,7 +51,7 @@ def runs(tmp_path_factory):
   base = tmp_path_factory.mktemp("gen")
   corpus = make_corpus(str(base / "corpus"))
   out = {}
-  for variant in ("token", "structured"):
+  for variant in ("token", "structured", "scoped"):
     cfg = load_config("experiments/base.py")
     cfg.update(dict(variant=variant, corpus=corpus, data_dir=str(base / "data"), vocab_size=2048, seq_len=128,
                     global_batch=8, steps=40, warmup=5, mesh=(-1, 1, 1), preset="200k", checkpoint_every=40,
@@ -56,18 +62,24 @@ def runs(tmp_path_factory):
   return out
 
 
-def test_structured_samples_all_parse_beside_the_token_models(runs):
+def test_grammar_samples_all_parse_and_scoped_reads_only_bound_names(runs):
+  """200 samples per variant: the grammar models' all parse; the scoped model's read no unbound name (pyflakes,
+  on the samples that are valid Python 3); the other models' rates printed beside it."""
   report = {}
   for variant, (workdir, _) in runs.items():
     run = load_run(workdir)
     m, samples = sample_metrics(run, 200, max_len=96, seed=1)
     report[variant] = m
-    if variant == "structured":
+    if variant != "token":
       assert m["samples"] == 200 and m["finished_fraction"] == 1.0
       assert m["valid_fraction"] == 1.0, [s.text for s in samples][:3]
-    assert set(m) >= {"samples", "valid_fraction", "distinct_n", "mean_length_bytes"}
+    if variant == "scoped":
+      assert m["pyflakes_checked"] >= 50, m  # enough samples are valid Python 3 for the check to mean something
+      assert m["undefined_names"] == 0, [s.text for s in samples if s.text][:3]
+    assert set(m) >= {"samples", "valid_fraction", "distinct_n", "mean_length_bytes", "undefined_name_fraction"}
   print(json.dumps({v: {k: m[k] for k in ("valid_fraction", "ast_valid_fraction", "finished_fraction",
-                                          "mean_length_bytes")} for v, m in report.items()}))
+                                          "mean_length_bytes", "pyflakes_checked", "undefined_name_samples",
+                                          "undefined_name_fraction")} for v, m in report.items()}))
 
 
 def test_per_file_bits_add_up_to_the_training_evaluation(runs):
@@ -136,7 +148,7 @@ def test_completion_context_has_no_look_ahead(runs):
   assert checked >= 3
 
 
-def test_evaluate_command_gives_the_same_keys_for_both_variants(runs, capsys):
+def test_evaluate_command_gives_the_same_keys_for_every_variant(runs, capsys):
   from structlm import cli
   keys = []
   for variant, (workdir, _) in runs.items():
@@ -148,7 +160,7 @@ def test_evaluate_command_gives_the_same_keys_for_both_variants(runs, capsys):
     assert {"bpb", "valid_fraction", "samples", "distinct_n", "completion"} <= set(out)
     assert out["completion"]["cursors"] == 3 and 0 <= out["completion"]["edit_similarity"] <= 1
     keys.append(set(out))
-  assert keys[0] == keys[1]
+  assert keys[0] == keys[1] == keys[2]
 
 
 def test_choose_greedy_nucleus_and_temperature():

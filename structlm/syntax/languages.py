@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import importlib
 
+import keyword
 import re
 
 import tree_sitter
@@ -23,9 +24,11 @@ class LanguageSpec:
   # the scoped variant (structlm/syntax/names.py): leaf kinds that spell names, and what a name's text looks like
   name_kinds: tuple[str, ...] = ("identifier",)
   name_pattern: str = r"[^\W\d]\w*"
+  keywords: frozenset = frozenset(keyword.kwlist)  # never names
 
   def is_name(self, text: bytes) -> bool:
-    return _name_regex(self.name_pattern).fullmatch(text.decode("utf-8", "replace")) is not None
+    t = text.decode("utf-8", "replace")
+    return t not in self.keywords and _name_regex(self.name_pattern).fullmatch(t) is not None
 
 
 @functools.cache
@@ -33,12 +36,15 @@ def _name_regex(pattern: str):
   return re.compile(pattern)
 
 
+_JS_RESERVED = frozenset(
+    "break case catch class const continue debugger default delete do else export extends false finally for function "
+    "if import in instanceof new null return super switch this throw true try typeof var void while with".split())
 LANGUAGES: dict[str, LanguageSpec] = {
     "python": LanguageSpec("python", "tree_sitter_python", (".py", ".pyi")),
     "javascript": LanguageSpec("javascript", "tree_sitter_javascript", (".js", ".mjs", ".cjs", ".jsx"),
                                name_kinds=("identifier", "property_identifier", "shorthand_property_identifier",
                                            "shorthand_property_identifier_pattern", "statement_identifier"),
-                               name_pattern=r"[^\W\d][\w$]*|\$[\w$]*"),
+                               name_pattern=r"[^\W\d][\w$]*|\$[\w$]*", keywords=_JS_RESERVED),
 }
 
 

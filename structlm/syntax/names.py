@@ -177,6 +177,13 @@ class ScopedMachine(Machine):
         m[s.ref_base:s.ref_base + len(self.names)] = True
     return m
 
+  def step(self, a: int, check: bool = True) -> None:
+    if check and a >= self.scheme.ref_base and not self.done and not self.mask()[a]:
+      where = "" if self.at_name() else "; the current choice is not a name"
+      raise InvalidAction(f"REF {a - self.scheme.ref_base} is not valid here (the file's name table holds "
+                          f"{len(self.names)} names{where})")
+    super().step(a, check)
+
   def _apply(self, a: int) -> None:
     s = self.scheme
     if a >= s.ref_base:

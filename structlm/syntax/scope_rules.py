@@ -20,6 +20,7 @@ bound when it runs. Other languages get no scope rules (REFs to any name in the 
 from __future__ import annotations
 
 import builtins
+import keyword
 
 import numpy as np
 
@@ -42,7 +43,7 @@ _COMMIT_ON_CLOSE = {"assignment", "augmented_assignment", "for_in_clause", "name
 _COMMIT_ON_BODY = {"for_statement", "function_definition", "lambda"}
 _DEL_NESTING = {"tuple", "list", "expression_list", "parenthesized_expression", "pattern_list", "tuple_pattern",
                 "list_pattern"}
-BUILTINS = sorted(n.encode() for n in dir(builtins) if n.isidentifier())
+BUILTINS = sorted(n.encode() for n in dir(builtins) if n.isidentifier() and not keyword.iskeyword(n))
 READ_KEY = "#read"  # strict-mode lexicon key prefix: a read's spellings (builtins and the slot's non-names)
 
 

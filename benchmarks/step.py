@@ -28,11 +28,14 @@ from structlm.train import init_state, make_step, optimizer  # noqa: E402
 REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "tools", "ref_mfu.py")
 
 
-def ours(d, layers, heads, vocab, seq, batch, dtype, variant, remat, num_slots=1000):
-  """A warmed-up, compiled train step of our model: returns a function that runs `n` steps and their seconds."""
+def ours(d, layers, heads, vocab, seq, batch, dtype, variant, remat, num_slots=1000, num_refs=512):
+  """A warmed-up, compiled train step of our model: returns a function that runs `n` steps and their seconds.
+  The scoped model's vocabulary holds `num_refs` REF actions of the same `vocab` (like for like: the same
+  output width for every variant)."""
   ff = int(8 * d / 3 / 128 + 1) * 128  # the reference's hidden width
+  refs = num_refs if variant == "scoped" else 0
   cfg = ModelConfig(variant=variant, vocab_size=vocab, d_model=d, n_layers=layers, n_heads=heads, d_ff=ff,
-                    num_slots=num_slots, num_parents=vocab, dtype=dtype, z_loss=0.0, remat=remat)
+                    num_slots=num_slots, num_parents=vocab, num_refs=refs, dtype=dtype, z_loss=0.0, remat=remat)
   mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
   tx = optimizer(3e-4, 1000, warmup=10)
   graphdef, params, opt = init_state(Transformer(cfg, nnx.Rngs(0)), tx, mesh)
@@ -42,7 +45,10 @@ def ours(d, layers, heads, vocab, seq, batch, dtype, variant, remat, num_slots=1
        "segment_ids": np.ones((batch, seq + 1), np.int32),
        "positions": np.tile(np.arange(seq + 1), (batch, 1)).astype(np.int32)}
   table = None
-  if variant == "structured":
+  if variant == "scoped":
+    b.update(names=rng.integers(0, refs + 1, (batch, seq + 1)).astype(np.int32),
+             name_count=np.minimum(np.arange(seq + 1) // 4, refs)[None].repeat(batch, 0).astype(np.int32))
+  if variant != "token":
     b.update(slots=rng.integers(0, num_slots, (batch, seq + 1)).astype(np.int32),
              depth=rng.integers(0, 30, (batch, seq + 1)).astype(np.int32),
              parent=rng.integers(0, vocab, (batch, seq + 1)).astype(np.int32))
@@ -121,13 +127,14 @@ def main():
     for remat in (r == "on" for r in args.remat.split(",")):
       shape_args = (d, layers, heads, args.vocab, args.seq, args.batch, args.dtype)
       t = interleaved({"reference": reference(*shape_args, remat),
-                       **{v: ours(*shape_args, v, remat) for v in ("token", "structured")}}, args.steps)
-      tok, st, ref = t["token"], t["structured"], t["reference"]
+                       **{v: ours(*shape_args, v, remat) for v in ("token", "structured", "scoped")}}, args.steps)
+      tok, st, sc, ref = t["token"], t["structured"], t["scoped"], t["reference"]
       toks = args.batch * args.seq
       row = dict(shape=shape, remat=remat, device=jax.devices()[0].device_kind, steps=args.steps,
                  ours_tokens_per_s=round(toks / tok), ref_tokens_per_s=round(toks / ref),
                  ratio=round(ref / tok, 3), structured_tokens_per_s=round(toks / st),
-                 structured_over_token=round(st / tok, 3))
+                 structured_over_token=round(st / tok, 3), scoped_tokens_per_s=round(toks / sc),
+                 scoped_over_token=round(sc / tok, 3))
       print(json.dumps(row) if args.json else row, flush=True)
 
 

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from structlm import variants
 from structlm.data.pipeline import DatasetError, PackedBatches, open_split
 from structlm.data.prepare import prepare
 from tests.conftest import stdlib_subset
@@ -58,11 +59,13 @@ def test_two_builds_are_identical(built):
   assert res2["grammar_hash"] == res["grammar_hash"] and res2["vocab_hash"] == res["vocab_hash"]
 
 
-@pytest.mark.parametrize("variant", ["token", "structured"])
+@pytest.mark.parametrize("variant", ["token", "structured", "scoped"])
 def test_packing_predicts_every_token_once(built, variant):
   _, _, res = built
   pb = PackedBatches(res["dataset_dir"], variant=variant, seq_len=128, global_batch=4, seed=5, bos_id=9999)
-  field = "tokens" if variant == "token" else "actions"
+  field = variants.get(variant).features[0]
+  if variant == "scoped":  # the row carries the variant's features under its batch keys
+    assert set(pb.row(0)) >= {"ids", "slots", "depth", "parent", "names", "name_count"}
   docs = sorted(tuple(np.asarray(pb.source[i][field])) for i in range(len(pb.source)))
   pieces, n_bytes, current, targets = [], 0, [], 0
   for r in range(pb.rows_per_epoch):

@@ -15,12 +15,13 @@ def n_params(model) -> int:
   return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
-@pytest.mark.parametrize("variant", ["token", "structured"])
+@pytest.mark.parametrize("variant", ["token", "structured", "scoped"])
 @pytest.mark.parametrize("name", ["50k", "400k", "3m", "85m", "3b"])
 def test_param_counts_match_the_tree(variant, name):
   s = preset(name)
   cfg = ModelConfig(variant=variant, vocab_size=8192, d_model=s.d_model, n_layers=s.n_layers, n_heads=s.n_heads,
-                    d_ff=s.d_ff, num_slots=900, parent_base=40, num_parents=1500)
+                    d_ff=s.d_ff, num_slots=900, parent_base=40, num_parents=1500,
+                    num_refs=512 if variant == "scoped" else 0)
   abstract = nnx.eval_shape(lambda: Transformer(cfg, nnx.Rngs(0)))  # no memory for the big ones
   counts = flops.param_counts(cfg)
   assert counts["total"] == n_params(abstract)
@@ -28,8 +29,10 @@ def test_param_counts_match_the_tree(variant, name):
   lookup = sum(x.size for path, x in jax.tree_util.tree_leaves_with_path(state) if "embed" in jax.tree_util.keystr(path)
                and "unembed" not in jax.tree_util.keystr(path))
   assert counts["lookup"] == lookup and counts["compute"] == counts["total"] - lookup  # N: what costs FLOPs
-  if variant == "structured":  # the parent table: one row per node-opening action, plus top level
+  if variant != "token":  # the parent table: one row per node-opening action, plus top level
     assert state["embed"]["parent"]["embedding"].shape == (1501, s.d_model)
+  if variant == "scoped":  # the name-index table: one row per REF, plus "not a name"
+    assert state["embed"]["names"]["embedding"].shape == (513, s.d_model)
   assert counts["nonembedding"] == sum(x.size for path, x in jax.tree_util.tree_leaves_with_path(
       nnx.state(abstract, nnx.Param)) if "blocks" in jax.tree_util.keystr(path) or "'norm'" in jax.tree_util.keystr(path))
 

@@ -30,7 +30,7 @@ def losses(workdir):
     return {r["step"]: r["loss"] for r in map(json.loads, f)}
 
 
-@pytest.mark.parametrize("variant", ["token", "structured"])
+@pytest.mark.parametrize("variant", ["token", "structured", "scoped"])
 def test_run_writes_result(corpus, tmp_path, variant):
   res = train(config(corpus, variant=variant), str(tmp_path), progress=False)
   for key in ("variant", "preset", "params", "params_nonembedding", "tokens", "bytes", "flops", "eval_bpb",
@@ -43,6 +43,7 @@ def test_run_writes_result(corpus, tmp_path, variant):
   assert vocab["structured"]["leaf_capacity"] == "merges"
   assert vocab["structured"]["piece_merges"] == vocab["token"]["merges"]  # fair: as many merges as the BPE
   assert vocab["structured"]["total"] > vocab["token"]["total"]  # structural actions on top
+  assert vocab["scoped"]["total"] == vocab["structured"]["total"] + vocab["scoped"]["refs"]  # REFs on top of that
   steps = losses(str(tmp_path))
   assert len(steps) == 12 and steps[12] < steps[1]
   untrained = train(config(corpus, variant=variant, steps=0), str(tmp_path / "step0"), progress=False)

@@ -56,6 +56,7 @@ class NameScheme:
     self.piece_end = g.piece_base + g.pieces.size
     self._final = np.asarray(g.piece_final, bool)
     self._is_name: dict[bytes, bool] = {}
+    self._names_of: dict = {}
 
   @property
   def hash(self) -> str:
@@ -87,6 +88,17 @@ class NameScheme:
       raise InvalidAction("the actions end inside a leaf")
     return starts.tolist(), fin[k].tolist()
 
+  def _name_of(self, key):
+    """A leaf's text if it is a name, else None; `key`: its piece id (one piece) or tuple of ids (memoised)."""
+    cache = self._names_of
+    if key in cache:
+      return cache[key]
+    text = self._text((key,) if isinstance(key, int) else key)
+    if len(cache) > 1_000_000:
+      cache.clear()
+    cache[key] = text = text if self.is_name(text) else None
+    return text
+
   def _text(self, ids) -> bytes:
     pb, pbytes = self.g.piece_base, self.g.piece_bytes
     return b"".join(pbytes[x - pb] for x in ids)
@@ -95,26 +107,35 @@ class NameScheme:
     """The structured encoding of a file -> its scoped encoding."""
     a = enc.actions
     n = len(a)
-    out = a.copy()
-    keep = np.ones(n, bool)
-    names = np.zeros(n, np.int32)
-    grow = np.zeros(n + 1, np.int32)
     table: dict[bytes, int] = {}
+    al = a.tolist()
+    ref_at, ref_end, ref_id, new_end = [], [], [], []
     for st, en in zip(*self._leaves(a, enc.slots)):
-      text = self._text(a[st:en + 1].tolist())
-      if not self.is_name(text):
+      text = self._name_of(al[st] if st == en else tuple(al[st:en + 1]))
+      if text is None:
         continue
       i = table.get(text)
       if i is None:
         if len(table) < self.refs:
           table[text] = len(table)
-          names[en] = len(table)
-          grow[en + 1] += 1
+          new_end.append(en)
         continue
-      out[st] = self.ref_base + i
-      names[st] = i + 1
-      keep[st + 1:en + 1] = False
+      ref_at.append(st)
+      ref_end.append(en)
+      ref_id.append(i)
+    out = a.copy()
+    names = np.zeros(n, np.int32)
+    ref_at, ref_id, new_end = np.asarray(ref_at, np.int64), np.asarray(ref_id, np.int32), np.asarray(new_end, np.int64)
+    out[ref_at] = self.ref_base + ref_id
+    names[ref_at] = ref_id + 1
+    names[new_end] = np.arange(1, len(new_end) + 1, dtype=np.int32)
+    grow = np.zeros(n + 1, np.int32)
+    grow[new_end + 1] = 1
     count = np.cumsum(grow[:n], dtype=np.int32)
+    drop = np.zeros(n + 1, np.int32)  # a REF's other pieces go: +1 after its first piece, -1 after its last
+    np.add.at(drop, ref_at + 1, 1)
+    np.add.at(drop, np.asarray(ref_end, np.int64) + 1, -1)
+    keep = np.cumsum(drop[:n]) == 0
     return ScopedEncoded(out[keep], enc.slots[keep], enc.depth[keep], enc.parent[keep], names[keep], count[keep])
 
   def expand(self, actions, slots) -> np.ndarray:

@@ -20,13 +20,16 @@ def _roundtrip(args) -> int:
   grammar = ActionGrammar.load(args.grammar) if args.grammar else None
   config = GrammarConfig(vocab_size=args.vocab_size, leaf_capacity=args.leaf_capacity)
   res = roundtrip(paths, args.language, strip=args.strip_comments, grammar=grammar, config=config,
-                  max_bytes=args.max_bytes, holdout=args.holdout, progress=not args.quiet)
+                  max_bytes=args.max_bytes, holdout=args.holdout, progress=not args.quiet, scoped=args.scoped)
   if args.json:
     print(json.dumps(res))
   else:
     for k, v in res.items():
       print(f"{k:>22}: {v}")
-  return 0 if res["exact"] == res["parsed"] and res["constraint_violations"] == 0 else 1
+  ok = res["exact"] == res["parsed"] and res["constraint_violations"] == 0
+  if args.scoped:
+    ok = ok and res["scoped_exact"] == res["parsed"] and res["scoped_constraint_violations"] == 0
+  return 0 if ok else 1
 
 
 def _grammar(args) -> int:
@@ -243,6 +246,7 @@ def main(argv=None) -> None:
   p.add_argument("--holdout", type=float, default=0.0,
                  help="build the grammar from the other files and report on this fraction held out")
   p.add_argument("--max-bytes", type=int, default=1 << 20)
+  p.add_argument("--scoped", action="store_true", help="also the scoped encoding (names by reference)")
   p.add_argument("--json", action="store_true")
   p.add_argument("--quiet", action="store_true")
   lang_opts(p)

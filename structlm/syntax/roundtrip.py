@@ -13,6 +13,7 @@ from structlm.syntax.build import build_grammar
 from structlm.syntax.codec import Codec
 from structlm.syntax.grammar import ActionGrammar, GrammarConfig
 from structlm.syntax.machine import Machine
+from structlm.syntax.names import NameScheme, ScopedMachine
 from structlm.syntax.pieces import train_source_bpe
 from structlm.syntax.tree import DEFAULT_MAX_BYTES, Skip, strip_comments
 
@@ -28,9 +29,10 @@ def _ast_dump(src: bytes):
 
 def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False, grammar: ActionGrammar | None = None,
               config: GrammarConfig | None = None, max_bytes: int = DEFAULT_MAX_BYTES, holdout: float = 0.0,
-              progress: bool = True) -> dict:
+              progress: bool = True, scoped: bool = False) -> dict:
   """Encode and decode every file. With `holdout` > 0, the grammar is built from the other files only and the
-  figures are for the held-out ones."""
+  figures are for the held-out ones. With `scoped`, each file's scoped encoding (names by reference) is replayed
+  through the scoped machine too, slot and REF validity checked at every action."""
   t0 = time.time()
   skipped = collections.Counter()
   files = []
@@ -56,6 +58,7 @@ def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False
     grammar = build_grammar(language, train, config, max_bytes=max_bytes)
   build_s = time.time() - t0
   codec = Codec(grammar)
+  names = NameScheme(grammar, codec.table) if scoped else None
   stats = collections.Counter()
   encode_s = 0.0
   violations = 0
@@ -94,6 +97,8 @@ def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False
           stats["ast_equal"] += d == _ast_dump(out)
     else:
       failures.append(f"{path}: decoded bytes differ")
+    if names is not None:
+      _scoped_check(path, src, enc, names, stats, failures)
   # the token BPE paired with the grammar: trained on the same files as the grammar, with the BPE size the grammar
   # was built for (its leaf pieces have as many merges). A grammar built elsewhere has no such BPE here: no column
   n_bytes = max(stats["bytes"], 1)
@@ -102,11 +107,39 @@ def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False
     bpe = train_source_bpe([s.decode("utf-8", "replace") for _, s in train],
                            grammar.data.get("config", {}).get("vocab_size", grammar.vocab_size))
     bpe_per_byte = (sum(len(e.ids) for e in bpe.encode_batch(ok_texts)) if ok_texts else 0) / n_bytes
+  extra = {}
+  if scoped:
+    extra = dict(scoped_exact=stats["scoped_exact"], scoped_actions=stats["scoped_actions"],
+                 scoped_actions_per_byte=stats["scoped_actions"] / n_bytes,
+                 scoped_constraint_violations=stats["scoped_violations"], scoped_ast_equal=stats["scoped_ast_equal"])
   return dict(
-      files=stats["files"], parsed=stats["parsed"], exact=stats["exact"], skipped=dict(skipped),
+      files=stats["files"], parsed=stats["parsed"], exact=stats["exact"], skipped=dict(skipped), **extra,
       bytes=stats["bytes"], actions=stats["actions"], actions_per_byte=stats["actions"] / n_bytes,
       bpe_tokens_per_byte=bpe_per_byte, vocab_size=grammar.vocab_size,
       constraint_violations=violations, ast_checked=stats["ast_checked"], ast_equal=stats["ast_equal"],
       encode_mb_s=stats["bytes"] / 1e6 / max(encode_s, 1e-9), grammar_hash=grammar.hash,
       grammar_files=len(train), grammar_seconds=round(build_s, 2), seconds=round(time.time() - t0, 2),
       failures=failures[:20])
+
+
+def _scoped_check(path, src: bytes, enc, names: NameScheme, stats, failures) -> None:
+  se = names.encode(enc)
+  stats["scoped_actions"] += len(se)
+  m = ScopedMachine(names)
+  try:
+    for i, a in enumerate(se.actions):
+      if m.slot() != se.slots[i] or m.name_count() != se.name_count[i]:
+        raise ValueError(f"scoped feature mismatch at {i}")
+      m.step(int(a))
+  except ValueError as e:
+    stats["scoped_violations"] += 1
+    failures.append(f"{path} (scoped): {e}")
+    return
+  out = m.output()
+  if out != src:
+    failures.append(f"{path} (scoped): decoded bytes differ")
+    return
+  stats["scoped_exact"] += 1
+  if names.g.language == "python":
+    d = _ast_dump(src)
+    stats["scoped_ast_equal"] += d is not None and d == _ast_dump(out)

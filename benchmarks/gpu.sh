@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Everything that waits for a GPU, in one go on one H100/H200 (about 8 minutes), one JSON file per part in OUT:
+# Everything that waits for a GPU, in one go on one H100/H200 (about 10 minutes), one JSON file per part in OUT:
 #   step.json    benchmarks/step.py at 125M, 350M and 1.3B (ref_mfu.py's shapes) beside the reference, bf16,
-#                remat on for both, vocabulary 32,768, 8 x 2,048 tokens per step
-#   decode.json  benchmarks/decode.py (constrained vs unconstrained decoding)
-#   sweep.json   the experiments/gpu_small.py sweep (--half: its first half, the token and structured 3m/10m runs)
+#                remat on for all, vocabulary 32,768, 8 x 2,048 tokens per step (token, structured, scoped)
+#   decode.json, decode_scoped.json  benchmarks/decode.py (constrained vs unconstrained decoding), each grammar variant
+#   sweep.json   the experiments/gpu_small.py sweep (--half: its 3m and 10m runs of every variant)
 # usage: benchmarks/gpu.sh [--out DIR] [--half] [--dry-run]     (--dry-run prints the commands; runs nothing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,7 @@ part() {  # part NAME CMD...: run CMD with its stdout (JSON lines) in OUT/NAME.j
 part step $PY benchmarks/step.py --json --shapes "768,12,12;1024,24,16;2048,24,16" --dtype bfloat16 \
   --vocab 32768 --seq 2048 --batch 8 --steps 10 --remat on
 part decode $PY benchmarks/decode.py --json --preset 25m --n 64
+part decode_scoped $PY benchmarks/decode.py --json --preset 25m --n 64 --variant scoped
 ONLY=()
 if [ "$HALF" = 1 ]; then ONLY=(--only '*-3m-*,*-10m-*'); fi
 part sweep $PY -m structlm sweep experiments/gpu_small.py --workdir "$OUT/gpu_small" --set dtype=bfloat16 --json \

@@ -12,6 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from structlm import variants  # noqa: E402
 from structlm.data.pipeline import PackedBatches  # noqa: E402
 from structlm.data.prepare import prepare  # noqa: E402
 
@@ -31,7 +32,7 @@ def main():
   with open(summary_path) as f:
     summary = json.load(f)
   res = {"dataset_dir": built["dataset_dir"], "seq_len": args.seq_len, "global_batch": args.batch}
-  for variant in ("token", "structured"):
+  for variant in variants.NAMES:
     # cold: from opening the split (no document decoded yet) for `seconds`; warm: the `seconds` after that
     t0 = time.perf_counter()
     pb = PackedBatches(built["dataset_dir"], variant=variant, seq_len=args.seq_len, global_batch=args.batch)
@@ -44,7 +45,7 @@ def main():
       res[f"{variant}_{phase}_tokens_per_s"] = round(n * args.batch * args.seq_len / (time.perf_counter() - t0))
       t0 = time.perf_counter()
     res[f"{variant}_tokens_per_s"] = min(res[f"{variant}_cold_tokens_per_s"], res[f"{variant}_warm_tokens_per_s"])
-  res["tokens_per_s"] = min(res["token_tokens_per_s"], res["structured_tokens_per_s"])
+  res["tokens_per_s"] = min(res[f"{v}_tokens_per_s"] for v in variants.NAMES)
   if "build_seconds" in summary:
     res["mb_s"] = round(summary["bytes"] / 1e6 / summary["build_seconds"], 3)
     res["build_seconds"] = summary["build_seconds"]

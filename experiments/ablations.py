@@ -1,5 +1,5 @@
-"""Ablations of the structured variant: grammar mask off, tree features off, both off; and both variants on
-comment-free source (identical bytes for both).
+"""Ablations: the structured variant with grammar mask off, tree features off, both off; the scoped variant with
+its name-index input off and its REF mask off; and every variant on comment-free source (identical bytes).
 
 python -m structlm sweep experiments/ablations.py --workdir runs/ablations --no-analysis
 """

@@ -1,5 +1,5 @@
 """`make demo`: the CPU study's isoFLOP design (experiments/cpu_study.py) at smaller budgets: 4 budgets of
-8e10-1.2e12 FLOPs x 4 sizes x both variants (32 runs), scored on 200 kB of validation files. `experiments/demo.py:quick` (make demo QUICK=1): 3 budgets x
+8e10-1.2e12 FLOPs x 4 sizes x 3 variants (48 runs), scored on 200 kB of validation files. `experiments/demo.py:quick` (make demo QUICK=1): 3 budgets x
 3 sizes on the stdlib's top-level modules.
 
 python -m structlm sweep experiments/demo.py --workdir runs/demo

@@ -1,5 +1,5 @@
-"""A sweep sized for one H100/H200 in about ten minutes: both variants x presets 3m, 10m, 25m x 10 MB and 30 MB
-of stdlib source (12 runs, bf16), vocabulary 8,192. The larger models are meant to beat xz -9e per file (1.65
+"""A sweep sized for one H100/H200 in about fifteen minutes: every variant x presets 3m, 10m, 25m x 10 MB and 30
+MB of stdlib source (18 runs, bf16), vocabulary 8,192. The larger models are meant to beat xz -9e per file (1.65
 bits/byte on the stdlib).
 
 launch/gpu_single.sh --sweep experiments/gpu_small.py      (or: python -m structlm sweep experiments/gpu_small.py

@@ -13,7 +13,7 @@ import math
 
 import ml_collections
 
-from structlm import flops, presets
+from structlm import flops, presets, variants
 from structlm.model import ModelConfig
 
 
@@ -45,7 +45,8 @@ def _short(v) -> str:
 
 
 ABBREV = {"train_bytes": "D", "train_flops": "C", "unique_fraction": "u", "epochs": "ep", "grammar_mask": "mask",
-          "tree_features": "tree", "strip_comments": "nocomments", "seed": "seed", "leaf_capacity": "leaves-"}
+          "tree_features": "tree", "strip_comments": "nocomments", "seed": "seed", "leaf_capacity": "leaves-",
+          "name_features": "nameidx", "ref_mask": "refmask"}
 
 
 def run_name(overrides: dict) -> str:
@@ -56,7 +57,10 @@ def run_name(overrides: dict) -> str:
   return "-".join(parts)
 
 
-def grid(variants=("token", "structured"), preset_names=("50k", "400k", "1m", "3m"),
+VARIANTS = variants.NAMES
+
+
+def grid(variants=VARIANTS, preset_names=("50k", "400k", "1m", "3m"),
          train_bytes=(1e6, 3e6), **kw) -> ml_collections.ConfigDict:
   """Every variant x preset x byte budget (bytes of source seen in training)."""
   runs = [dict(variant=v, preset=p, train_bytes=float(b))
@@ -82,11 +86,11 @@ def compute_params(name: str, vocab_size: int) -> float:
   return float(flops.param_counts(cfg)["compute"])
 
 
-def isoflop(budgets=(1e14, 1e15, 1e16), variants=("token", "structured"), sizes_per_budget: int = 5,
+def isoflop(budgets=(1e14, 1e15, 1e16), variants=VARIANTS, sizes_per_budget: int = 5,
             preset_names=None, **kw) -> ml_collections.ConfigDict:
   """For each compute budget C, the `sizes_per_budget` presets (of `preset_names`, default all) nearest in log N
   to the compute-optimal size sqrt(C / 120), N counted as the analysis does (non-embedding + output projection
-  at the sweep's vocab_size); both variants use the same presets. Each run trains for C FLOPs (the run turns C
+  at the sweep's vocab_size); every variant uses the same presets. Each run trains for C FLOPs (the run turns C
   into steps with its own FLOPs per token, so the variants get the same compute, each its own tokens)."""
   names = list(preset_names or presets.PRESETS)
   vocab = (kw.get("common") or {}).get("vocab_size", 8192)
@@ -100,7 +104,7 @@ def isoflop(budgets=(1e14, 1e15, 1e16), variants=("token", "structured"), sizes_
   return sweep(runs, **kw)
 
 
-def data_constrained(unique_fractions=(0.05, 0.2), epochs=(1, 4, 16), variants=("token", "structured"),
+def data_constrained(unique_fractions=(0.05, 0.2), epochs=(1, 4, 16), variants=VARIANTS,
                      preset_names=("1m",), **kw) -> ml_collections.ConfigDict:
   """Unique training bytes (a fixed fraction of the split) x epochs over them (Muennighoff et al.)."""
   runs = [dict(variant=v, preset=p, unique_fraction=float(u), epochs=int(e))
@@ -110,8 +114,9 @@ def data_constrained(unique_fractions=(0.05, 0.2), epochs=(1, 4, 16), variants=(
 
 def ablations(preset_names=("1m",), train_bytes=(3e6,), **kw) -> ml_collections.ConfigDict:
   """The structured variant with its grammar mask and tree features switched off one at a time, with the
-  equal-total vocabulary split (leaf_capacity=total: leaf pieces get what the structural actions leave), and both
-  variants on comment-free source (both then see identical bytes)."""
+  equal-total vocabulary split (leaf_capacity=total: leaf pieces get what the structural actions leave); the
+  scoped variant with its name-index input off and with its REF mask off (references off altogether is the
+  structured member); and the variants on comment-free source (they then see identical bytes)."""
   runs = []
   for p, b in itertools.product(preset_names, train_bytes):
     b = float(b)
@@ -121,6 +126,10 @@ def ablations(preset_names=("1m",), train_bytes=(3e6,), **kw) -> ml_collections.
              dict(variant="structured", preset=p, train_bytes=b, grammar_mask=False, tree_features=False),
              dict(variant="structured", preset=p, train_bytes=b, leaf_capacity="total"),
              dict(variant="token", preset=p, train_bytes=b),
+             dict(variant="scoped", preset=p, train_bytes=b),
+             dict(variant="scoped", preset=p, train_bytes=b, name_features=False),
+             dict(variant="scoped", preset=p, train_bytes=b, ref_mask=False),
              dict(variant="structured", preset=p, train_bytes=b, strip_comments=True),
-             dict(variant="token", preset=p, train_bytes=b, strip_comments=True)]
+             dict(variant="token", preset=p, train_bytes=b, strip_comments=True),
+             dict(variant="scoped", preset=p, train_bytes=b, strip_comments=True)]
   return sweep(runs, **kw)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from structlm import presets, sweeps
+from structlm import presets, sweeps, variants
 from structlm.run import load_config
 from structlm.runner import load_sweep, members, run_sweep
 from tests.test_data import make_corpus
@@ -21,7 +21,10 @@ def test_generators_name_every_member_stably():
   g = sweeps.grid(variants=("token", "structured"), preset_names=("50k", "1m"), train_bytes=(1e6, 3e6))
   names = [r["name"] for r in g.runs]
   assert names[:2] == ["token-50k-D1e06", "token-50k-D3e06"] and len(set(names)) == 8
-  assert [r["name"] for r in sweeps.grid(preset_names=("50k", "1m"), train_bytes=(1e6, 3e6)).runs] == names
+  assert [r["name"] for r in sweeps.grid(variants=("token", "structured"), preset_names=("50k", "1m"),
+                                         train_bytes=(1e6, 3e6)).runs] == names
+  every = [r["name"] for r in sweeps.grid(preset_names=("50k", "1m"), train_bytes=(1e6, 3e6)).runs]
+  assert every[:8] == names and len(set(every)) == 12  # the default: every variant
 
   iso = sweeps.isoflop(budgets=(1e15, 1e17), sizes_per_budget=3)
   for c in (1e15, 1e17):
@@ -50,13 +53,13 @@ def test_experiment_files_expand_to_loadable_configs(name):
   assert len(ms) >= 4
   for m in ms:
     cfg = load_config(m["spec"])
-    assert cfg.dtype == "bfloat16" and cfg.variant in ("token", "structured")
+    assert cfg.dtype == "bfloat16" and cfg.variant in variants.NAMES
     assert cfg.train_bytes or cfg.train_flops or cfg.epochs  # every member has a budget
 
 
 @pytest.mark.parametrize("spec", ["cpu_study.py", "demo.py"])
 def test_study_and_demo_are_fair_isoflop_designs(spec):
-  """At least 4 compute budgets over 1.5 decades (the study) with at least 4 sizes each, both variants on the
+  """At least 4 compute budgets over 1.5 decades (the study) with at least 4 sizes each, every variant on the
   same presets, fair capacity, context equal in bytes, warm-up scaled with the run."""
   sweep = load_sweep(os.path.join(ROOT, "experiments", spec))
   runs = sweep.runs
@@ -64,8 +67,8 @@ def test_study_and_demo_are_fair_isoflop_designs(spec):
   assert len(budgets) >= 4 and (math.log10(budgets[-1] / budgets[0]) >= 1.5 or spec == "demo.py")
   for c in budgets:
     by_variant = {v: {r["preset"] for r in runs if r["train_flops"] == c and r["variant"] == v}
-                  for v in ("token", "structured")}
-    assert len(by_variant["token"]) >= 4 and by_variant["token"] == by_variant["structured"]
+                  for v in variants.NAMES}
+    assert len(by_variant["token"]) >= 4 and by_variant["token"] == by_variant["structured"] == by_variant["scoped"]
   common = sweep.common
   assert common["leaf_capacity"] == "merges" and common["context_bytes"] > 0 and common["warmup_fraction"] > 0
   assert "learning_rate" not in common  # each variant's own rate (presets.LR_FACTOR)
@@ -77,7 +80,7 @@ def write_sweep(path, corpus, data_dir, presets=("50k", "200k")):
 from structlm import sweeps
 
 def get_config():
-  return sweeps.grid(preset_names={presets!r}, train_bytes=(2e4, 6e4), bootstrap=20,
+  return sweeps.grid(variants=("token", "structured"), preset_names={presets!r}, train_bytes=(2e4, 6e4), bootstrap=20,
                      base={os.path.join(ROOT, "experiments", "base.py")!r},
                      common=dict(corpus={corpus!r}, data_dir={data_dir!r}, vocab_size=2048, seq_len=64,
                                  global_batch=8, warmup=2, mesh=(4, 2, 1), checkpoint_every=2, log_every=1,
@@ -94,7 +97,7 @@ def sweep_corpus(tmp_path_factory):
 def test_runner_skips_resumes_records_failures_and_analyses(sweep_corpus, tmp_path):
   corpus, data_dir = sweep_corpus
   spec = str(tmp_path / "tiny.py")
-  write_sweep(spec, corpus, data_dir, presets=("50k", "200k", "400k", "nope"))
+  write_sweep(spec, corpus, data_dir, presets=("50k", "200k", "nope"))
   work = str(tmp_path / "runs")
   log = []
   # first invocation: "preempted" right after the first member's checkpoint at step 2
@@ -105,7 +108,7 @@ def test_runner_skips_resumes_records_failures_and_analyses(sweep_corpus, tmp_pa
   res = run_sweep(spec, work, progress=False, log=log.append)
   text = "\n".join(log)
   assert "token-50k-D2e04: resuming" in text
-  assert res["failed"] == 4 and res["done"] == 12  # the four "nope" members fail; the sweep went on
+  assert res["failed"] == 4 and res["done"] == 8  # the four "nope" members fail; the sweep went on
   with open(os.path.join(work, "token-nope-D2e04", "failed.json")) as f:
     assert "unknown preset" in json.load(f)["error"]
   with open(os.path.join(work, "token-50k-D2e04", "metrics.jsonl")) as f:
@@ -204,8 +207,10 @@ def test_gpu_script_dry_run_checks_commands_and_shapes():
 
   out = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu.sh"), "--dry-run", "--half", "--out", "o"],
                        capture_output=True, text=True, check=True).stdout.splitlines()
-  assert [shlex.split(line)[-1] for line in out] == ["o/step.json", "o/decode.json", "o/sweep.json"]
-  step, decode, sweep = (shlex.split(line)[:-2] for line in out)
+  assert [shlex.split(line)[-1] for line in out] == ["o/step.json", "o/decode.json", "o/decode_scoped.json",
+                                                      "o/sweep.json"]
+  step, decode, decode_scoped, sweep = (shlex.split(line)[:-2] for line in out)
+  assert decode_scoped[decode_scoped.index("--variant") + 1] == "scoped"
   spec = importlib.util.spec_from_file_location("ref_mfu", os.path.join(ROOT, "..", "shared", "tools", "ref_mfu.py"))
   if spec is not None and os.path.exists(spec.origin):
     ref = importlib.util.module_from_spec(spec)

@@ -1,4 +1,4 @@
-"""The variants as objects: what each reads from a dataset, what its model sees and emits, how its ids decode.
+"""The variants as objects: what each reads from a dataset, what its model sees and emits, its constraints.
 
 token       BPE ids over the source text; a document ends with EOS (the last output id).
 structured  grammar actions (structlm/syntax) with tree features (slot, depth, parent of the predicted action) and
@@ -26,12 +26,9 @@ class Variant:
   refs: bool = False  # names by reference
 
   def vocab_size(self, vocab) -> int:
-    """Output classes (the input id after them is BOS)."""
-    return vocab.tokens.get_vocab_size() + 1  # + EOS
-
-  def eos_id(self, vocab) -> int | None:
-    """Appended to every document by the loader (None: the encoding ends itself, with EOF)."""
-    return self.vocab_size(vocab) - 1
+    """Output classes (the input id after them is BOS). Tokens: the BPE's, then EOS (the loader appends it to
+    every document); the grammar variants' documents end with the grammar's EOF action instead."""
+    return vocab.tokens.get_vocab_size() + 1
 
   def mask_table(self, vocab) -> np.ndarray | None:
     """The [num_slots, vocab] valid-action table of the grammar mask (None: no mask)."""
@@ -45,9 +42,6 @@ class Variant:
     """{feature: int32 array} of one file (the dataset record's fields of this variant)."""
     return {"tokens": np.asarray(vocab.tokens.encode(source.decode("utf-8")).ids, np.int32)}
 
-  def decode(self, vocab, ids) -> bytes:
-    return vocab.tokens.decode([int(t) for t in ids], skip_special_tokens=False).encode("utf-8", "replace")
-
   def leaf_ends(self, vocab, ids) -> np.ndarray:
     """Boolean [n]: id i ends a leaf (prompts are cut after the last one). Tokens: every id."""
     return np.ones(len(ids), bool)
@@ -57,9 +51,6 @@ class Variant:
 class Structured(Variant):
   def vocab_size(self, vocab) -> int:
     return vocab.grammar.vocab_size
-
-  def eos_id(self, vocab) -> int | None:
-    return None
 
   def mask_table(self, vocab) -> np.ndarray:
     return vocab.table.mask_table()
@@ -71,9 +62,6 @@ class Structured(Variant):
   def encode(self, vocab, source: bytes) -> dict:
     enc = vocab.codec.encode(source)
     return dict(zip(self.features, (enc.actions, enc.slots, enc.depth, enc.parent)))
-
-  def decode(self, vocab, ids) -> bytes:
-    return vocab.codec.decode(ids)
 
   def leaf_ends(self, vocab, ids) -> np.ndarray:
     g = vocab.grammar
@@ -99,10 +87,6 @@ class Scoped(Structured):
   def encode(self, vocab, source: bytes) -> dict:
     enc = vocab.names.encode(vocab.codec.encode(source))
     return dict(zip(self.features, (enc.actions, enc.slots, enc.depth, enc.parent, enc.names, enc.name_count)))
-
-  def decode(self, vocab, ids) -> bytes:
-    m = self.machine(vocab)
-    return m.feed([int(a) for a in ids if a != 0], check=False)
 
   def leaf_ends(self, vocab, ids) -> np.ndarray:
     return super().leaf_ends(vocab, ids) | (np.asarray(ids) >= vocab.names.ref_base)

@@ -56,8 +56,11 @@ class NameScheme:
     self.piece_end = g.piece_base + g.pieces.size
     self._final = np.asarray(g.piece_final, bool)
     self._is_name: dict[bytes, bool] = {}
-    self._names_of: dict = {}
-
+    self._names_of: dict = {}  # text id -> the name, or None
+    self._seq_ids: dict = {}  # piece sequence longer than _per_key -> text id (negative)
+    self._seq_keys: list = []
+    self._bits = max(1, int(g.pieces.size).bit_length())  # bits of a piece id in a packed text id
+    self._per_key = max(1, 60 // self._bits)
   @property
   def hash(self) -> str:
     return f"{self.g.hash}-refs{self.refs}"
@@ -88,15 +91,13 @@ class NameScheme:
       raise InvalidAction("the actions end inside a leaf")
     return starts.tolist(), fin[k].tolist()
 
-  def _name_of(self, key):
-    """A leaf's text if it is a name, else None; `key`: its piece id (one piece) or tuple of ids (memoised)."""
+  def _name_of(self, tid: int):
+    """A leaf's text if it is a name, else None; `tid`: its text id (`_text_ids`; memoised)."""
     cache = self._names_of
-    if key in cache:
-      return cache[key]
-    text = self._text((key,) if isinstance(key, int) else key)
-    if len(cache) > 1_000_000:
-      cache.clear()
-    cache[key] = text = text if self.is_name(text) else None
+    if tid in cache:
+      return cache[tid]
+    text = self._text(self._pieces_of(tid))
+    cache[tid] = text = text if self.is_name(text) else None
     return text
 
   def _text(self, ids) -> bytes:
@@ -104,39 +105,68 @@ class NameScheme:
     return b"".join(pbytes[x - pb] for x in ids)
 
   def encode(self, enc: Encoded) -> ScopedEncoded:
-    """The structured encoding of a file -> its scoped encoding."""
+    """The structured encoding of a file -> its scoped encoding (vectorised over the file's name leaves)."""
     a = enc.actions
     n = len(a)
-    table: dict[bytes, int] = {}
-    al = a.tolist()
-    ref_at, ref_end, ref_id, new_end = [], [], [], []
-    for st, en in zip(*self._leaves(a, enc.slots)):
-      text = self._name_of(al[st] if st == en else tuple(al[st:en + 1]))
-      if text is None:
-        continue
-      i = table.get(text)
-      if i is None:
-        if len(table) < self.refs:
-          table[text] = len(table)
-          new_end.append(en)
-        continue
-      ref_at.append(st)
-      ref_end.append(en)
-      ref_id.append(i)
+    starts, ends = (np.asarray(x, np.int64) for x in self._leaves(a, enc.slots))
+    tid = self._text_ids(a, starts, ends)  # equal ids <=> equal texts (a text has one piece sequence)
+    uniq, inv = np.unique(tid, return_inverse=True)
+    is_name = np.array([self._name_of(int(u)) is not None for u in uniq], bool)[inv]
+    starts, ends, tid = starts[is_name], ends[is_name], tid[is_name]
+    # the table in order of first appearance: each name's index, and whether this leaf is its first use
+    uniq, first, inv = np.unique(tid, return_index=True, return_inverse=True)
+    rank = np.empty(len(uniq), np.int64)
+    rank[np.argsort(first)] = np.arange(len(uniq))
+    index = rank[inv]
+    is_first = first[inv] == np.arange(len(tid))
+    new = is_first & (index < self.refs)
+    ref = ~is_first & (index < self.refs)
+    ref_at, ref_end, ref_id, new_end = starts[ref], ends[ref], index[ref], ends[new]
     out = a.copy()
     names = np.zeros(n, np.int32)
-    ref_at, ref_id, new_end = np.asarray(ref_at, np.int64), np.asarray(ref_id, np.int32), np.asarray(new_end, np.int64)
     out[ref_at] = self.ref_base + ref_id
     names[ref_at] = ref_id + 1
-    names[new_end] = np.arange(1, len(new_end) + 1, dtype=np.int32)
+    names[new_end] = index[new] + 1
     grow = np.zeros(n + 1, np.int32)
     grow[new_end + 1] = 1
     count = np.cumsum(grow[:n], dtype=np.int32)
-    drop = np.zeros(n + 1, np.int32)  # a REF's other pieces go: +1 after its first piece, -1 after its last
-    np.add.at(drop, ref_at + 1, 1)
-    np.add.at(drop, np.asarray(ref_end, np.int64) + 1, -1)
+    # a REF's other pieces go: +1 after its first piece, -1 after its last
+    drop = np.bincount(ref_at + 1, minlength=n + 1) - np.bincount(ref_end + 1, minlength=n + 1)
     keep = np.cumsum(drop[:n]) == 0
     return ScopedEncoded(out[keep], enc.slots[keep], enc.depth[keep], enc.parent[keep], names[keep], count[keep])
+
+  def _text_ids(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """An exact int64 id per leaf, equal ids <=> equal piece sequences (<=> equal texts): up to `_per_key` piece
+    ids packed with the length in bits 60-62; a longer leaf gets a negative id from a scheme-wide table."""
+    length = ends - starts + 1
+    tid = length << 60
+    last = len(a) - 1
+    for j in range(self._per_key):
+      p = a[np.minimum(starts + j, last)].astype(np.int64) - self.g.piece_base
+      tid |= np.where(length > j, p, 0) << (self._bits * j)
+    long = np.flatnonzero(length > self._per_key)
+    if len(long):
+      al, seqs = a.tolist(), self._seq_ids
+      ids = []
+      for st, en in zip(starts[long].tolist(), ends[long].tolist()):
+        key = tuple(al[st:en + 1])
+        i = seqs.get(key)
+        if i is None:
+          if len(seqs) > 1_000_000:  # bound the memory (the ids start again; so does their name cache)
+            seqs.clear()
+            self._seq_keys.clear()
+            self._names_of.clear()
+          i = seqs[key] = -1 - len(self._seq_keys)
+          self._seq_keys.append(key)
+        ids.append(i)
+      tid[long] = ids
+    return tid
+
+  def _pieces_of(self, tid: int) -> tuple:
+    if tid < 0:
+      return self._seq_keys[-1 - tid]
+    mask = (1 << self._bits) - 1
+    return tuple(self.g.piece_base + ((tid >> (self._bits * j)) & mask) for j in range(tid >> 60))
 
   def expand(self, actions, slots) -> np.ndarray:
     """Scoped actions with their slots (as a dataset stores them) -> the structured actions: each REF spelled."""

@@ -61,6 +61,7 @@ class NameScheme:
     self._seq_keys: list = []
     self._bits = max(1, int(g.pieces.size).bit_length())  # bits of a piece id in a packed text id
     self._per_key = max(1, 60 // self._bits)
+
   @property
   def hash(self) -> str:
     return f"{self.g.hash}-refs{self.refs}"
@@ -89,7 +90,7 @@ class NameScheme:
     k = np.searchsorted(fin, starts)
     if len(starts) and k[-1] >= len(fin):
       raise InvalidAction("the actions end inside a leaf")
-    return starts.tolist(), fin[k].tolist()
+    return starts, fin[k]
 
   def _name_of(self, tid: int):
     """A leaf's text if it is a name, else None; `tid`: its text id (`_text_ids`; memoised)."""
@@ -97,6 +98,8 @@ class NameScheme:
     if tid in cache:
       return cache[tid]
     text = self._text(self._pieces_of(tid))
+    if len(cache) > 2_000_000:  # bound the memory over a large corpus
+      cache.clear()
     cache[tid] = text = text if self.is_name(text) else None
     return text
 
@@ -108,7 +111,7 @@ class NameScheme:
     """The structured encoding of a file -> its scoped encoding (vectorised over the file's name leaves)."""
     a = enc.actions
     n = len(a)
-    starts, ends = (np.asarray(x, np.int64) for x in self._leaves(a, enc.slots))
+    starts, ends = (x.astype(np.int64) for x in self._leaves(a, enc.slots))
     tid = self._text_ids(a, starts, ends)  # equal ids <=> equal texts (a text has one piece sequence)
     uniq, inv = np.unique(tid, return_inverse=True)
     is_name = np.array([self._name_of(int(u)) is not None for u in uniq], bool)[inv]
@@ -172,7 +175,7 @@ class NameScheme:
     """Scoped actions with their slots (as a dataset stores them) -> the structured actions: each REF spelled."""
     a, s = np.asarray(actions, np.int32), np.asarray(slots, np.int32)
     parts, last, table, index = [], 0, [], {}
-    for st, en in zip(*self._leaves(a, s)):
+    for st, en in zip(*(x.tolist() for x in self._leaves(a, s))):
       if a[st] >= self.ref_base:
         i = int(a[st]) - self.ref_base
         if i >= len(table):

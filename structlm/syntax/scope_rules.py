@@ -24,6 +24,8 @@ import keyword
 
 import numpy as np
 
+from structlm.syntax.grammar import START
+
 BIND, FREE, READ, DEL = "bind", "free", "read", "del"
 _BIND = {("assignment", "left"), ("for_statement", "left"), ("for_in_clause", "left"), ("named_expression", "name"),
          ("as_pattern_target", None), ("function_definition", "name"), ("class_definition", "name"),
@@ -56,7 +58,7 @@ class Scope:
 class _Entry:
   __slots__ = ("frame", "kind", "active", "new", "body", "pending", "unbind")
 
-  def __init__(self, frame, kind, active, new):  # noqa: D107
+  def __init__(self, frame, kind, active, new):
     self.frame, self.kind, self.active, self.new = frame, kind, active, new
     self.body = False
     self.pending: list = []  # (scope, name) bound when this node closes / its body starts
@@ -127,7 +129,7 @@ class ScopeTracker:
     if kind == "dotted_name" and len(self.stack) > 1:
       up = self.stack[-2]
       field_up = up.frame.prev[0] if isinstance(up.frame.prev, tuple) else None
-      first = self.mc.choice[1][3] == b"\x00^"
+      first = self.mc.choice[1][3] == START  # the dotted name's first part
       if up.kind in ("import_statement", "import_from_statement") and field_up == "name":
         return (BIND if first else FREE), owner
       if up.kind in ("import_statement", "import_from_statement", "aliased_import", "relative_import"):

@@ -56,11 +56,20 @@ class NameScheme:
     self.piece_end = g.piece_base + g.pieces.size
     self._final = np.asarray(g.piece_final, bool)
     self._is_name: dict[bytes, bool] = {}
-    self._names_of: dict = {}  # text id -> the name, or None
+    self._names_of: dict = {}  # text id -> whether the text is a name
     self._seq_ids: dict = {}  # piece sequence longer than _per_key -> text id (negative)
     self._seq_keys: list = []
     self._bits = max(1, int(g.pieces.size).bit_length())  # bits of a piece id in a packed text id
     self._per_key = max(1, 60 // self._bits)
+    # ASCII character classes of the language's name pattern: the first character, the others
+    start = {c for c in range(128) if self.spec.is_name(bytes([c]))}
+    cont = {c for c in range(128) if self.spec.is_name(b"_z" + bytes([c]))}  # (no keyword starts with _z)
+    pbytes = g.piece_bytes
+    self._piece_ascii = np.array([all(c < 128 for c in b) for b in pbytes], bool)
+    self._piece_cont = np.array([all(c in cont for c in b) for b in pbytes], bool)
+    self._piece_start = np.array([bool(b) and b[0] in start and all(c in cont for c in b[1:]) for b in pbytes], bool)
+    self._keyword_tids = np.array(sorted(self._pack(g.pieces.encode(k.encode())) for k in self.spec.keywords
+                                         if len(g.pieces.encode(k.encode())) <= self._per_key), np.int64)
 
   @property
   def hash(self) -> str:
@@ -92,16 +101,37 @@ class NameScheme:
       raise InvalidAction("the actions end inside a leaf")
     return starts, fin[k]
 
-  def _name_of(self, tid: int):
-    """A leaf's text if it is a name, else None; `tid`: its text id (`_text_ids`; memoised)."""
+  def _names_among(self, tids: np.ndarray) -> np.ndarray:
+    """Whether each text id is a name: from per-piece character classes for ASCII texts of up to `_per_key`
+    pieces (a name is a start character, then continuation characters, and not a keyword: the LanguageSpec's
+    pattern has that form), else by the pattern itself (memoised)."""
+    out = np.zeros(len(tids), bool)
+    packed = tids >= 0
+    t = tids[packed]
+    length = t >> 60
+    mask = (1 << self._bits) - 1
+    ascii_ok = np.ones(len(t), bool)
+    cont_ok = np.ones(len(t), bool)
+    for j in range(self._per_key):
+      p = (t >> (self._bits * j)) & mask
+      used = length > j
+      ascii_ok &= ~used | self._piece_ascii[p]
+      cont_ok &= ~used | self._piece_cont[p]
+    first_ok = self._piece_start[t & mask]
+    flags = first_ok & cont_ok & ~np.isin(t, self._keyword_tids)
+    out[packed] = flags
+    slow = np.flatnonzero(packed)[~ascii_ok].tolist() + np.flatnonzero(~packed).tolist()
+    for k in slow:
+      out[k] = self._name_of(int(tids[k]))
+    return out
+
+  def _name_of(self, tid: int) -> bool:
+    """Whether a leaf's text is a name; `tid`: its text id (`_text_ids`; memoised in `_names_of`)."""
     cache = self._names_of
-    if tid in cache:
-      return cache[tid]
-    text = self._text(self._pieces_of(tid))
     if len(cache) > 2_000_000:  # bound the memory over a large corpus
       cache.clear()
-    cache[tid] = text = text if self.is_name(text) else None
-    return text
+    cache[tid] = flag = self.is_name(self._text(self._pieces_of(tid)))
+    return flag
 
   def _text(self, ids) -> bytes:
     pb, pbytes = self.g.piece_base, self.g.piece_bytes
@@ -114,7 +144,7 @@ class NameScheme:
     starts, ends = (x.astype(np.int64) for x in self._leaves(a, enc.slots))
     tid = self._text_ids(a, starts, ends)  # equal ids <=> equal texts (a text has one piece sequence)
     uniq, inv = np.unique(tid, return_inverse=True)
-    is_name = np.array([self._name_of(int(u)) is not None for u in uniq], bool)[inv]
+    is_name = self._names_among(uniq)[inv]
     starts, ends, tid = starts[is_name], ends[is_name], tid[is_name]
     # the table in order of first appearance: each name's index, and whether this leaf is its first use
     uniq, first, inv = np.unique(tid, return_index=True, return_inverse=True)
@@ -163,6 +193,13 @@ class NameScheme:
           self._seq_keys.append(key)
         ids.append(i)
       tid[long] = ids
+    return tid
+
+  def _pack(self, pieces) -> int:
+    """The text id of a short piece sequence (piece ids relative to piece_base), as `_text_ids` packs it."""
+    tid = len(pieces) << 60
+    for j, p in enumerate(pieces):
+      tid |= p << (self._bits * j)
     return tid
 
   def _pieces_of(self, tid: int) -> tuple:

@@ -4,9 +4,10 @@ The token model feeds BPE ids from BOS and stops at its EOS. A grammar model (st
 constraint machine per sample in strict (generation) mode: at every step the machine gives the next choice's
 tree features (slot, depth, parent rule; for the scoped model also the name table's size and the name index of
 the action just fed) and the valid actions; the model's masked logits are narrowed to those, so every finished
-sample decodes to a program tree-sitter parses (and, scoped, reads only bound names: structlm/syntax/scope_rules.py). Halfway through the length limit the machine starts to
-allow only the actions that close the program soonest (strict mode generates leaf texts of at most 64 bytes, so
-the other half suffices in practice; a sample that still does not finish is reported as unfinished).
+sample decodes to a program tree-sitter parses (and, scoped, reads only bound names: syntax/scope_rules.py).
+Halfway through the length limit the machine starts to allow only the actions that close the program soonest
+(strict mode generates leaf texts of at most 64 bytes, so the other half suffices in practice; a sample that
+still does not finish is reported as unfinished).
 
 A prompt is a prefix of a program. The token model continues its BPE ids. The structured model needs a tree: the
 prompt must parse (else a clear error), and the model continues from the state right after the prompt's last

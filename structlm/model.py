@@ -53,7 +53,8 @@ class ModelConfig:
     from structlm import variants
     v = variants.get(self.variant)
     if v.refs != (self.num_refs > 0):
-      raise ValueError(f"num_refs {self.num_refs}: the {self.variant} variant {'needs' if v.refs else 'has no'} REF actions")
+      need = "needs" if v.refs else "has no"
+      raise ValueError(f"num_refs {self.num_refs}: the {self.variant} variant {need} REF actions")
     if self.d_model % self.n_heads:
       raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
     if v.grammar and (self.tree_features or self.grammar_mask) and self.num_slots <= 0:

@@ -11,8 +11,9 @@ state is just the next batch index (grain checkpoints it).
 
 Each row carries `ids`, `segment_ids` (1, 2, ... per document piece; 0 is padding), `positions` (within the
 piece), the variant's other features under its batch keys (structlm/variants.py: the structured variant's
-`slots`, `depth`, `parent`; the scoped variant's also `names`, `name_count`), and `bytes`: the source bytes of the documents
-that end in the row, so a pass over a split adds up to its exact byte count (bits per byte share one definition).
+`slots`, `depth`, `parent`; the scoped variant's also `names`, `name_count`), and `bytes`: the source bytes of
+the documents that end in the row, so a pass over a split adds up to its exact byte count (bits per byte share
+one definition).
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ demo: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/demo.py$(if $(QUICK),:quick) --workdir $(DEMO_DIR)
 	$(if $(QUICK),,$(PY) -m analysis.publish $(DEMO_DIR))
 
-# The CPU study (about 1.5 hours on 2 cores): runs/study, then its report, plots and every run's result.json in
+# The CPU study (about two hours on 2 cores): runs/study, then its report, plots and every run's result.json in
 # docs/study/ and its headline in the README. The learning rates it uses come from `make lr-sweep` (presets.py).
 study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py --workdir runs/study

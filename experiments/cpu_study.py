@@ -1,4 +1,4 @@
-"""The CPU study (`make study`, about 1.5 hours on 2 cores): an isoFLOP design on the stdlib, every variant.
+"""The CPU study (`make study`, about two hours on 2 cores): an isoFLOP design on the stdlib, every variant.
 
 Four compute budgets spanning 1.5 decades (3e11 to 1e13 FLOPs), at each four presets (15k to 400k up to 3e12,
 50k to 1m at 1e13); fair capacity (the grammar's leaf pieces get as many

@@ -69,18 +69,17 @@ def cursors(run: LoadedRun, split: str = "test", n: int = 50, seed: int = 0) -> 
     ex = source_split[i]  # the dataset holds both encodings of the same bytes
     text = run.vocab.source(ex["tokens"])
     starts, root_kind = statement_starts(text, g.language)
-    actions = np.asarray(ex["actions"])
+    actions, slots = np.asarray(ex["actions"]), np.asarray(ex["slots"])
     for s in range(1, len(starts) - 1):
-      cands.append((i, s, text, starts[s], actions, root_kind))
+      cands.append((i, s, text, starts[s], actions, slots, root_kind))
   rng = np.random.default_rng(seed)
   out = []
   for j in rng.permutation(len(cands)):
-    i, s, text, c, actions, root_kind = cands[j]
+    i, s, text, c, actions, slots, root_kind = cands[j]
     k = structured_prefix(g, table, actions, s, root_kind)
     if k is None:
       continue
-    out.append(dict(doc=i, statement=s, source=text, cursor=c, k=k, actions=actions,
-                    slots=np.asarray(source_split[i]["slots"])))
+    out.append(dict(doc=i, statement=s, source=text, cursor=c, k=k, actions=actions, slots=slots))
     if len(out) == n:
       break
   return out

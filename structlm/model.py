@@ -10,10 +10,10 @@ The variants differ in three named places only:
   match them), switchable by `name_features`;
 - `grammar_mask`: a grammar variant's logits are restricted to the valid next actions by adding one gathered
   row of the grammar's [num_slots, vocab] bias table (0 valid, -1e30 invalid; `mask_bias`), so invalid actions
-  get probability exactly zero;
+  get probability exactly zero (an added float row fuses into the softmax; a boolean select did not, and cost
+  a quarter of a tiny model's step on CPU);
 - `ref_mask`: the scoped variant's REF i is valid only when the file's name table holds more than i names
-  (`next_name_count`), switchable by `ref_mask`. (An added float row fuses into the softmax; a boolean select did not, and cost
-  a quarter of a tiny model's step on CPU.)
+  (`next_name_count`), switchable by `ref_mask`.
 Shapes: B batch, T length, D model width, H heads, K head width, F hidden, V vocabulary.
 """
 from __future__ import annotations

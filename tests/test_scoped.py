@@ -89,11 +89,14 @@ def test_references_only_to_names_that_exist(py_codec, py_scheme, py_files):
       assert not refs.any()
     m.step(int(a))
   assert seen_name_slot
-  with pytest.raises(InvalidAction):  # REF past the table, in a fresh machine at the same prefix
-    m2 = ScopedMachine(py_scheme)
-    first_ref = int(np.flatnonzero(se.actions >= py_scheme.ref_base)[0])
-    m2.feed(se.actions[:first_ref])
-    m2.step(py_scheme.ref_base + m2.name_count())
+  m2 = ScopedMachine(py_scheme)  # REF past the table, in a fresh machine at the prefix before the first REF
+  first_ref = int(np.flatnonzero(se.actions >= py_scheme.ref_base)[0])
+  m2.feed(se.actions[:first_ref])
+  m2.step(int(se.actions[first_ref]))  # the file's own REF is valid there...
+  m3 = ScopedMachine(py_scheme)
+  m3.feed(se.actions[:first_ref])
+  with pytest.raises(InvalidAction, match="name table holds"):  # ...one past the table is not
+    m3.step(py_scheme.ref_base + m3.name_count())
 
 
 def test_model_gives_no_mass_to_refs_past_the_table():

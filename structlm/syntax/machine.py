@@ -170,9 +170,12 @@ class Machine:
     if self.done:
       raise InvalidAction(f"action {a} after EOF")
     if check and not self.mask()[a]:
-      raise InvalidAction(f"action {self.g.action_name(a)} is not valid at slot {self.table.keys[self.slot()]}")
+      raise InvalidAction(f"action {self.action_name(a)} is not valid at slot {self.table.keys[self.slot()]}")
     self.steps += 1
     self._apply(a)
+
+  def action_name(self, a: int) -> str:
+    return self.g.action_name(a)
 
   def feed(self, actions, check: bool = True) -> bytes:
     """Apply actions (checking each against the mask unless check=False) and return the decoded bytes."""

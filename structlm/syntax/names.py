@@ -71,10 +71,6 @@ class NameScheme:
     self._keyword_tids = np.array(sorted(self._pack(g.pieces.encode(k.encode())) for k in self.spec.keywords
                                          if len(g.pieces.encode(k.encode())) <= self._per_key), np.int64)
 
-  @property
-  def hash(self) -> str:
-    return f"{self.g.hash}-refs{self.refs}"
-
   def is_name(self, text: bytes) -> bool:
     v = self._is_name.get(text)
     if v is None:
@@ -91,10 +87,10 @@ class NameScheme:
     """(start, end) of every leaf spelled or referenced at a name slot, in order (a REF is its own leaf)."""
     a = actions
     is_piece = (a >= self.g.piece_base) & (a < self.piece_end)
-    starts = np.flatnonzero((is_piece | (a >= self.ref_base)) & self.name_slot[slots])
-    final = np.zeros(len(a), bool)
+    is_ref = a >= self.ref_base
+    starts = np.flatnonzero((is_piece | is_ref) & self.name_slot[slots])
+    final = is_ref.copy()
     final[is_piece] = self._final[a[is_piece] - self.g.piece_base]
-    final |= a >= self.ref_base
     fin = np.flatnonzero(final)
     k = np.searchsorted(fin, starts)
     if len(starts) and k[-1] >= len(fin):
@@ -130,12 +126,8 @@ class NameScheme:
     cache = self._names_of
     if len(cache) > 2_000_000:  # bound the memory over a large corpus
       cache.clear()
-    cache[tid] = flag = self.is_name(self._text(self._pieces_of(tid)))
+    cache[tid] = flag = self.is_name(self.g.pieces.decode(self._pieces_of(tid)))
     return flag
-
-  def _text(self, ids) -> bytes:
-    pb, pbytes = self.g.piece_base, self.g.piece_bytes
-    return b"".join(pbytes[x - pb] for x in ids)
 
   def encode(self, enc: Encoded) -> ScopedEncoded:
     """The structured encoding of a file -> its scoped encoding (vectorised over the file's name leaves)."""
@@ -182,7 +174,7 @@ class NameScheme:
       al, seqs = a.tolist(), self._seq_ids
       ids = []
       for st, en in zip(starts[long].tolist(), ends[long].tolist()):
-        key = tuple(al[st:en + 1])
+        key = tuple(p - self.g.piece_base for p in al[st:en + 1])
         i = seqs.get(key)
         if i is None:
           if len(seqs) > 1_000_000:  # bound the memory (the ids start again; so does their name cache)
@@ -203,10 +195,11 @@ class NameScheme:
     return tid
 
   def _pieces_of(self, tid: int) -> tuple:
+    """The piece ids (relative to piece_base) of a text id."""
     if tid < 0:
       return self._seq_keys[-1 - tid]
     mask = (1 << self._bits) - 1
-    return tuple(self.g.piece_base + ((tid >> (self._bits * j)) & mask) for j in range(tid >> 60))
+    return tuple((tid >> (self._bits * j)) & mask for j in range(tid >> 60))
 
   def expand(self, actions, slots) -> np.ndarray:
     """Scoped actions with their slots (as a dataset stores them) -> the structured actions: each REF spelled."""
@@ -220,7 +213,7 @@ class NameScheme:
         parts += [a[last:st], self.spell(table[i])]
         last = st + 1
         continue
-      text = self._text(a[st:en + 1].tolist())
+      text = self.g.pieces.decode((a[st:en + 1] - self.g.piece_base).tolist())
       if self.is_name(text) and text not in index and len(table) < self.refs:
         index[text] = len(table)
         table.append(text)
@@ -268,12 +261,11 @@ class ScopedMachine(Machine):
         m[s.ref_base:s.ref_base + len(self.names)] = True
     return m
 
-  def step(self, a: int, check: bool = True) -> None:
-    if check and a >= self.scheme.ref_base and not self.done and not self.mask()[a]:
-      where = "" if self.at_name() else "; the current choice is not a name"
-      raise InvalidAction(f"REF {a - self.scheme.ref_base} is not valid here (the file's name table holds "
-                          f"{len(self.names)} names{where})")
-    super().step(a, check)
+  def action_name(self, a: int) -> str:
+    s = self.scheme
+    if a >= s.ref_base:
+      return f"REF {a - s.ref_base} (the file's name table holds {len(self.names)} names)"
+    return super().action_name(a)
 
   def _apply(self, a: int) -> None:
     s = self.scheme

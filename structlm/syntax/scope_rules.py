@@ -172,27 +172,34 @@ class ScopeTracker:
       target = self._bind_target(owner)
       bad = target[0].read_through  # read from outside this function: binding it now makes that read unbound
       if bad:
-        texts = [t for t in self.mc.g.slot_lexicon.get(key, ()) if t not in bad]
-        ok = set(self.mc.names) - bad
-        if texts or ok:
-          return role, target, ok, self._lexicon(("#bind",) + tuple(key) + (frozenset(bad),), texts)
+        lex = self._lexicon(("#bind",) + tuple(key) + (frozenset(bad),),
+                            lambda: [t for t in self.mc.g.slot_lexicon.get(key, ()) if t not in bad])
+        ok = self.mc.index.keys() - bad
+        if ok or self.mc.table.strict._lexicon(lex):
+          return role, target, ok, lex
       return role, target, None, None
     if role == DEL:  # `del x`, `x += 1`: only a name bound in this very scope (not a builtin or a global)
       here = self._deletable()
-      literals = [t for t in self.mc.g.slot_lexicon.get(key, ()) if not self.mc.scheme.is_name(t)]
-      if here or literals:  # (a literal: not valid Python, but no read of a name either)
-        return role, None, here, self._lexicon(("#del",) + tuple(key), literals if not here else [])
+      if here:
+        return role, None, here, self._lexicon(("#del",) + tuple(key), list)  # REFs only
+      lex = self._lexicon(("#literals",) + tuple(key), lambda: self._literals(key))
+      if self.mc.table.strict._lexicon(lex):  # (a literal: not valid Python, but no read of a name either)
+        return role, None, here, lex
     ok = self._visible() | self.builtins
     active = self._active()
     if active.kind == "function":  # `for x in x`: a name this function is binding is local, and not bound yet
       ok -= {n for e in self.stack for sc, n in e.pending if sc is active and n not in active.names}
-    read = [t for t in self.mc.g.slot_lexicon.get(key, ()) if not self.mc.scheme.is_name(t)]
-    spell = [t for t in BUILTINS if t in ok] + read
-    return READ, None, ok, self._lexicon((READ_KEY, frozenset(set(BUILTINS) - ok)) + tuple(key), spell)
+    hidden = frozenset(self.builtins - ok)  # builtins shadowed that way
+    return READ, None, ok, self._lexicon((READ_KEY, hidden) + tuple(key),
+                                         lambda: [t for t in BUILTINS if t not in hidden] + self._literals(key))
+
+  def _literals(self, key) -> list:
+    """The texts of the slot's lexicon that are not names (numbers, ...)."""
+    return [t for t in self.mc.g.slot_lexicon.get(key, ()) if not self.mc.scheme.is_name(t)]
 
   def _deletable(self) -> set:
     """Names a `del` or an augmented assignment may take here: those bound in this very scope."""
-    return set(self.mc.names) & self._active().names
+    return self._active().names & self.mc.index.keys()
 
   def narrow_statements(self, m: np.ndarray) -> None:
     """At a hole: no `del` or augmented assignment where no name could be its target (when another choice is
@@ -221,9 +228,10 @@ class ScopeTracker:
     return self.stack[-1].active if self.stack else self.module
 
   def _lexicon(self, lex_key, texts):
+    """Register the lexicon `texts()` (made only the first time) under `lex_key` in strict mode's tables."""
     strict = self.mc.table.strict
     if lex_key not in strict.extra_lexicons:
-      strict.extra_lexicons[lex_key] = texts
+      strict.extra_lexicons[lex_key] = texts()
     return lex_key
 
   def narrow(self, m: np.ndarray) -> None:

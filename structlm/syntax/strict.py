@@ -34,6 +34,7 @@ class StrictMask:
     self._la_memo: dict = {}
     self.extra_lexicons: dict = {}  # lexicons under keys of their own (structlm/syntax/scope_rules.py)
     self._context = _context_actions(g)
+    self._context_ids = np.flatnonzero(self._context[3]) if self._context is not None else None
 
   def narrow(self, mc, row: np.ndarray) -> np.ndarray:
     """A new mask: the training mask `row` narrowed to what strict mode allows in machine state `mc`."""
@@ -110,6 +111,8 @@ class StrictMask:
   def _in_context(self, mc, m: np.ndarray) -> None:
     """Productions of `kind` with a `field` hole only under `parent`, the others never (see _CONTEXT)."""
     kind, _, parent, every, only = self._context
+    if not m[self._context_ids].any():  # the usual case: none of the kind's productions is on offer
+      return
     nodes = [f for f in mc.frames if f.t in ("rule", "seg", "gen")]
     if mc.choice[0] == "hole":  # a node starting here has the hole's owner as its parent
       under = nodes[-1].kind if nodes else None

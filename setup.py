@@ -54,7 +54,8 @@ TS = os.path.relpath(core_dir(VERSION), HERE)
 
 setup(ext_modules=[Extension(
     "structlm._native",
-    sources=["structlm/native/encoder.c", "structlm/native/decoder.c", f"{TS}/src/lib.c"],
+    sources=["structlm/native/encoder.c", "structlm/native/decoder.c", "structlm/native/names.c",
+             f"{TS}/src/lib.c"],
     include_dirs=["structlm/native", f"{TS}/include", f"{TS}/src"],
     depends=["structlm/native/bpe.h", "structlm/native/encoder.h", "structlm/native/hashmap.h",
              "structlm/native/native.h", "structlm/native/walk.h"],

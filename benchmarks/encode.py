@@ -4,7 +4,8 @@ python benchmarks/encode.py --json [--limit N] [--python] [--heldout]   (one JSO
 same files, not timed; --heldout: from every other file, the rest encoded). Encoding and decoding use the C
 encoder/decoder (structlm/native) unless --python; parse is py-tree-sitter's bare parse of the same files, timed
 in ~1 MB blocks alternating with the encoder's. The scoped encoding is the structured one plus its name
-references (structlm/syntax/names.py), timed together; every file must decode back byte-exact in both.
+references (structlm/native/names.c; --python: the numpy reference in structlm/syntax/names.py), timed
+together; every file must decode back byte-exact in both.
 """
 import argparse
 import json
@@ -48,7 +49,7 @@ def main():
   if args.heldout:
     ok = ok[1::2]
   codec = Codec(g, native=not args.python)
-  names = NameScheme(g, codec.table)
+  names = NameScheme(g, codec.table, native=not args.python)
   parser = languages.parser("python")
 
   # parse and encode alternate in blocks of ~1 MB (each warm within its block), so both see the same load

@@ -163,3 +163,60 @@ def test_features_are_known_from_the_prefix(py_codec, py_scheme, py_files):
           se.slots[t], se.depth[t], se.parent[t], se.name_count[t]), t
       m.step(int(a))
       assert m.last_name == se.names[t], t
+
+
+def _same(a, b):
+  return all(np.array_equal(getattr(a, f), getattr(b, f))
+             for f in ("actions", "slots", "depth", "parent", "names", "name_count"))
+
+
+def test_native_references_equal_the_reference(py_codec, py_files, js_grammar, monkeypatch):
+  """The C transform (structlm/native/names.c) gives the numpy reference's rows: on real files, with a full
+  table (4 entries), with non-ASCII names (Python's pattern through the callback), long names (more pieces than
+  a packed text id holds), keywords at name slots, `$` names (JavaScript), and it refuses a cut leaf alike."""
+  import dataclasses
+
+  from structlm.syntax import names as names_lib
+  from structlm.syntax.codec import Codec
+  native = NameScheme(py_codec.g, py_codec.table, native=True)
+  small = NameScheme(py_codec.g, py_codec.table, refs=4, native=True)
+  spec = languages.spec("python")  # Python 3 has no keyword at a name slot: make `self` and `print` keywords
+  monkeypatch.setattr(names_lib.languages, "spec", lambda lang: dataclasses.replace(
+      spec, keywords=spec.keywords | {"self", "print"}))
+  keywords = NameScheme(py_codec.g, py_codec.table, native=True)
+  monkeypatch.undo()
+  long_name = "a_rather_long_identifier_with_many_unusual_pieces_qzxv_" * 3
+  edge = ("café = 1\nnaïve = café + 1\nprint(café, naïve, Ωmega)\n"
+          f"{long_name} = 2\n{long_name} += {long_name}\n").encode()
+  encs = [py_codec.encode(s) for _, s in py_files[:25]] + [py_codec.encode(edge)]
+  checked = {"refs": 0, "full": 0, "keywords": 0}
+  for enc in encs:
+    for scheme in (native, small, keywords):
+      got, want = scheme.encode(enc), scheme.encode_reference(enc)
+      assert _same(got, want)
+      checked["refs"] += int((got.actions >= scheme.ref_base).sum())
+      checked["full"] += scheme is small and int(got.name_count.max(initial=0)) == 4
+    checked["keywords"] += int(native.encode(enc).name_count[-1] - keywords.encode(enc).name_count[-1])
+  assert checked["refs"] > 1000 and checked["full"] >= 20 and checked["keywords"] >= 20
+  calls = []
+  callback = NameScheme(py_codec.g, py_codec.table, native=True)
+  callback.is_name = lambda text: calls.append(text) or NameScheme.is_name(callback, text)
+  got = callback.encode(encs[-1])
+  assert _same(got, native.encode(encs[-1])) and {"café", "naïve", "Ωmega"} <= {t.decode() for t in calls}
+  assert got.name_count[-1] == 5  # café, naïve, print, Ωmega, the long name
+  assert (got.actions >= native.ref_base).sum() == 5  # café ×2, naïve, the long name ×2
+  js = Codec(js_grammar)
+  js_native = NameScheme(js_grammar, js.table, native=True)
+  src = b"const a = {}; a.default = a.new; a.default(a.new, $x, $x, a);\n"
+  enc = js.encode(src)
+  got = js_native.encode(enc)
+  assert _same(got, js_native.encode_reference(enc))
+  assert js_native.expand(got.actions, got.slots).tolist() == enc.actions.tolist()
+  # names: a and $x (REFs: a ×5, $x); `default` and `new` are not names
+  assert got.name_count[-1] == 2 and (got.actions >= js_native.ref_base).sum() == 6
+  cut = py_codec.encode(b"some_name = some_name\n")
+  last_piece = int(np.flatnonzero(cut.actions >= py_codec.g.piece_base)[-1])
+  cut_enc = type(cut)(*(x[:last_piece] for x in (cut.actions, cut.slots, cut.depth, cut.parent)))
+  for scheme in (native, NameScheme(py_codec.g, py_codec.table, native=False)):
+    with pytest.raises(InvalidAction):
+      scheme.encode(cut_enc)

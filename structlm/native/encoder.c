@@ -346,11 +346,12 @@ PyMODINIT_FUNC PyInit__native(void) {
   /* tree-sitter's many small allocations go through pymalloc (as py-tree-sitter does; glibc malloc is slower);
    * the encoder runs with the GIL held */
   ts_set_allocator(PyMem_Malloc, PyMem_Calloc, PyMem_Realloc, PyMem_Free);
-  if (PyType_Ready(&EncoderType) < 0 || PyType_Ready(&DecoderType) < 0) return NULL;
+  if (PyType_Ready(&EncoderType) < 0 || PyType_Ready(&DecoderType) < 0 || PyType_Ready(&NameRefsType) < 0) return NULL;
   PyObject *m = PyModule_Create(&module);
   /* which tree-sitter core this was compiled from (setup.py passes the pinned version) */
   if (m && (PyModule_AddObjectRef(m, "Encoder", (PyObject *)&EncoderType) < 0 ||
             PyModule_AddObjectRef(m, "Decoder", (PyObject *)&DecoderType) < 0 ||
+            PyModule_AddObjectRef(m, "NameRefs", (PyObject *)&NameRefsType) < 0 ||
             PyModule_AddStringConstant(m, "TREE_SITTER_CORE_VERSION", STRUCTLM_TS_VERSION) < 0 ||
             PyModule_AddIntConstant(m, "LANGUAGE_VERSION", TREE_SITTER_LANGUAGE_VERSION) < 0 ||
             PyModule_AddIntConstant(m, "MIN_COMPATIBLE_LANGUAGE_VERSION",

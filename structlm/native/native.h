@@ -1,4 +1,4 @@
-/* What encoder.c and decoder.c share: reading the tables Python hands over, and the decoder's type. */
+/* What encoder.c, decoder.c and names.c share: reading the tables Python hands over, the other files' types. */
 #ifndef STRUCTLM_NATIVE_H
 #define STRUCTLM_NATIVE_H
 
@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 extern PyTypeObject DecoderType;
+extern PyTypeObject NameRefsType;
 
 static inline int32_t cfg_int(PyObject *cfg, const char *name, int *err) {
   PyObject *v = PyDict_GetItemString(cfg, name);

@@ -24,6 +24,7 @@ import dataclasses
 import numpy as np
 
 from structlm.syntax import languages
+from structlm.syntax import native as native_encoder
 from structlm.syntax.codec import Encoded
 from structlm.syntax.grammar import ActionGrammar
 from structlm.syntax.machine import InvalidAction, Machine, SlotTable
@@ -38,10 +39,16 @@ class ScopedEncoded(Encoded):
 
 
 class NameScheme:
-  """The REF actions of a grammar: ids [ref_base, ref_base + refs) after the grammar's own actions."""
+  """The REF actions of a grammar: ids [ref_base, ref_base + refs) after the grammar's own actions.
 
-  def __init__(self, g: ActionGrammar, table: SlotTable | None = None, refs: int = NAME_REFS):
+  `native`: `encode` with the C transform (structlm/native/names.c); None: when it is built. The numpy
+  `encode_reference` is the reference it is tested against."""
+
+  def __init__(self, g: ActionGrammar, table: SlotTable | None = None, refs: int = NAME_REFS,
+               native: bool | None = None):
     self.g, self.table, self.refs = g, table or SlotTable(g), refs
+    self.native = native_encoder.available() if native is None else native
+    self._native = None
     self.ref_base = g.vocab_size
     self.vocab_size = g.vocab_size + refs
     self.spec = languages.spec(g.language)
@@ -70,6 +77,22 @@ class NameScheme:
     self._piece_start = np.array([bool(b) and b[0] in start and all(c in cont for c in b[1:]) for b in pbytes], bool)
     self._keyword_tids = np.array(sorted(self._pack(g.pieces.encode(k.encode())) for k in self.spec.keywords
                                          if len(g.pieces.encode(k.encode())) <= self._per_key), np.int64)
+
+  def __getstate__(self):
+    return dict(self.__dict__, _native=None)
+
+  def _native_refs(self):
+    """The C transform, built on first use from this scheme's tables."""
+    if self._native is None:
+      final = np.asarray(self.g.piece_final, bool)
+      flags = (final * 1 | self._piece_ascii * 2 | self._piece_cont * 4 | self._piece_start * 8).astype(int)
+      keywords = [self.g.pieces.encode(k.encode()) for k in sorted(self.spec.keywords)]
+      self._native = native_encoder.name_refs(dict(
+          piece_base=self.g.piece_base, ref_base=self.ref_base, refs=self.refs,
+          name_slot=self.name_slot.astype(int).tolist(), piece_flags=flags.tolist(),
+          keyword_pieces=[p for k in keywords for p in k], keyword_lengths=[len(k) for k in keywords],
+          slow=lambda rel: self.is_name(self.g.pieces.decode(np.frombuffer(rel, np.int32).tolist()))))
+    return self._native
 
   def is_name(self, text: bytes) -> bool:
     v = self._is_name.get(text)
@@ -130,7 +153,19 @@ class NameScheme:
     return flag
 
   def encode(self, enc: Encoded) -> ScopedEncoded:
-    """The structured encoding of a file -> its scoped encoding (vectorised over the file's name leaves)."""
+    """The structured encoding of a file -> its scoped encoding."""
+    if not self.native:
+      return self.encode_reference(enc)
+    cols = [np.ascontiguousarray(x, np.int32) for x in (enc.actions, enc.slots, enc.depth, enc.parent)]
+    try:
+      rows = np.frombuffer(self._native_refs().encode(*cols), np.int32).reshape(-1, 6)
+    except ValueError as e:
+      raise InvalidAction(str(e)) from None
+    return ScopedEncoded(*(rows[:, k].copy() for k in range(6)))
+
+  def encode_reference(self, enc: Encoded) -> ScopedEncoded:
+    """`encode` in numpy (vectorised over the file's name leaves): the reference the C transform is tested
+    against."""
     a = enc.actions
     n = len(a)
     starts, ends = (x.astype(np.int64) for x in self._leaves(a, enc.slots))

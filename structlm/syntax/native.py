@@ -55,6 +55,13 @@ class NativeEncoder:
     return self._encoder.pieces(text)
 
 
+def name_refs(config: dict):
+  """The scoped variant's name references in C (structlm/native/names.c), for NameScheme.encode."""
+  if _native is None:
+    raise ImportError("structlm._native is not built; reinstall with `pip install -e .` (needs a C compiler)")
+  return _native.NameRefs(config)
+
+
 class NativeDecoder:
   """actions -> bytes for one grammar, as Machine.feed(actions, check=False) gives them (no mask checks)."""
 

@@ -220,3 +220,69 @@ def test_native_references_equal_the_reference(py_codec, py_files, js_grammar, m
   for scheme in (native, NameScheme(py_codec.g, py_codec.table, native=False)):
     with pytest.raises(InvalidAction):
       scheme.encode(cut_enc)
+
+
+def _hole_rules(scheme, codec, src: bytes, k: int):
+  """Strict mode at the k-th name hole of `src`: (names a REF may take, the hole's role: bind / read / free)."""
+  se = scheme.encode(codec.encode(src))
+  m = ScopedMachine(scheme, strict=True)
+  seen = 0
+  for a in se.actions:
+    if m.at_name() and a >= scheme.g.piece_base:  # a name starts here (spelled or REF)
+      if seen == k:
+        mask = m.mask()
+        refs = {m.names[i].decode() for i in np.flatnonzero(mask[scheme.ref_base:scheme.ref_base + len(m.names)])}
+        return refs, m.scopes._rules()[0]
+      seen += 1
+    m.step(int(a), check=False)
+  raise AssertionError(f"{src!r} has no name hole {k}")
+
+
+def test_javascript_scope_rules(js_grammar, js_files):
+  """JavaScript's strict mode: random walks parse and read no unbound name (by scopes_js's analysis of the
+  finished program); and the rules' decisions at chosen holes: the temporal dead zone, destructuring that
+  declares or assigns, parameters against the body's declarations, `var` in its function."""
+  from structlm.syntax.build import build_grammar
+  from structlm.syntax.codec import Codec
+  from structlm.syntax.grammar import GrammarConfig
+  from structlm.syntax.scopes import analyze
+  codec = Codec(js_grammar)
+  scheme = NameScheme(js_grammar, codec.table)
+  parser = languages.parser("javascript")
+  rng = np.random.default_rng(3)
+  refs = 0
+  for _ in range(40):
+    m = ScopedMachine(scheme, strict=True, max_len=200)
+    while not m.done:
+      ids = np.flatnonzero(m.mask())
+      assert len(ids), "dead end"
+      r = ids[ids >= scheme.ref_base]
+      a = int(rng.choice(r)) if len(r) and rng.random() < 0.5 else int(rng.choice(ids))
+      refs += a >= scheme.ref_base
+      m.step(a, check=False)
+    out = m.output()
+    assert not parser.parse(out).root_node.has_error, out.decode()
+    unbound = [n for s in analyze(out, "javascript").walk() for n, _ in s.reads if s.resolve(n) is None]
+    assert not unbound, (out.decode(), unbound)
+  assert refs > 150
+  # decisions at chosen holes (counted from 0 over each source's names), under a grammar that has seen them
+  cases = [b"const x = 1;\n{\n  const x = x;\n}\n", b"const x = 1;\nfunction f(p) {\n  x;\n  let q = p;\n}\n",
+           b"let a = 1, b = 2;\n[a, b] = [b, a];\n", b"let a = 1;\nconst [c, d] = [a, a];\n",
+           b"function f() {\n  {\n    var v = 1;\n  }\n  return v;\n}\n",
+           b"function f() {\n  {\n    let v = 1;\n  }\n  return v;\n}\n"]
+  g = build_grammar("javascript", js_files + [(f"case{i}.js", c) for i, c in enumerate(cases)],
+                    GrammarConfig(vocab_size=2048, min_count=1))
+  codec = Codec(g)
+  scheme = NameScheme(g, codec.table)
+  refs, _ = _hole_rules(scheme, codec, cases[0], 2)  # { const x = |x }
+  assert refs == set()  # the inner x is being declared: the outer one is shadowed, the inner not readable yet
+  refs, _ = _hole_rules(scheme, codec, cases[1], 4)  # let |q
+  assert "x" not in refs and "p" not in refs  # x was read here from outside; p is a parameter of this body
+  refs, role = _hole_rules(scheme, codec, cases[2], 2)  # [|a, b] = ...
+  assert refs == {"a", "b"} and role == "read"  # an assignment: only names in scope (or builtins)
+  _, role = _hole_rules(scheme, codec, cases[3], 2)  # const [|c, d]
+  assert role == "bind"  # a declaration: fresh names
+  refs, _ = _hole_rules(scheme, codec, cases[4], 2)  # return |v
+  assert refs == {"f", "v"}  # a var outlives its block
+  refs, _ = _hole_rules(scheme, codec, cases[5], 2)
+  assert refs == {"f"}  # ...a let does not

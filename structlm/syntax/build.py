@@ -106,9 +106,11 @@ class _Stats:
 
 
 def _leaf_stats(files, language, max_bytes, closed_max):
-  """Pass 1: texts of named leaf kinds, to decide which are closed (literals of their rules)."""
+  """Pass 1: texts of named leaf kinds, to decide which are closed (literals of their rules). The language's name
+  kinds stay open whatever their count: a name is always spelled in a hole (the scoped variant references it,
+  strict mode checks its scope), never baked into a rule."""
   texts: dict[str, set] = collections.defaultdict(set)
-  open_kinds: set = set()
+  open_kinds: set = set(languages.spec(language).name_kinds)
   parsed_files = []
   for path, src in files:
     try:

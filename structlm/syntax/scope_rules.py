@@ -15,18 +15,47 @@ hole's (node kind, field):
 Visible: the current scope and its enclosing scopes, a class scope only from its own body (Python's rule), and
 the builtins. Deliberately conservative: a read of a name bound later (a function calling one defined below
 it), or the element of a comprehension reading its own loop variable, is not generated; every read generated is
-bound when it runs. Other languages get no scope rules (REFs to any name in the table).
+bound when it runs.
+
+The tracker is the same for every language; what differs is a `Rules` value (Python's here, JavaScript's in
+scope_rules_js.py). Languages without one get no scope rules (REFs to any name in the table).
 """
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import keyword
+from typing import Callable
 
 import numpy as np
 
 from structlm.syntax.grammar import START
 
 BIND, FREE, READ, DEL = "bind", "free", "read", "del"
+READ_KEY = "#read"  # strict-mode lexicon key prefix: a read's spellings (builtins and the slot's non-names)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+  """A language's scopes as the tracker needs them."""
+  bind: frozenset  # (kind, field) of name holes that bind the name
+  free: frozenset  # (kind, field) of name holes that neither bind nor read (attribute names, labels, ...)
+  params: frozenset  # kinds whose binds go to the function whose header holds them
+  opens: dict  # node kind -> the scope it opens: function, class, comprehension, block
+  commit_on_close: frozenset  # binds under these nodes take effect when the node closes
+  commit_on_body: frozenset  # ... when the node's body starts (parameters, loop targets)
+  builtins: tuple  # names readable everywhere (bytes)
+  hole: Callable | None = None  # language cases beyond the tables: (tracker, kind, field, owner) -> role or None
+  del_kinds: tuple = ()  # statements whose target must be a name of this very scope (Python: del, x += 1)
+  unbind_after: frozenset = frozenset()  # kinds whose binds end when they close (Python's except ... as e)
+  class_hidden: bool = True  # a class scope is invisible from the scopes nested in it (Python)
+  tdz: bool = False  # JavaScript: a declaration makes the name unreadable before it in its scope (and
+  #                    no rebinding in the same scope); Python: only a function's locals shadow outer reads
+  bind_scope: Callable | None = None  # (tracker, owner, scope) -> the scope a bind goes to, if not `scope`
+  never_bound: frozenset = frozenset()  # names no bind may take (JavaScript's strict mode: eval, arguments)
+
+
+IMMEDIATE = ("comprehension", "block")  # scopes active from their first child (others: from their body)
 _BIND = {("assignment", "left"), ("for_statement", "left"), ("for_in_clause", "left"), ("named_expression", "name"),
          ("as_pattern_target", None), ("function_definition", "name"), ("class_definition", "name"),
          ("default_parameter", "name"), ("typed_default_parameter", "name"), ("typed_parameter", None),
@@ -46,13 +75,49 @@ _COMMIT_ON_BODY = {"for_statement", "function_definition", "lambda"}
 _DEL_NESTING = {"tuple", "list", "expression_list", "parenthesized_expression", "pattern_list", "tuple_pattern",
                 "list_pattern"}
 BUILTINS = sorted(n.encode() for n in dir(builtins) if n.isidentifier() and not keyword.iskeyword(n))
-READ_KEY = "#read"  # strict-mode lexicon key prefix: a read's spellings (builtins and the slot's non-names)
+
+
+def _python_hole(tracker, kind, field, owner):
+  """Python's name holes beyond the tables: `del` targets and the parts of dotted names."""
+  if kind == "delete_statement" or (kind, field) == ("augmented_assignment", "left"):
+    return DEL
+  if kind in _DEL_NESTING:  # del (a, [b]): the names inside are deleted too
+    for e in reversed(tracker.stack):
+      if e.kind == "delete_statement":
+        return DEL
+      if e.kind not in _DEL_NESTING:
+        break
+  if kind == "dotted_name" and len(tracker.stack) > 1:
+    up = tracker.stack[-2]
+    field_up = up.frame.prev[0] if isinstance(up.frame.prev, tuple) else None
+    first = tracker.mc.choice[1][3] == START  # the dotted name's first part
+    if up.kind in ("import_statement", "import_from_statement") and field_up == "name":
+      return BIND if first else FREE
+    if up.kind in ("import_statement", "import_from_statement", "aliased_import", "relative_import"):
+      return FREE
+    return READ if first else FREE
+  return None
+
+
+PYTHON = Rules(frozenset(_BIND), frozenset(_FREE), frozenset(_PARAMS | {"lambda"}), _OPENS,
+               frozenset(_COMMIT_ON_CLOSE), frozenset(_COMMIT_ON_BODY), tuple(BUILTINS), hole=_python_hole,
+               del_kinds=("delete_statement", "augmented_assignment"), unbind_after=frozenset({"except_clause"}))
+
+
+def rules_for(language: str) -> Rules | None:
+  if language == "python":
+    return PYTHON
+  if language == "javascript":
+    from structlm.syntax.scope_rules_js import JAVASCRIPT
+    return JAVASCRIPT
+  return None
 
 
 class Scope:
   def __init__(self, kind: str, parent: "Scope | None"):
     self.kind, self.parent, self.names = kind, parent, set()
     self.read_through: set = set()  # names read here but bound outside (or builtins)
+    self.header: "Scope | None" = None  # a body block's function (or catch) scope: its names count as this one's
 
 
 class _Entry:
@@ -68,10 +133,11 @@ class _Entry:
 class ScopeTracker:
   def __init__(self, mc):
     self.mc = mc
-    self.enabled = mc.g.language == "python"
+    self.rules = rules_for(mc.g.language)
+    self.enabled = self.rules is not None
     self.module = Scope("module", None)
     self.stack: list[_Entry] = []
-    self.builtins = set(BUILTINS)
+    self.builtins = set(self.rules.builtins) if self.enabled else set()
     self.role = None  # of the name being spelled
     self._target = self._lex = self._starts = None
 
@@ -85,19 +151,22 @@ class ScopeTracker:
       self._close(self.stack.pop())
     for f in frames[k:]:
       parent = self.stack[-1] if self.stack else None
-      if parent is not None and isinstance(parent.frame.prev, tuple) and parent.frame.prev[0] == "body":
+      in_body = parent is not None and isinstance(parent.frame.prev, tuple) and parent.frame.prev[0] == "body"
+      if in_body:
         self._body(parent)
       active = parent.active if parent else self.module
-      kind = _OPENS.get(f.kind)
+      kind = self.rules.opens.get(f.kind)
       new = Scope(kind, active) if kind else None
-      self.stack.append(_Entry(f, f.kind, new if kind == "comprehension" else active, new))
+      if new is not None and in_body and parent.new is not None:
+        new.header = parent.new
+      self.stack.append(_Entry(f, f.kind, new if kind in IMMEDIATE else active, new))
 
   def _body(self, e: _Entry) -> None:
     if not e.body:
       e.body = True
       if e.new is not None:
         e.active = e.new
-      if e.kind in _COMMIT_ON_BODY:
+      if e.kind in self.rules.commit_on_body:
         for scope, name in e.pending:
           scope.names.add(name)
         e.pending.clear()
@@ -114,34 +183,19 @@ class ScopeTracker:
     owner = self.stack[-1] if self.stack else None
     if owner is not None and field == "body":
       self._body(owner)
-    if (kind, field) in _BIND:
+    r = self.rules
+    if (kind, field) in r.bind:
       return BIND, owner
-    if (kind, field) in _FREE:
+    if (kind, field) in r.free:
       return FREE, owner
-    if kind == "delete_statement" or (kind, field) == ("augmented_assignment", "left"):
-      return DEL, owner
-    if kind in _DEL_NESTING:  # del (a, [b]): the names inside are deleted too
-      for e in reversed(self.stack):
-        if e.kind == "delete_statement":
-          return DEL, owner
-        if e.kind not in _DEL_NESTING:
-          break
-    if kind == "dotted_name" and len(self.stack) > 1:
-      up = self.stack[-2]
-      field_up = up.frame.prev[0] if isinstance(up.frame.prev, tuple) else None
-      first = self.mc.choice[1][3] == START  # the dotted name's first part
-      if up.kind in ("import_statement", "import_from_statement") and field_up == "name":
-        return (BIND if first else FREE), owner
-      if up.kind in ("import_statement", "import_from_statement", "aliased_import", "relative_import"):
-        return FREE, owner
-      return (READ if first else FREE), owner
-    return READ, owner
+    role = r.hole(self, kind, field, owner) if r.hole else None
+    return role or READ, owner
 
   def _visible(self) -> set:
-    scope = self.stack[-1].active if self.stack else self.module
+    scope = self._active()
     out, first = set(), True
     while scope is not None:
-      if first or scope.kind != "class":
+      if first or scope.kind != "class" or not self.rules.class_hidden:
         out |= scope.names
       first = False
       scope = scope.parent
@@ -149,14 +203,18 @@ class ScopeTracker:
 
   def _bind_target(self, owner: _Entry | None):
     """(scope, the entry whose close or body start binds the name)."""
+    r = self.rules
     scope = owner.active if owner else self.module
-    if owner is not None and owner.kind in _PARAMS | {"lambda"}:
+    if owner is not None and owner.kind in r.params:
       for e in reversed(self.stack):
-        if e.kind in ("function_definition", "lambda") and not e.body:
-          scope = e.new
+        if r.opens.get(e.kind) == "function":
+          if not e.body:
+            scope = e.new
           break
+    if r.bind_scope is not None:
+      scope = r.bind_scope(self, owner, scope)
     for e in reversed(self.stack):
-      if e.kind in _COMMIT_ON_CLOSE or (e.kind in _COMMIT_ON_BODY and not e.body):
+      if e.kind in r.commit_on_close or (e.kind in r.commit_on_body and not e.body):
         return scope, e
     return scope, None
 
@@ -170,7 +228,7 @@ class ScopeTracker:
       return role, None, None, None
     if role == BIND:
       target = self._bind_target(owner)
-      bad = target[0].read_through  # read from outside this function: binding it now makes that read unbound
+      bad = self._unbindable(target[0])
       if bad:
         lex = self._lexicon(("#bind",) + tuple(key) + (frozenset(bad),),
                             lambda: [t for t in self.mc.g.slot_lexicon.get(key, ()) if t not in bad])
@@ -187,11 +245,31 @@ class ScopeTracker:
         return role, None, here, lex
     ok = self._visible() | self.builtins
     active = self._active()
-    if active.kind == "function":  # `for x in x`: a name this function is binding is local, and not bound yet
+    if self.rules.tdz:  # `let x = x`: a name being declared is not readable yet, anywhere
+      ok -= {n for e in self.stack for _, n in e.pending}
+    elif active.kind == "function":  # `for x in x`: a name this function is binding is local, not bound yet
       ok -= {n for e in self.stack for sc, n in e.pending if sc is active and n not in active.names}
     hidden = frozenset(self.builtins - ok)  # builtins shadowed that way
     return READ, None, ok, self._lexicon((READ_KEY, hidden) + tuple(key),
-                                         lambda: [t for t in BUILTINS if t not in hidden] + self._literals(key))
+                                         lambda: [t for t in self.rules.builtins if t not in hidden]
+                                         + self._literals(key))
+
+  def _unbindable(self, scope: Scope) -> set:
+    """Names a bind into `scope` may not take: those read there from outside (the read would become a read of
+    this binding, unbound at that point), and with `tdz` those declared or being declared in a scope the
+    binding covers (or that scope's header)."""
+    bad = set(scope.read_through) | self.rules.never_bound
+    if self.rules.tdz:  # the scopes the binding covers: up from here to its scope (a `var`), or just its own
+      covered, s = [], self._active()
+      while s is not None and s is not scope:
+        covered.append(s)
+        s = s.parent
+      covered = covered + [scope] if s is scope else [scope]
+      covered += [c.header for c in covered if c.header is not None]
+      for c in covered:
+        bad |= c.names
+      bad |= {n for e in self.stack for sc, n in e.pending if any(sc is c for c in covered)}
+    return bad
 
   def _literals(self, key) -> list:
     """The texts of the slot's lexicon that are not names (numbers, ...)."""
@@ -204,7 +282,7 @@ class ScopeTracker:
   def narrow_statements(self, m: np.ndarray) -> None:
     """At a hole: no `del` or augmented assignment where no name could be its target (when another choice is
     left), so their targets never fall back to a read."""
-    if not self.enabled:
+    if not self.enabled or not self.rules.del_kinds:
       return
     starts = self._target_starts()
     if not m[starts].any():
@@ -220,8 +298,7 @@ class ScopeTracker:
   def _target_starts(self) -> np.ndarray:
     if self._starts is None:
       g = self.mc.g
-      self._starts = np.asarray([a for k in ("delete_statement", "augmented_assignment")
-                                 for a in g.starts_by_kind.get(k, ())], np.int64)
+      self._starts = np.asarray([a for k in self.rules.del_kinds for a in g.starts_by_kind.get(k, ())], np.int64)
     return self._starts
 
   def _active(self) -> Scope:
@@ -274,12 +351,17 @@ class ScopeTracker:
       else:
         entry.pending.append((scope, text))
         for e in reversed(self.stack):  # `except E as e`: e is unbound after the clause
-          if e.kind == "except_clause":
+          if e.kind in self.rules.unbind_after:
             e.unbind.append((scope, text))
             break
           if e.kind in ("block", "function_definition", "class_definition"):
             break
     elif role == DEL:
       active.names.discard(text)
+    elif self.rules.tdz:  # every scope between here and the one that binds it reads it through
+      scope = active
+      while scope is not None and text not in scope.names:
+        scope.read_through.add(text)
+        scope = scope.parent
     elif active.kind == "function" and text not in active.names:
       active.read_through.add(text)

@@ -175,6 +175,8 @@ def test_native_references_equal_the_reference(py_codec, py_files, js_grammar, m
   table (4 entries), with non-ASCII names (Python's pattern through the callback), long names (more pieces than
   a packed text id holds), keywords at name slots, `$` names (JavaScript), and it refuses a cut leaf alike."""
   import dataclasses
+  import gc
+  import weakref
 
   from structlm.syntax import names as names_lib
   from structlm.syntax.codec import Codec
@@ -198,11 +200,17 @@ def test_native_references_equal_the_reference(py_codec, py_files, js_grammar, m
       checked["full"] += scheme is small and int(got.name_count.max(initial=0)) == 4
     checked["keywords"] += int(native.encode(enc).name_count[-1] - keywords.encode(enc).name_count[-1])
   assert checked["refs"] > 1000 and checked["full"] >= 20 and checked["keywords"] >= 20
-  calls = []
+  calls, slow = [], names_lib._slow_is_name
+  monkeypatch.setattr(names_lib, "_slow_is_name", lambda *a: calls.append(a[-1]) or slow(*a))
   callback = NameScheme(py_codec.g, py_codec.table, native=True)
-  callback.is_name = lambda text: calls.append(text) or NameScheme.is_name(callback, text)
   got = callback.encode(encs[-1])
-  assert _same(got, native.encode(encs[-1])) and {"café", "naïve", "Ωmega"} <= {t.decode() for t in calls}
+  monkeypatch.undo()
+  texts = {py_codec.g.pieces.decode(np.frombuffer(r, np.int32).tolist()).decode() for r in calls}
+  assert _same(got, native.encode(encs[-1])) and {"café", "naïve", "Ωmega"} <= texts
+  gone = weakref.ref(callback)
+  del callback
+  gc.collect()
+  assert gone() is None  # the C object holds no reference back to its scheme
   assert got.name_count[-1] == 5  # café, naïve, print, Ωmega, the long name
   assert (got.actions >= native.ref_base).sum() == 5  # café ×2, naïve, the long name ×2
   js = Codec(js_grammar)
@@ -220,6 +228,9 @@ def test_native_references_equal_the_reference(py_codec, py_files, js_grammar, m
   for scheme in (native, NameScheme(py_codec.g, py_codec.table, native=False)):
     with pytest.raises(InvalidAction):
       scheme.encode(cut_enc)
+  scoped = native.encode(cut)
+  with pytest.raises(InvalidAction, match="outside the structured vocabulary"):
+    native.encode(type(cut)(scoped.actions, scoped.slots, scoped.depth, scoped.parent))  # REFs already
 
 
 def _hole_rules(scheme, codec, src: bytes, k: int):

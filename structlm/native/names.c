@@ -25,6 +25,7 @@ typedef struct {
   PyObject *slow; /* callable(bytes of int32 piece ids, relative) -> bool, for texts with a non-ASCII piece */
   Map table;      /* per call: hash of a name's pieces (re-hashed on a collision) -> entry */
   Vec32 entry_at, out, rel; /* rel: a leaf's relative piece ids */
+  int ready, busy;          /* busy: in encode (the callback may let another caller in; not reentrant) */
 } NameRefs;
 
 static uint64_t seq_hash(const int32_t *p, int32_t n) { return hash_bytes((const uint8_t *)p, n * sizeof(int32_t)); }
@@ -57,28 +58,32 @@ static int is_name(NameRefs *R, const int32_t *a, int32_t n, int32_t *rel) {
 static int NameRefs_init(NameRefs *R, PyObject *args, PyObject *kw) {
   PyObject *cfg;
   if (!PyArg_ParseTuple(args, "O!", &PyDict_Type, &cfg)) return -1;
+  if (R->ready) {
+    PyErr_SetString(PyExc_RuntimeError, "NameRefs is initialised once; make a new one");
+    return -1;
+  }
   int err = 0;
-  R->piece_base = cfg_int(cfg, "piece_base", &err);
-  R->ref_base = cfg_int(cfg, "ref_base", &err);
-  R->refs = cfg_int(cfg, "refs", &err);
-  R->slow = cfg_obj(cfg, "slow", &err);
-  int32_t *slots = cfg_ints(cfg, "name_slot", &R->nslots, &err);
-  int32_t *flags = cfg_ints(cfg, "piece_flags", &R->npieces, &err);
-  int32_t nkw = 0, nkl = 0;
+  int32_t piece_base = cfg_int(cfg, "piece_base", &err), ref_base = cfg_int(cfg, "ref_base", &err);
+  int32_t refs = cfg_int(cfg, "refs", &err), nslots = 0, npieces = 0, nkw = 0, nkl = 0;
+  PyObject *slow = cfg_obj(cfg, "slow", &err);
+  int32_t *slots = cfg_ints(cfg, "name_slot", &nslots, &err);
+  int32_t *flags = cfg_ints(cfg, "piece_flags", &npieces, &err);
   int32_t *kw_pieces = cfg_ints(cfg, "keyword_pieces", &nkw, &err);
   int32_t *kw_lens = cfg_ints(cfg, "keyword_lengths", &nkl, &err);
+  if (!err && (!PyCallable_Check(slow) || piece_base < 0 || ref_base < piece_base + npieces || refs < 0)) {
+    PyErr_SetString(PyExc_ValueError, "NameRefs config: slow must be callable, pieces must lie below ref_base");
+    err = 1;
+  }
   if (!err) {
-    R->name_slot = malloc(R->nslots + 1);
-    R->piece_flags = malloc(R->npieces + 1);
+    R->name_slot = malloc(nslots + 1);
+    R->piece_flags = malloc(npieces + 1);
     if (!R->name_slot || !R->piece_flags || map_init(&R->keywords, 256) || map_init(&R->table, 1024)) {
       PyErr_NoMemory();
       err = 1;
     }
   }
-  for (int32_t i = 0; !err && i < R->nslots; i++) R->name_slot[i] = slots[i] != 0;
-  for (int32_t i = 0; !err && i < R->npieces; i++) R->piece_flags[i] = (uint8_t)flags[i];
-  free(slots);
-  free(flags);
+  for (int32_t i = 0; !err && i < nslots; i++) R->name_slot[i] = slots[i] != 0;
+  for (int32_t i = 0; !err && i < npieces; i++) R->piece_flags[i] = (uint8_t)flags[i];
   for (int32_t i = 0, off = 0; !err && i < nkl; off += kw_lens[i++]) { /* keywords: relative piece ids */
     int32_t m = kw_lens[i];
     if (m < 0 || m > 0xffff || off + m > nkw) {
@@ -98,9 +103,22 @@ static int NameRefs_init(NameRefs *R, PyObject *args, PyObject *kw) {
       R->kw.n += m;
     }
   }
+  free(slots);
+  free(flags);
   free(kw_pieces);
   free(kw_lens);
-  return err ? -1 : 0;
+  if (err) {
+    Py_XDECREF(slow);
+    return -1;  /* (what was allocated is freed by dealloc; `ready` stays 0, so encode refuses) */
+  }
+  R->slow = slow;
+  R->piece_base = piece_base;
+  R->ref_base = ref_base;
+  R->refs = refs;
+  R->nslots = nslots;
+  R->npieces = npieces;
+  R->ready = 1;
+  return 0;
 }
 
 /* the table's entry for pieces a[s..e] (absolute), or -1; *key: the map key it has or would get */
@@ -121,6 +139,12 @@ static PyObject *NameRefs_encode(NameRefs *R, PyObject *args) {
   Py_buffer b[4];
   if (!PyArg_ParseTuple(args, "y*y*y*y*", &b[0], &b[1], &b[2], &b[3])) return NULL;
   PyObject *result = NULL;
+  if (!R->ready || R->busy) {
+    PyErr_SetString(PyExc_RuntimeError, R->ready ? "this NameRefs is in use (one per thread)" : "NameRefs not initialised");
+    for (int k = 0; k < 4; k++) PyBuffer_Release(&b[k]);
+    return NULL;
+  }
+  R->busy = 1;
   Py_ssize_t n = b[0].len / (Py_ssize_t)sizeof(int32_t);
   for (int k = 1; k < 4; k++)
     if (b[k].len != b[0].len) {
@@ -128,6 +152,12 @@ static PyObject *NameRefs_encode(NameRefs *R, PyObject *args) {
       goto done;
     }
   const int32_t *a = b[0].buf, *sl = b[1].buf, *dp = b[2].buf, *pa = b[3].buf;
+  for (Py_ssize_t i = 0; i < n; i++)
+    if (a[i] < 0 || a[i] >= R->ref_base || sl[i] < 0 || sl[i] >= R->nslots) {
+      PyErr_Format(PyExc_ValueError, "row %zd: action %d / slot %d outside the structured vocabulary (%d) / slot "
+                   "table (%d)", i, a[i], sl[i], R->ref_base, R->nslots);
+      goto done;
+    }
   /* a fresh table: small maps are cleared, one grown by a big file starts again at its initial size */
   if (R->table.cap > 1 << 16) {
     map_free(&R->table);
@@ -141,7 +171,7 @@ static PyObject *NameRefs_encode(NameRefs *R, PyObject *args) {
   int32_t count = 0, pb = R->piece_base, pe = R->piece_base + R->npieces;
   for (Py_ssize_t i = 0; i < n;) {
     int32_t x = a[i];
-    if (x < pb || x >= pe || sl[i] < 0 || sl[i] >= R->nslots || !R->name_slot[sl[i]]) {
+    if (x < pb || x >= pe || !R->name_slot[sl[i]]) {
       if (vec_reserve(&R->out, 6)) goto nomem;
       int32_t *row = R->out.a + R->out.n;
       row[0] = x; row[1] = sl[i]; row[2] = dp[i]; row[3] = pa[i]; row[4] = 0; row[5] = count;
@@ -186,6 +216,7 @@ static PyObject *NameRefs_encode(NameRefs *R, PyObject *args) {
 nomem:
   PyErr_NoMemory();
 done:
+  R->busy = 0;
   for (int k = 0; k < 4; k++) PyBuffer_Release(&b[k]);
   return result;
 }

@@ -20,6 +20,7 @@ i < name_count; a feature of the action being predicted, known from the prefix).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -36,6 +37,15 @@ NAME_REFS = 512
 class ScopedEncoded(Encoded):
   names: np.ndarray  # int32 [n]: index + 1 at a REF and at the final piece of a name's first spelling, else 0
   name_count: np.ndarray  # int32 [n]: names in the table before this action
+
+
+def _slow_is_name(pieces, spec, memo: dict, rel: bytes) -> bool:
+  """The C transform's question for a text with a non-ASCII piece: relative piece ids -> whether it is a name."""
+  text = pieces.decode(np.frombuffer(rel, np.int32).tolist())
+  flag = memo.get(text)
+  if flag is None:
+    flag = memo[text] = spec.is_name(text)
+  return flag
 
 
 class NameScheme:
@@ -91,7 +101,8 @@ class NameScheme:
           piece_base=self.g.piece_base, ref_base=self.ref_base, refs=self.refs,
           name_slot=self.name_slot.astype(int).tolist(), piece_flags=flags.tolist(),
           keyword_pieces=[p for k in keywords for p in k], keyword_lengths=[len(k) for k in keywords],
-          slow=lambda rel: self.is_name(self.g.pieces.decode(np.frombuffer(rel, np.int32).tolist()))))
+          # (the callback must not hold this scheme: NameRefs is no GC container, a cycle would never be freed)
+          slow=functools.partial(_slow_is_name, self.g.pieces, self.spec, self._is_name)))
     return self._native
 
   def is_name(self, text: bytes) -> bool:

@@ -280,7 +280,12 @@ def test_javascript_scope_rules(js_grammar, js_files):
   cases = [b"const x = 1;\n{\n  const x = x;\n}\n", b"const x = 1;\nfunction f(p) {\n  x;\n  let q = p;\n}\n",
            b"let a = 1, b = 2;\n[a, b] = [b, a];\n", b"let a = 1;\nconst [c, d] = [a, a];\n",
            b"function f() {\n  {\n    var v = 1;\n  }\n  return v;\n}\n",
-           b"function f() {\n  {\n    let v = 1;\n  }\n  return v;\n}\n"]
+           b"function f() {\n  {\n    let v = 1;\n  }\n  return v;\n}\n",
+           b"let b = 1;\nfunction f(a = b, b) {}\n",
+           b"switch (2) {\n  case 1:\n    let a = 1;\n    break;\n  case 2:\n    a;\n}\n",
+           b"let a = [[1]];\nfor (const [a] of a) {\n}\n", b"let x = 1;\nfor (var x of [1]) {\n}\n",
+           b"import { a as b } from 'm';\nexport { b };\n",
+           b"switch (2) {\n  case 1:\n    let a = 1;\n    break;\n  default:\n    let c = 2;\n}\n"]
   g = build_grammar("javascript", js_files + [(f"case{i}.js", c) for i, c in enumerate(cases)],
                     GrammarConfig(vocab_size=2048, min_count=1))
   codec = Codec(g)
@@ -297,3 +302,17 @@ def test_javascript_scope_rules(js_grammar, js_files):
   assert refs == {"f", "v"}  # a var outlives its block
   refs, _ = _hole_rules(scheme, codec, cases[5], 2)
   assert refs == {"f"}  # ...a let does not
+  refs, _ = _hole_rules(scheme, codec, cases[6], 4)  # f(a = b, |b)
+  assert "b" not in refs  # the default read the outer b: a parameter b would make that read unbound
+  refs, _ = _hole_rules(scheme, codec, cases[7], 1)  # case 2: |a
+  assert "a" not in refs  # case 1's let: not bound when case 2 runs
+  refs, _ = _hole_rules(scheme, codec, cases[11], 1)  # default: let |c
+  assert "a" not in refs  # ...nor declared again in the same switch
+  refs, role = _hole_rules(scheme, codec, cases[8], 1)  # for (const [|a] of a)
+  assert role == "loop" and refs == {"a"}  # declares or assigns: a name in scope...
+  refs, _ = _hole_rules(scheme, codec, cases[8], 2)  # for (const [a] of |a)
+  assert "a" not in refs  # ...not readable in the head (were it declared, the head's a would be unbound)
+  refs, _ = _hole_rules(scheme, codec, cases[9], 1)  # for (var |x of [1])
+  assert "x" not in refs  # a var is the function's (here the module's): it would redeclare the let
+  refs, role = _hole_rules(scheme, codec, cases[10], 2)  # export { |b }
+  assert role == "export" and refs == {"b"}  # only what the module binds (a: imported under another name)

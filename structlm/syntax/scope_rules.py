@@ -32,6 +32,9 @@ import numpy as np
 from structlm.syntax.grammar import START
 
 BIND, FREE, READ, DEL = "bind", "free", "read", "del"
+# roles of JavaScript's rules (scope_rules_js.py): a declared name that is not readable (`import {a as b}`'s a),
+# a loop head's destructuring target (a read of a name in scope, not readable in the loop head), an exported name
+RESERVE, LOOP, EXPORT, EXPORT_AS = "reserve", "loop", "export", "export_as"
 READ_KEY = "#read"  # strict-mode lexicon key prefix: a read's spellings (builtins and the slot's non-names)
 
 
@@ -53,6 +56,7 @@ class Rules:
   #                    no rebinding in the same scope); Python: only a function's locals shadow outer reads
   bind_scope: Callable | None = None  # (tracker, owner, scope) -> the scope a bind goes to, if not `scope`
   never_bound: frozenset = frozenset()  # names no bind may take (JavaScript's strict mode: eval, arguments)
+  loops: frozenset = frozenset()  # (LOOP role) the loop statements whose head targets are hidden until the body
 
 
 IMMEDIATE = ("comprehension", "block")  # scopes active from their first child (others: from their body)
@@ -118,16 +122,18 @@ class Scope:
     self.kind, self.parent, self.names = kind, parent, set()
     self.read_through: set = set()  # names read here but bound outside (or builtins)
     self.header: "Scope | None" = None  # a body block's function (or catch) scope: its names count as this one's
+    self.reserved: set = set()  # (tdz) declared here but not readable: never declared again in this scope
 
 
 class _Entry:
-  __slots__ = ("frame", "kind", "active", "new", "body", "pending", "unbind")
+  __slots__ = ("frame", "kind", "active", "new", "body", "pending", "unbind", "hidden")
 
   def __init__(self, frame, kind, active, new):
     self.frame, self.kind, self.active, self.new = frame, kind, active, new
     self.body = False
     self.pending: list = []  # (scope, name) bound when this node closes / its body starts
     self.unbind: list = []  # (scope, name) unbound when it closes (an except clause's `as` target)
+    self.hidden: set = set()  # names not readable until its body starts (a loop head's targets)
 
 
 class ScopeTracker:
@@ -139,6 +145,7 @@ class ScopeTracker:
     self.stack: list[_Entry] = []
     self.builtins = set(self.rules.builtins) if self.enabled else set()
     self.role = None  # of the name being spelled
+    self.exported: set = set()  # (JavaScript) names the module exports
     self._target = self._lex = self._starts = None
 
   # ---- following the machine -------------------------------------------------------------------------------------
@@ -176,6 +183,8 @@ class ScopeTracker:
       scope.names.add(name)
     for scope, name in e.unbind:
       scope.names.discard(name)
+      if self.rules.tdz:
+        scope.reserved.add(name)
 
   def _hole(self):
     """(role, owner entry) of the current name hole."""
@@ -226,16 +235,24 @@ class ScopeTracker:
     key = self.mc.choice[1]
     if role == FREE:
       return role, None, None, None
-    if role == BIND:
+    if role == EXPORT:  # `export {a}`: a module name, once
+      ok = self.module.names - self.exported
+      if ok:
+        return role, None, ok, self._lexicon(("#export",) + tuple(key), list)  # REFs only
+      role = READ  # (no name left to export: the one case a builtin may be exported)
+    if role in (BIND, RESERVE, EXPORT_AS):
       target = self._bind_target(owner)
-      bad = self._unbindable(target[0])
+      bad = self._unbindable(target[0]) if role != EXPORT_AS else set(self.exported)
       if bad:
-        lex = self._lexicon(("#bind",) + tuple(key) + (frozenset(bad),),
+        strict, frozen = self.mc.table.strict, frozenset(bad)
+        lex = self._lexicon(("#bind",) + tuple(key) + (frozen,),
                             lambda: [t for t in self.mc.g.slot_lexicon.get(key, ()) if t not in bad])
         ok = self.mc.index.keys() - bad
-        if ok or self.mc.table.strict._lexicon(lex):
+        if not ok and not strict._lexicon(lex):  # nothing left of this slot's own: any name the grammar knows
+          lex = self._lexicon(("#bind-any", frozen), lambda: [t for t in self._all_names() if t not in bad])
+        if ok or strict._lexicon(lex):
           return role, target, ok, lex
-      return role, target, None, None
+      return role, target, None, None  # (unreachable in practice: every name the grammar knows is taken)
     if role == DEL:  # `del x`, `x += 1`: only a name bound in this very scope (not a builtin or a global)
       here = self._deletable()
       if here:
@@ -247,10 +264,11 @@ class ScopeTracker:
     active = self._active()
     if self.rules.tdz:  # `let x = x`: a name being declared is not readable yet, anywhere
       ok -= {n for e in self.stack for _, n in e.pending}
+      ok -= {n for e in self.stack if not e.body for n in e.hidden}
     elif active.kind == "function":  # `for x in x`: a name this function is binding is local, not bound yet
       ok -= {n for e in self.stack for sc, n in e.pending if sc is active and n not in active.names}
     hidden = frozenset(self.builtins - ok)  # builtins shadowed that way
-    return READ, None, ok, self._lexicon((READ_KEY, hidden) + tuple(key),
+    return role if role == LOOP else READ, None, ok, self._lexicon((READ_KEY, hidden) + tuple(key),
                                          lambda: [t for t in self.rules.builtins if t not in hidden]
                                          + self._literals(key))
 
@@ -267,9 +285,15 @@ class ScopeTracker:
       covered = covered + [scope] if s is scope else [scope]
       covered += [c.header for c in covered if c.header is not None]
       for c in covered:
-        bad |= c.names
+        bad |= c.names | c.reserved
       bad |= {n for e in self.stack for sc, n in e.pending if any(sc is c for c in covered)}
     return bad
+
+  def _all_names(self) -> list:
+    """Every name in the lexicons of the grammar's name slots."""
+    key = self._lexicon(("#names",), lambda: sorted(
+        {t for k in self.mc.scheme.name_keys for t in self.mc.g.slot_lexicon.get(k, ()) if self.mc.scheme.is_name(t)}))
+    return self.mc.table.strict.extra_lexicons[key]
 
   def _literals(self, key) -> list:
     """The texts of the slot's lexicon that are not names (numbers, ...)."""
@@ -354,14 +378,34 @@ class ScopeTracker:
           if e.kind in self.rules.unbind_after:
             e.unbind.append((scope, text))
             break
-          if e.kind in ("block", "function_definition", "class_definition"):
+          if e.kind == "block" or e.kind in self.rules.opens:
             break
+      if any(e.kind == "export_statement" for e in self.stack):
+        self.exported.add(text)
+    elif role == RESERVE:
+      self._target[0].reserved.add(text)
+    elif role in (EXPORT, EXPORT_AS):
+      self.exported.add(text)
     elif role == DEL:
       active.names.discard(text)
-    elif self.rules.tdz:  # every scope between here and the one that binds it reads it through
-      scope = active
+    elif role in (READ, LOOP) and self.rules.tdz:
+      # every scope between here and the one that binds it reads it through, and a function whose
+      # parameters are being read (a default value): `function f(a = b, b)` reads the parameter b
+      scopes, scope = [], active
+      for e in reversed(self.stack):
+        if self.rules.opens.get(e.kind) == "function":
+          if not e.body:
+            scopes.append(e.new)
+          break
       while scope is not None and text not in scope.names:
-        scope.read_through.add(text)
+        scopes.append(scope)
         scope = scope.parent
-    elif active.kind == "function" and text not in active.names:
+      for sc in scopes:
+        sc.read_through.add(text)
+      if role == LOOP:
+        for e in reversed(self.stack):
+          if e.kind in self.rules.loops and not e.body:
+            e.hidden.add(text)
+            break
+    elif role == READ and active.kind == "function" and text not in active.names:
       active.read_through.add(text)

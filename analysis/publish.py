@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 
-from analysis.render import _cell, _x
+from analysis.render import _cell, _interval
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -31,7 +31,7 @@ def section(fits: dict, image: str, name: str = "demo") -> str:
     lines += ["", f"| C (FLOPs) | {a} loss (bits/byte) | m ({b} compute / {a} compute) | 95% interval |",
               "|---|---|---|---|"]
     for r in c["measured_multiplier"]:
-      lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r, b)} | {_x(r['lo'])} – {_x(r['hi'])} |")
+      lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r, b)} | {_interval(r['lo'], r['hi'])} |")
   lines += ["", "| run | N | D (bytes) | C (FLOPs) | bits/byte |" + "".join(f" vs {k.split()[0]} |" for k in refs),
             "|---|---|---|---|---|" + "---|" * len(refs)]
   for r in fits["table"]:

@@ -22,6 +22,17 @@ def _x(m: float) -> str:
   return f"{m:.3g}×"
 
 
+def _interval(lo: float, hi: float) -> str:
+  """A 95% interval cell; bounds at ±∞ are resamples whose target lies beyond (or below) every run."""
+  if lo == hi == math.inf:
+    return "beyond the runs in ≥ 97.5% of resamples"
+  if lo == hi == 0:
+    return "below the runs in ≥ 97.5% of resamples"
+  if math.isnan(lo):
+    return "none (over 5% of resampled frontiers do not reach this budget)"
+  return f"{_x(lo)} – {_x(hi)}"
+
+
 def _cell(r: dict, baseline: str = "token") -> str:
   if r["kind"] == "above":
     return f"> {_x(r['bound'])} (the {baseline} runs never reach this loss)"
@@ -96,7 +107,7 @@ def headline(f: dict) -> str:
                    f"{lo:.3f}–{hi:.3f}); its frontier reaches the {asy['higher']} model's asymptote {when} (an "
                    "extrapolation of the fits, not a measurement).")
     else:
-      parts.append(f"The fitted laws (identified) cannot order the asymptotes (E = "
+      parts.append("The fitted laws (identified) cannot order the asymptotes (E = "
                    + ", ".join(f"{e:.3f} {v}" for v, e in asy["E"].items())
                    + f"; difference 95% interval {lo:.3f}–{hi:.3f}).")
   else:
@@ -151,7 +162,7 @@ def render(f: dict) -> str:
               f"runs' compute; 95% intervals from {f['bootstrap']} resamples of the runs within each budget.", "",
               f"| C (FLOPs) | {a} loss (bits/byte) | m | 95% interval |", "|---|---|---|---|"]
     for r in c["measured_multiplier"]:
-      lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r, b)} | {_x(r['lo'])} – {_x(r['hi'])} |")
+      lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r, b)} | {_interval(r['lo'], r['hi'])} |")
   lines += ["", "## Fits: L(N, D) = E + A/N^α + B/D^β (bits per byte; D in bytes)", "",
             f"Approach 3 (Huber on log L, L-BFGS from Hoffmann's grid); 95% intervals from {f['fit_bootstrap']} "
             "refits on resampled runs, each from its own best grid points and the full-data optimum. Identified: "
@@ -176,7 +187,7 @@ def render(f: dict) -> str:
       lines += ["", f"## The fits' multiplier, {a} over {b} (measured range, then at most one decade beyond: "
                 "extrapolated)", "", "| C (FLOPs) | m | 95% interval | |", "|---|---|---|---|"]
       for r in c["parametric_multiplier"]:
-        lines.append(f"| {r['C']:.3g} | {_x(r['m'])} | {_x(r['lo'])} – {_x(r['hi'])} | "
+        lines.append(f"| {r['C']:.3g} | {_x(r['m'])} | {_interval(r['lo'], r['hi'])} | "
                      f"{'extrapolated' if r['extrapolated'] else 'measured range'} |")
   lines += ["", "## Do the exponents differ?", ""]
   for c in f.get("comparisons") or [dict(f, subject="structured", baseline="token")]:

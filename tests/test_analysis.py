@@ -195,6 +195,14 @@ def test_headline_wording_follows_the_interval(lo, hi, words):
   assert words in text and "1e+13 FLOPs" in text and "not identified" in text and "extrapolat" in text
 
 
+def test_interval_cells_say_what_infinite_bounds_mean():
+  from analysis.render import _interval
+  assert _interval(1.5, math.inf) == "1.5× – ∞"
+  assert _interval(math.inf, math.inf).startswith("beyond the runs")
+  assert _interval(0.0, 0.0).startswith("below the runs")
+  assert _interval(math.nan, math.nan).startswith("none")
+
+
 def test_bad_input_names_what_is_missing(tmp_path):
   with pytest.raises(FitError, match="structured"):
     analyze("x", str(tmp_path), n_bootstrap=5, rows=[r for r in synthetic.runs() if r["variant"] == "token"])

@@ -140,7 +140,8 @@ static PyObject *NameRefs_encode(NameRefs *R, PyObject *args) {
   if (!PyArg_ParseTuple(args, "y*y*y*y*", &b[0], &b[1], &b[2], &b[3])) return NULL;
   PyObject *result = NULL;
   if (!R->ready || R->busy) {
-    PyErr_SetString(PyExc_RuntimeError, R->ready ? "this NameRefs is in use (one per thread)" : "NameRefs not initialised");
+    PyErr_SetString(PyExc_RuntimeError,
+                    R->ready ? "this NameRefs is in use (one per thread)" : "NameRefs not initialised");
     for (int k = 0; k < 4; k++) PyBuffer_Release(&b[k]);
     return NULL;
   }

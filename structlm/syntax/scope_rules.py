@@ -268,9 +268,9 @@ class ScopeTracker:
     elif active.kind == "function":  # `for x in x`: a name this function is binding is local, not bound yet
       ok -= {n for e in self.stack for sc, n in e.pending if sc is active and n not in active.names}
     hidden = frozenset(self.builtins - ok)  # builtins shadowed that way
-    return role if role == LOOP else READ, None, ok, self._lexicon((READ_KEY, hidden) + tuple(key),
-                                         lambda: [t for t in self.rules.builtins if t not in hidden]
-                                         + self._literals(key))
+    lex = self._lexicon((READ_KEY, hidden) + tuple(key),
+                        lambda: [t for t in self.rules.builtins if t not in hidden] + self._literals(key))
+    return (LOOP if role == LOOP else READ), None, ok, lex
 
   def _unbindable(self, scope: Scope) -> set:
     """Names a bind into `scope` may not take: those read there from outside (the read would become a read of

@@ -242,7 +242,7 @@ def test_cli_on_a_sweep_directory_counts_exclusions(tmp_path):
 
 
 def test_isoflop_approach_recovers_the_allocation_exponent(tmp_path):
-  f = analyze("iso", str(tmp_path), n_bootstrap=20, fit_bootstrap=10, rows=synthetic.isoflop_runs())
+  f = analyze("iso", str(tmp_path), n_bootstrap=20, fit_bootstrap=0, rows=synthetic.isoflop_runs())
   law = synthetic.TRUE["token"]
   iso = f["isoflop"]["token"]
   assert iso and len(iso["budgets"]) == 4

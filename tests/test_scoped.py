@@ -251,8 +251,9 @@ def _hole_rules(scheme, codec, src: bytes, k: int):
 
 def test_javascript_scope_rules(js_grammar, js_files):
   """JavaScript's strict mode: random walks parse and read no unbound name (by scopes_js's analysis of the
-  finished program); and the rules' decisions at chosen holes: the temporal dead zone, destructuring that
-  declares or assigns, parameters against the body's declarations, `var` in its function."""
+  finished program); and the rules' decisions at chosen holes: the temporal dead zone (declarations, parameter
+  defaults, loop heads), destructuring that declares or assigns, parameters against the body's declarations,
+  `var` in its function, `switch` cases, exports."""
   from structlm.syntax.build import build_grammar
   from structlm.syntax.codec import Codec
   from structlm.syntax.grammar import GrammarConfig

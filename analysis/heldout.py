@@ -4,8 +4,8 @@ does not depend on the validation files the runs were scored on.
 python -m analysis.heldout runs/study --split test --out runs/study-test [--bootstrap 1000]
 
 Each run's last checkpoint is scored on the whole split (`structlm.evaluate.per_file_bpb`, as `python -m structlm
-evaluate`), the result kept in RUN/eval_<split>.json (reused when present), and the analysis runs on the same
-rows with those bits per byte.
+evaluate`), the result kept in RUN/eval_<split>.json with each file's bits (reused when present), and the
+analysis runs on the same rows with those bits per byte.
 """
 from __future__ import annotations
 
@@ -17,6 +17,14 @@ from analysis import collect as collect_lib
 from analysis.report import analyze
 
 
+def _has_table(path: str) -> bool:
+  """A stored score with its per-file table (analysis/file_bootstrap.py needs it; older ones are redone)."""
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return "table" in json.load(f)
+
+
 def rescore(runs_dir: str, split: str) -> list[dict]:
   from structlm.evaluate import per_file_bpb
   from structlm.generate import load_run
@@ -24,10 +32,11 @@ def rescore(runs_dir: str, split: str) -> list[dict]:
   for r in rows:
     workdir = os.path.join(runs_dir, r["run"])
     path = os.path.join(workdir, f"eval_{split}.json")
-    if not os.path.exists(path):
+    if not _has_table(path):
       res = per_file_bpb(load_run(workdir), split)
+      table = [dict(path=t["path"], bytes=t["bytes"], bits=t["bits"]) for t in res["table"]]
       with open(path, "w") as f:
-        json.dump(dict(bpb=res["bpb"], files=res["files"], bytes=res["bytes"]), f)
+        json.dump(dict(bpb=res["bpb"], files=res["files"], bytes=res["bytes"], table=table), f)
     with open(path) as f:
       r["bpb"] = json.load(f)["bpb"]
     r["compressors"] = {}

@@ -271,3 +271,28 @@ def test_budgets_whose_best_run_is_at_the_edge_are_named():
   big = [dict(x, N=x["N"] * 30) for x in rows]  # every size far above the optimum: the smallest wins
   N, C, L = by_variant([dict(x, bpb=LAWS[x["variant"]].loss(x["N"], x["D"] / 30)) for x in big])["token"]
   assert len(frontier.edge_optima(N, C, L)["smallest"]) == 3
+
+
+def test_file_bootstrap_counts_which_files_are_scored():
+  """Files of equal difficulty for every run leave the multiplier where it is under file resampling; files
+  that favour one variant over the other (half each way) widen its interval."""
+  from analysis.file_bootstrap import intervals
+  rows = synthetic.isoflop_runs(budgets=(1e15, 1e16, 1e17), sizes_per_budget=4)
+  rng = np.random.default_rng(1)
+  n_bytes = rng.uniform(1e3, 1e4, 40)
+  L = np.array([r["bpb"] for r in rows])
+  same = intervals(rows, L[:, None] * n_bytes[None, :], n_bytes, n=60)
+  tilt = np.where(np.arange(40) % 2, 1.1, 0.9)  # the structured runs do better on even files, worse on odd
+  skew = np.array([tilt if r["variant"] == "structured" else np.ones(40) for r in rows])
+  mixed = intervals(rows, L[:, None] * n_bytes[None, :] * skew, n_bytes, n=60)
+  still = moved = 0
+  for a, b in zip(same[0]["rows"], mixed[0]["rows"]):
+    if a["kind"] == "value" and np.isfinite(a["m"]):
+      lo, hi = a["files_interval"]
+      assert abs(np.log(lo / a["m"])) < 1e-9 and abs(np.log(hi / a["m"])) < 1e-9  # nothing moves
+      still += 1
+      lo2, hi2 = b["files_interval"]
+      if np.isfinite(lo2) and np.isfinite(hi2):
+        assert hi2 / lo2 > 1.05  # it moves
+        moved += 1
+  assert still >= 3 and moved >= 3

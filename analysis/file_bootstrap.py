@@ -1,0 +1,119 @@
+"""Multiplier intervals that also count which files are scored. The report's intervals resample the runs; the
+files a run is scored on are a sample too, and every run is scored on the same files, so resampling them moves
+all runs together. This resamples the files (the same draw for every run), the runs (as the report does), and
+both, and gives the measured multiplier's 95% interval under each at the report's budgets.
+
+python -m analysis.file_bootstrap runs/study --split test --out runs/study-test [--n 1000]
+
+Needs each run's per-file scores, RUN/eval_<split>.json with a `table` (written by `python -m analysis.heldout`).
+Writes OUT/file_bootstrap.json and OUT/file_bootstrap.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+from analysis import collect as collect_lib
+from analysis import frontier as measured
+from analysis.render import _interval, _x
+from analysis.report import COMPARISONS
+
+
+def per_file(runs_dir: str, split: str):
+  """(rows, bits [runs, files], bytes [files], paths): every run scored on the same files."""
+  rows, _ = collect_lib.collect(runs_dir)
+  bits, paths = [], None
+  for r in rows:
+    path = os.path.join(runs_dir, r["run"], f"eval_{split}.json")
+    if not os.path.exists(path):
+      raise SystemExit(f"{path} is missing: run `python -m analysis.heldout {runs_dir} --split {split} --out DIR` "
+                       "first (it scores every run and keeps each file's bits)")
+    with open(path) as f:
+      table = json.load(f).get("table")
+    if table is None:
+      raise SystemExit(f"{path} holds no per-file table (written before tables were kept): delete it and run "
+                       f"`python -m analysis.heldout {runs_dir} --split {split} --out DIR` again")
+    these = [t["path"] for t in table]
+    if paths is None:
+      paths, n_bytes = these, np.array([t["bytes"] for t in table], float)
+    elif these != paths:
+      raise SystemExit(f"{path} was scored on other files than the first run's: rescore both")
+    bits.append([t["bits"] for t in table])
+  return rows, np.array(bits), n_bytes, paths
+
+
+def _log_m(env_a, env_b, budgets) -> np.ndarray:
+  r = measured.multiplier(env_a, env_b, budgets)
+  with np.errstate(divide="ignore"):
+    lm = np.log(r["m"])
+  return np.where(r["kind"] == "above", np.inf, np.where(r["kind"] == "below", -np.inf, lm))
+
+
+def intervals(rows, bits, n_bytes, n: int = 1000, seed: int = 0) -> list[dict]:
+  """Per comparison: the point multiplier at its budgets and the intervals from runs, files and both."""
+  rng = np.random.default_rng(seed)
+  variant = np.array([r["variant"] for r in rows])
+  N, C = (np.array([r[k] for r in rows], float) for k in ("N", "C"))
+  L = bits.sum(1) / n_bytes.sum()
+  draws = [rng.integers(0, len(n_bytes), len(n_bytes)) for _ in range(n)]
+  out = []
+  for a, b in COMPARISONS:
+    if a not in variant or b not in variant:
+      continue
+    ia, ib = np.flatnonzero(variant == a), np.flatnonzero(variant == b)
+    env_a, env_b = measured.envelope(N[ia], C[ia], L[ia]), measured.envelope(N[ib], C[ib], L[ib])
+    budgets = measured.budgets_inside(np.exp(env_a[0]))  # as the report
+    point = measured.multiplier(env_a, env_b, budgets)
+    runs = measured.bootstrap(N[ia], C[ia], L[ia], N[ib], C[ib], L[ib], budgets, n=n, seed=seed + 7)  # (the report's)
+    files, both = np.empty((n, len(budgets))), np.empty((n, len(budgets)))
+    for i, idx in enumerate(draws):
+      Li = bits[:, idx].sum(1) / n_bytes[idx].sum()
+      files[i] = _log_m(measured.envelope(N[ia], C[ia], Li[ia]), measured.envelope(N[ib], C[ib], Li[ib]), budgets)
+      both[i] = measured.bootstrap(N[ia], C[ia], Li[ia], N[ib], C[ib], Li[ib], budgets, n=1, seed=seed + 1 + i)[0]
+    iv = {k: measured.interval(s) for k, s in (("runs", runs), ("files", files), ("both", both))}
+    out.append(dict(subject=a, baseline=b, rows=[
+        dict(C=float(c), loss=float(measured.loss_at(env_a, c)[0]), m=float(m), kind=str(k), bound=float(bd),
+             **{f"{name}_interval": list(iv[name][j]) for name in iv})
+        for j, (c, m, k, bd) in enumerate(zip(budgets, point["m"], point["kind"], point["bound"]))]))
+  return out
+
+
+def markdown(res: list[dict], split: str, n: int, files: int) -> str:
+  lines = [f"# Multiplier intervals with file sampling ({split} split, {files} files, {n} resamples)", "",
+           "95% intervals of the measured multiplier: resampling the runs (as the report), the files (the same "
+           "draw for every run), and both.", ""]
+  for c in res:
+    a, b = c["subject"], c["baseline"]
+    lines += [f"## {a} over {b}", "", f"| C (FLOPs) | {a} loss | m ({b} / {a} compute) | runs | files | both |",
+              "|---|---|---|---|---|---|"]
+    for r in c["rows"]:
+      m = _x(r["m"]) if r["kind"] == "value" else ("> " if r["kind"] == "above" else "< ") + _x(r["bound"])
+      lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {m} | " + " | ".join(
+          _interval(*r[f"{k}_interval"]) for k in ("runs", "files", "both")) + " |")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("runs_dir")
+  ap.add_argument("--split", default="test", choices=("train", "validation", "test"))
+  ap.add_argument("--out", required=True)
+  ap.add_argument("--n", type=int, default=1000)
+  args = ap.parse_args()
+  rows, bits, n_bytes, paths = per_file(args.runs_dir, args.split)
+  res = intervals(rows, bits, n_bytes, n=args.n)
+  os.makedirs(args.out, exist_ok=True)
+  with open(os.path.join(args.out, "file_bootstrap.json"), "w") as f:
+    json.dump(dict(split=args.split, files=len(paths), resamples=args.n, comparisons=res), f, indent=1)
+  text = markdown(res, args.split, args.n, len(paths))
+  with open(os.path.join(args.out, "file_bootstrap.md"), "w") as f:
+    f.write(text)
+  print(text)
+
+
+if __name__ == "__main__":
+  main()

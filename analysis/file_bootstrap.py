@@ -18,6 +18,7 @@ import numpy as np
 
 from analysis import collect as collect_lib
 from analysis import frontier as measured
+from analysis.heldout import stored_score
 from analysis.render import _interval, _x
 from analysis.report import COMPARISONS
 
@@ -27,15 +28,11 @@ def per_file(runs_dir: str, split: str):
   rows, _ = collect_lib.collect(runs_dir)
   bits, paths = [], None
   for r in rows:
-    path = os.path.join(runs_dir, r["run"], f"eval_{split}.json")
-    if not os.path.exists(path):
-      raise SystemExit(f"{path} is missing: run `python -m analysis.heldout {runs_dir} --split {split} --out DIR` "
-                       "first (it scores every run and keeps each file's bits)")
-    with open(path) as f:
-      table = json.load(f).get("table")
-    if table is None:
-      raise SystemExit(f"{path} holds no per-file table (written before tables were kept): delete it and run "
-                       f"`python -m analysis.heldout {runs_dir} --split {split} --out DIR` again")
+    path, score = stored_score(runs_dir, r["run"], split)
+    if score is None:
+      raise SystemExit(f"{path} is missing or holds no per-file table: run `python -m analysis.heldout {runs_dir} "
+                       f"--split {split} --out DIR` first (it scores every run and keeps each file's bits)")
+    table = score["table"]
     these = [t["path"] for t in table]
     if paths is None:
       paths, n_bytes = these, np.array([t["bytes"] for t in table], float)

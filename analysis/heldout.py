@@ -17,12 +17,15 @@ from analysis import collect as collect_lib
 from analysis.report import analyze
 
 
-def _has_table(path: str) -> bool:
-  """A stored score with its per-file table (analysis/file_bootstrap.py needs it; older ones are redone)."""
+def stored_score(runs_dir: str, run: str, split: str) -> tuple[str, dict | None]:
+  """(path, what `rescore` stored for a run on a split: bpb, files, bytes and each file's bits; None if nothing or
+  an older score without the per-file table, which analysis/file_bootstrap.py needs)."""
+  path = os.path.join(runs_dir, run, f"eval_{split}.json")
   if not os.path.exists(path):
-    return False
+    return path, None
   with open(path) as f:
-    return "table" in json.load(f)
+    score = json.load(f)
+  return path, score if "table" in score else None
 
 
 def rescore(runs_dir: str, split: str) -> list[dict]:
@@ -30,15 +33,14 @@ def rescore(runs_dir: str, split: str) -> list[dict]:
   from structlm.generate import load_run
   rows, _ = collect_lib.collect(runs_dir)
   for r in rows:
-    workdir = os.path.join(runs_dir, r["run"])
-    path = os.path.join(workdir, f"eval_{split}.json")
-    if not _has_table(path):
-      res = per_file_bpb(load_run(workdir), split)
+    path, score = stored_score(runs_dir, r["run"], split)
+    if score is None:
+      res = per_file_bpb(load_run(os.path.join(runs_dir, r["run"])), split)
       table = [dict(path=t["path"], bytes=t["bytes"], bits=t["bits"]) for t in res["table"]]
+      score = dict(bpb=res["bpb"], files=res["files"], bytes=res["bytes"], table=table)
       with open(path, "w") as f:
-        json.dump(dict(bpb=res["bpb"], files=res["files"], bytes=res["bytes"], table=table), f)
-    with open(path) as f:
-      r["bpb"] = json.load(f)["bpb"]
+        json.dump(score, f)
+    r["bpb"] = score["bpb"]
     r["compressors"] = {}
     print(f"{r['run']}: {r['bpb']:.3f} bits/byte on {split}", flush=True)
   return rows

@@ -126,6 +126,20 @@ def _undefined(src: bytes):
           if isinstance(m, (messages.UndefinedName, messages.UndefinedLocal))]
 
 
+def _strict_walk(scheme, rng, max_len: int = 200):
+  """A random walk through strict mode (a REF drawn half the time one is allowed): (the program, REFs taken)."""
+  m = ScopedMachine(scheme, strict=True, max_len=max_len)
+  refs = 0
+  while not m.done:
+    ids = np.flatnonzero(m.mask())
+    assert len(ids), "dead end"
+    r = ids[ids >= scheme.ref_base]
+    a = int(rng.choice(r)) if len(r) and rng.random() < 0.5 else int(rng.choice(ids))
+    refs += a >= scheme.ref_base
+    m.step(a, check=False)
+  return m.output(), refs
+
+
 def test_strict_walks_parse_and_read_only_bound_names(py_scheme):
   """Random walks through strict mode (REFs drawn half the time they are allowed): tree-sitter parses every
   program, and pyflakes finds no read of an unbound name in those that are valid Python 3."""
@@ -133,15 +147,8 @@ def test_strict_walks_parse_and_read_only_bound_names(py_scheme):
   rng = np.random.default_rng(7)
   checked = refs = 0
   for _ in range(40):
-    m = ScopedMachine(py_scheme, strict=True, max_len=200)
-    while not m.done:
-      ids = np.flatnonzero(m.mask())
-      assert len(ids), "dead end"
-      r = ids[ids >= py_scheme.ref_base]
-      a = int(rng.choice(r)) if len(r) and rng.random() < 0.5 else int(rng.choice(ids))
-      refs += a >= py_scheme.ref_base
-      m.step(a, check=False)
-    out = m.output()
+    out, n_refs = _strict_walk(py_scheme, rng)
+    refs += n_refs
     assert not parser.parse(out).root_node.has_error, out.decode()
     try:
       found = _undefined(out)
@@ -264,15 +271,8 @@ def test_javascript_scope_rules(js_grammar, js_files):
   rng = np.random.default_rng(3)
   refs = 0
   for _ in range(40):
-    m = ScopedMachine(scheme, strict=True, max_len=200)
-    while not m.done:
-      ids = np.flatnonzero(m.mask())
-      assert len(ids), "dead end"
-      r = ids[ids >= scheme.ref_base]
-      a = int(rng.choice(r)) if len(r) and rng.random() < 0.5 else int(rng.choice(ids))
-      refs += a >= scheme.ref_base
-      m.step(a, check=False)
-    out = m.output()
+    out, n_refs = _strict_walk(scheme, rng)
+    refs += n_refs
     assert not parser.parse(out).root_node.has_error, out.decode()
     unbound = [n for s in analyze(out, "javascript").walk() for n, _ in s.reads if s.resolve(n) is None]
     assert not unbound, (out.decode(), unbound)

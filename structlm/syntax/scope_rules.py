@@ -57,6 +57,7 @@ class Rules:
   bind_scope: Callable | None = None  # (tracker, owner, scope) -> the scope a bind goes to, if not `scope`
   never_bound: frozenset = frozenset()  # names no bind may take (JavaScript's strict mode: eval, arguments)
   loops: frozenset = frozenset()  # (LOOP role) the loop statements whose head targets are hidden until the body
+  exports: frozenset = frozenset()  # statements whose declarations the module exports (EXPORT: each name once)
 
 
 IMMEDIATE = ("comprehension", "block")  # scopes active from their first child (others: from their body)
@@ -244,12 +245,16 @@ class ScopeTracker:
       target = self._bind_target(owner)
       bad = self._unbindable(target[0]) if role != EXPORT_AS else set(self.exported)
       if bad:
-        strict, frozen = self.mc.table.strict, frozenset(bad)
-        lex = self._lexicon(("#bind",) + tuple(key) + (frozen,),
-                            lambda: [t for t in self.mc.g.slot_lexicon.get(key, ()) if t not in bad])
+        # a lexicon is keyed by the names it loses, not by all of `bad` (which grows with every declaration):
+        # the same few filtered lexicons come back instead of a new one per hole
+        strict, own = self.mc.table.strict, self.mc.g.slot_lexicon.get(key, ())
+        taken = frozenset(bad.intersection(own))
+        lex = self._lexicon(("#bind",) + tuple(key) + (taken,), lambda: [t for t in own if t not in taken])
         ok = self.mc.index.keys() - bad
         if not ok and not strict._lexicon(lex):  # nothing left of this slot's own: any name the grammar knows
-          lex = self._lexicon(("#bind-any", frozen), lambda: [t for t in self._all_names() if t not in bad])
+          every = self._all_names()
+          taken = frozenset(bad.intersection(every))
+          lex = self._lexicon(("#bind-any", taken), lambda: [t for t in every if t not in taken])
         if ok or strict._lexicon(lex):
           return role, target, ok, lex
       return role, target, None, None  # (unreachable in practice: every name the grammar knows is taken)
@@ -380,7 +385,7 @@ class ScopeTracker:
             break
           if e.kind == "block" or e.kind in self.rules.opens:
             break
-      if any(e.kind == "export_statement" for e in self.stack):
+      if any(e.kind in self.rules.exports for e in self.stack):
         self.exported.add(text)
     elif role == RESERVE:
       self._target[0].reserved.add(text)

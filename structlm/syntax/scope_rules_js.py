@@ -88,4 +88,5 @@ JAVASCRIPT = Rules(
     commit_on_body=frozenset(FUNCTIONS) | {"catch_clause", "for_in_statement"},
     builtins=tuple(sorted(n.encode() for n in GLOBALS - {"eval", "arguments"})), hole=_hole, class_hidden=False,
     tdz=True, bind_scope=_bind_scope, never_bound=frozenset({b"eval", b"arguments"}),
-    unbind_after=frozenset({"switch_case", "switch_default"}), loops=frozenset({"for_in_statement"}))
+    unbind_after=frozenset({"switch_case", "switch_default"}), loops=frozenset({"for_in_statement"}),
+    exports=frozenset({"export_statement"}))

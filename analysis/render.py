@@ -6,7 +6,8 @@ import math
 LEVEL = 0.05  # the exponent test's significance level
 # what a comparison's subject adds over its baseline, in the headline's words
 WHAT = {("structured", "token"): "structure", ("scoped", "token"): "structure with names by reference",
-        ("scoped", "structured"): "referencing names"}
+        ("scoped", "structured"): "referencing names",
+        ("scoped_file", "scoped"): "whole-file memory of names (beyond the context)"}
 
 
 def _names(f: dict) -> tuple[str, str, str]:

@@ -42,7 +42,7 @@ def unconstrained(run, n, steps, seed=0):
   for pos in range(steps):
     batch = {"inputs": last[:, None].astype(np.int32), "next_slots": zeros, "next_depth": zeros, "next_parent": zeros}
     if run.mcfg.num_refs:
-      batch.update(names=zeros, next_name_count=zeros)
+      batch.update(names=zeros, next_name_count=zeros, next_name_live=zeros)
     logits, cache = step(run.params, batch, pos, cache, run.mask_bias)
     last = choose(np.asarray(logits, np.float64), rng, 1.0, 1.0)
 

@@ -47,7 +47,8 @@ def ours(d, layers, heads, vocab, seq, batch, dtype, variant, remat, num_slots=1
   table = None
   if variant == "scoped":
     b.update(names=rng.integers(0, refs + 1, (batch, seq + 1)).astype(np.int32),
-             name_count=np.minimum(np.arange(seq + 1) // 4, refs)[None].repeat(batch, 0).astype(np.int32))
+             name_count=(np.arange(seq + 1) // 4)[None].repeat(batch, 0).astype(np.int32),
+             name_live=np.minimum(np.arange(seq + 1) // 4, refs)[None].repeat(batch, 0).astype(np.int32))
   if variant != "token":
     b.update(slots=rng.integers(0, num_slots, (batch, seq + 1)).astype(np.int32),
              depth=rng.integers(0, 30, (batch, seq + 1)).astype(np.int32),

@@ -1,14 +1,20 @@
-"""The CPU study (`make study`, about two hours on 2 cores): an isoFLOP design on the stdlib, every variant.
+"""The CPU study (`make study`): an isoFLOP design on the stdlib that brackets each budget's optimum.
 
-Four compute budgets spanning 1.5 decades (3e11 to 1e13 FLOPs), at each four presets (15k to 400k up to 3e12,
-50k to 1m at 1e13); fair capacity (the grammar's leaf pieces get as many
-BPE merges as the token BPE, leaf_capacity=merges); each variant's context holds the same 768 source bytes;
-learning rates per variant from experiments/lr_sweep.py (structlm/presets.py LR_FACTOR); warm-up 10% of each
-run; every run scored on the same 400 kB of whole validation files.
+Four compute budgets spanning a decade (3e11 to 3e12 FLOPs, and 1e11), at each five or six sizes of the ladder
+(structlm/presets.py LADDER: two layers, widths 8 to 96), sliding with the budget around Chinchilla's first guess
+N ~ sqrt(C / 120) and leaning small (the previous study's optimum lay below it); every variant of the headline
+(token, structured, scoped with REFs inside the context) on the same sizes. Fair capacity (leaf pieces get as many
+BPE merges as the token BPE); each variant's context holds the same 768 source bytes, and the scoped variant's
+REFs reach exactly that far back; hyperparameters by rule: batch by the run's tokens (structlm/run.py
+batch_by_rule: 800-1,600 steps), peak rate by width and batch (presets.learning_rate, checked by
+experiments/lr_sweep.py), warm-up 10% of each run, AdamW beta2 0.99, weight decay on matrices only. Every run is
+scored on the whole test split at its end.
 
-python -m structlm sweep experiments/cpu_study.py --workdir runs/study
-`experiments/cpu_study.py:demo` is the same design at smaller budgets (make demo); `:quick` a 3 x 3 toy on the
-stdlib's top-level modules (make demo QUICK=1); `:seed1` the runs on the study's frontier at 3e12 again with another seed.
+Arms beside the headline, at two budgets on each variant's frontier sizes (`:arms`): scoped_file (whole-file name
+memory), every variant at 4x the context (3,072 bytes), the structured variant without its grammar mask and
+without tree features, every variant at vocabulary 8,192, and a seed-1 repeat.
+
+python -m structlm sweep experiments/cpu_study.py --workdir runs/study      (`:demo`: smaller budgets, make demo)
 """
 import os
 
@@ -16,34 +22,39 @@ from structlm import sweeps, variants
 from structlm.syntax import sources
 
 COMMON = dict(corpus="stdlib", data_dir="data", vocab_size=2048, leaf_capacity="merges", context_bytes=768,
-              global_batch=8, warmup_fraction=0.1, eval_bytes=400_000, mesh=(1, 1, 1), checkpoint_every=200,
-              log_every=20)
-SMALL, LARGE = ("15k", "50k", "200k", "400k"), ("50k", "200k", "400k", "1m")
-# budget -> four presets, the same for every variant. At 3e11 and 1e12 FLOPs the smallest preset is the best for
-# both variants (measured), so the small ones stay up to 3e12; at 1e13 the 15k preset would cost as much CPU time
-# as the other seven runs together (it is step-overhead bound), so that budget takes 50k-1m
+              global_batch=0, warmup_fraction=0.1, beta2=0.99, eval_split="test", eval_bytes=0, mesh=(1, 1, 1),
+              checkpoint_every=400, log_every=50, keep_checkpoints=1)
+# budget -> sizes (the same for every variant)
 DESIGNS = {
-    "": {3e11: SMALL, 1e12: SMALL, 3e12: SMALL, 1e13: LARGE},
-    "demo": {8e10: SMALL, 2e11: SMALL, 5e11: SMALL, 1.2e12: SMALL},
-    "quick": {5e10: SMALL[:3], 1.5e11: SMALL[:3], 4.5e11: SMALL[:3]},
+    "": {1e11: ("w8", "w12", "w16", "w24", "w32"), 3e11: ("w8", "w12", "w16", "w24", "w32", "w48"),
+         1e12: ("w12", "w16", "w24", "w32", "w48", "w64"), 3e12: ("w16", "w24", "w32", "w48", "w64", "w96")},
+    "demo": {3e10: ("w8", "w12", "w16", "w24", "w32"), 1e11: ("w8", "w12", "w16", "w24", "w32"),
+             3e11: ("w8", "w12", "w16", "w24", "w32")},
+    "quick": {3e10: ("w8", "w12", "w16"), 1e11: ("w8", "w12", "w16"), 3e11: ("w8", "w12", "w16")},
 }
+# the arms' two budgets and the sizes around each variant's frontier there (all three sizes, every arm)
+ARMS = {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24", "w32")}
 
 
 def get_config(mode: str = ""):
-  """'' (the study), 'demo', 'quick', or 'seedK': the runs on the study's frontier at 3e12 FLOPs
-  (presets 15k and 50k) again with seed K (another initialisation and data order: how much is seed noise)."""
-  common = dict(COMMON)
-  if mode.startswith("seed") and mode[4:].isdigit():
-    common["seed"] = int(mode[4:])
-    runs = [dict(variant=v, preset=p, train_flops=float(c))
-            for c in (3e12,) for v in variants.NAMES for p in ("15k", "50k")]
-    return sweeps.sweep(runs, common=common, bootstrap=1000)
+  """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), or
+  'arms' (the controls beside the headline)."""
+  if mode == "arms":
+    runs = []
+    for c, sizes in ARMS.items():
+      for p in sizes:
+        runs.append(dict(variant="scoped_file", preset=p, train_flops=c))
+        runs += [dict(variant=v, preset=p, train_flops=c, context_bytes=3072) for v in variants.HEADLINE]
+        runs += [dict(variant="structured", preset=p, train_flops=c, grammar_mask=False),
+                 dict(variant="structured", preset=p, train_flops=c, tree_features=False)]
+        runs += [dict(variant=v, preset=p, train_flops=c, vocab_size=8192) for v in variants.HEADLINE]
+        runs += [dict(variant=v, preset=p, train_flops=c, seed=1) for v in variants.HEADLINE]
+    return sweeps.sweep(runs, common=COMMON, bootstrap=1000)
   if mode not in DESIGNS:
-    raise ValueError(f"experiments/cpu_study.py takes no argument, 'demo', 'quick' or 'seedK', not {mode!r}")
+    raise ValueError(f"experiments/cpu_study.py takes no argument, 'demo', 'quick' or 'arms', not {mode!r}")
+  common = dict(COMMON)
   if mode == "quick":
-    common.update(corpus=os.path.join(sources.stdlib_root(), "*.py"), eval_bytes=150_000)
-  elif mode == "demo":
-    common.update(eval_bytes=200_000)
+    common.update(corpus=os.path.join(sources.stdlib_root(), "*.py"))
   runs = [dict(variant=v, preset=p, train_flops=float(c))
-          for c, names in DESIGNS[mode].items() for v in variants.NAMES for p in names]
+          for c, names in DESIGNS[mode].items() for v in variants.HEADLINE for p in names]
   return sweeps.sweep(runs, common=common, bootstrap=1000)

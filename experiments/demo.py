@@ -1,6 +1,6 @@
-"""`make demo`: the CPU study's isoFLOP design (experiments/cpu_study.py) at smaller budgets: 4 budgets of
-8e10-1.2e12 FLOPs x 4 sizes x 3 variants (48 runs), scored on 200 kB of validation files. `experiments/demo.py:quick` (make demo QUICK=1): 3 budgets x
-3 sizes on the stdlib's top-level modules.
+"""`make demo`: the CPU study's isoFLOP design (experiments/cpu_study.py) at smaller budgets: 3 budgets of
+3e10-3e11 FLOPs x 5 sizes x 3 variants (45 runs), each scored on the whole test split. `experiments/demo.py:quick`
+(make demo QUICK=1): 3 budgets x 3 sizes on the stdlib's top-level modules.
 
 python -m structlm sweep experiments/demo.py --workdir runs/demo
 """

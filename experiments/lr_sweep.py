@@ -1,22 +1,24 @@
-"""Learning rate per variant: 4 factors x 2 sizes x every variant on the CPU study's data, context and batch, at
-one of its budgets. The rule (structlm/presets.py): per variant, the factor of the preset's rate with the lowest
-validation bits per byte averaged over the sizes; `python -m structlm lr-choice runs/lr` prints it.
+"""The learning-rate rule, checked: the ladder rule's rate (structlm/presets.py learning_rate: width and batch)
+times lr_scale in {1/3, 1, 3}, for every variant at three sizes on each of two budgets of the CPU study (the
+study's smallest and largest sizes included), with the study's data, context, batch rule and optimizer.
+`python -m structlm lr-choice runs/lr` prints the table and the choice (analysis/lr.py: per variant, the scale
+with the lowest bits per byte on the validation split averaged over the cells; a cell whose own best is at an edge
+of the grid is flagged). The chosen scale goes into presets.LADDER_LR.
 
 python -m structlm sweep experiments/lr_sweep.py --workdir runs/lr --no-analysis
 """
-import itertools
 import os
 
-from structlm import presets, sweeps, variants
+from structlm import sweeps, variants
 from structlm.run import load_module
 
-FACTORS = (0.5, 1.0, 2.0, 4.0)
-SIZES = ("50k", "400k")
-BUDGET = 1e12
+SCALES = (1 / 3, 1.0, 3.0)
+CELLS = {3e11: ("w8", "w16", "w32"), 1e12: ("w16", "w48", "w96")}
 
 
 def get_config():
   study = load_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_study.py"))
-  runs = [dict(variant=v, preset=p, train_flops=BUDGET, learning_rate=f * presets.preset(p).learning_rate)
-          for v, p, f in itertools.product(variants.NAMES, SIZES, FACTORS)]
-  return sweeps.sweep(runs, common=study.COMMON, bootstrap=0)
+  common = dict(study.COMMON, eval_split="validation", eval_bytes=400_000)  # choices on validation, never test
+  runs = [dict(variant=v, preset=p, train_flops=c, lr_scale=s)
+          for c, sizes in CELLS.items() for p in sizes for v in variants.HEADLINE for s in SCALES]
+  return sweeps.sweep(runs, common=common, bootstrap=0)

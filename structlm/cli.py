@@ -20,7 +20,8 @@ def _roundtrip(args) -> int:
   grammar = ActionGrammar.load(args.grammar) if args.grammar else None
   config = GrammarConfig(vocab_size=args.vocab_size, leaf_capacity=args.leaf_capacity)
   res = roundtrip(paths, args.language, strip=args.strip_comments, grammar=grammar, config=config,
-                  max_bytes=args.max_bytes, holdout=args.holdout, progress=not args.quiet, scoped=args.scoped)
+                  max_bytes=args.max_bytes, holdout=args.holdout, progress=not args.quiet, scoped=args.scoped,
+                  name_window=args.name_window)
   if args.json:
     print(json.dumps(res))
   else:
@@ -28,7 +29,8 @@ def _roundtrip(args) -> int:
       print(f"{k:>22}: {v}")
   ok = res["exact"] == res["parsed"] and res["constraint_violations"] == 0
   if args.scoped:
-    ok = ok and res["scoped_exact"] == res["parsed"] and res["scoped_constraint_violations"] == 0
+    ok = (ok and res["scoped_exact"] == res["parsed"] and res["scoped_constraint_violations"] == 0
+          and res["scoped_refs_beyond_window"] == 0 and res["scoped_names_unplaced"] == 0)
   return 0 if ok else 1
 
 
@@ -64,6 +66,8 @@ def _encode(args) -> int:
     enc = codec.encode(src, strip=args.strip_comments)
   except Skip as e:
     sys.exit(f"encode: {args.file} cannot be encoded ({e})")
+  if args.scoped:
+    return _encode_scoped(codec, enc, args.name_window)
   print(f"{'#':>6} {'slot':>5} {'depth':>5}  action")
   for i, (a, s, d) in enumerate(zip(enc.actions, enc.slots, enc.depth)):
     key = codec.table.keys[s]
@@ -71,6 +75,38 @@ def _encode(args) -> int:
         f".{key[1][1]}" if isinstance(key[1], tuple) and key[1][1] else "")
     print(f"{i:>6} {s:>5} {d:>5}  {'  ' * min(d, 20)}{g.action_name(int(a))}    [{where}]")
   print(f"# {len(enc)} actions for {len(src)} bytes ({len(enc) / len(src):.3f} actions/byte)")
+  return 0
+
+
+def _encode_scoped(codec, enc, window: int) -> int:
+  """The scoped listing: each action at its source offset; a REF with its name and the offset of the spelling it
+  refers to; a spelling with its REF id, and why a name seen before was spelled again."""
+  from structlm.syntax.names import NameScheme, ScopedMachine
+  scheme = NameScheme(codec.g, codec.table, window=window)
+  se = scheme.encode(enc)
+  m = ScopedMachine(scheme)
+  last_spelled: dict[bytes, int] = {}
+  print(f"# REFs reach {window or 'the whole file'} bytes back" + (" (0: whole file)" if not window else ""))
+  print(f"{'#':>6} {'offset':>7} {'depth':>5}  action")
+  for i, (a, d) in enumerate(zip(se.actions.tolist(), se.depth.tolist())):
+    at, note = m.leaf_offset(), ""
+    if a >= scheme.ref_base:
+      rid = a - scheme.ref_base
+      serial = m.count - 1 - (m.count - 1 - rid) % scheme.refs
+      name = m.ring[rid]
+      note = f"REF {rid} = {name.decode('utf-8', 'replace')!r}  (spelled at {m.anchors[serial]}, {at - m.anchors[serial]} bytes back)"
+    else:
+      note = codec.g.action_name(int(a))
+    m.step(int(a))
+    if a < scheme.ref_base and se.names[i]:  # the final piece of a spelling
+      name = m.ring[se.names[i] - 1]
+      prev = last_spelled.get(name)
+      why = "first use" if prev is None else f"last spelled at {prev}, {m.anchors[-1] - prev} bytes back > window"
+      note += f"    <- spells {name.decode('utf-8', 'replace')!r} as REF {se.names[i] - 1} ({why})"
+      last_spelled[name] = m.anchors[-1]
+    print(f"{i:>6} {at:>7} {d:>5}  {'  ' * min(d, 20)}{note}")
+  refs = int((se.actions >= scheme.ref_base).sum())
+  print(f"# {len(se)} scoped actions ({len(enc)} structured) for {len(m.output())} bytes, {refs} REFs")
   return 0
 
 
@@ -85,7 +121,7 @@ def _prepare(args) -> int:
     beam_options = PipelineOptions(args.beam_option)
   res = prepare(corpus=args.corpus, language=args.language, strip_comments=args.strip_comments,
                 vocab_size=args.vocab_size, leaf_capacity=args.leaf_capacity, data_dir=args.data_dir,
-                max_bytes=args.max_bytes, workers=args.workers,
+                max_bytes=args.max_bytes, workers=args.workers, name_window=args.name_window,
                 beam_runner=args.beam_runner, beam_options=beam_options)
   if args.json:
     print(json.dumps(res))
@@ -123,8 +159,10 @@ def _analyze(args) -> int:
 
 
 def _lr_choice(args) -> int:
-  from analysis.lr import choose
-  print(json.dumps(choose(args.runs_dir), indent=1))
+  from analysis.lr import choose, render
+  choice = choose(args.runs_dir)
+  print(render(choice))
+  print(json.dumps({v: c["scale"] for v, c in choice.items()}))
   return 0
 
 
@@ -247,6 +285,7 @@ def main(argv=None) -> None:
                  help="build the grammar from the other files and report on this fraction held out")
   p.add_argument("--max-bytes", type=int, default=1 << 20)
   p.add_argument("--scoped", action="store_true", help="also the scoped encoding (names by reference)")
+  p.add_argument("--name-window", type=int, default=768, help="scoped: bytes a REF reaches back")
   p.add_argument("--json", action="store_true")
   p.add_argument("--quiet", action="store_true")
   lang_opts(p)
@@ -262,6 +301,8 @@ def main(argv=None) -> None:
   p = sub.add_parser("encode", help="print a readable listing of a file's actions")
   p.add_argument("file")
   p.add_argument("--grammar")
+  p.add_argument("--scoped", action="store_true", help="the scoped encoding: REFs with their names and offsets")
+  p.add_argument("--name-window", type=int, default=768, help="scoped: bytes a REF reaches back (0: whole file)")
   lang_opts(p)
   p.set_defaults(fn=_encode)
 
@@ -275,6 +316,8 @@ def main(argv=None) -> None:
                  "SparkRunner, FlinkRunner); needs `pip install .[beam]`")
   p.add_argument("--beam-option", action="append", default=[],
                  help="a Beam pipeline option, e.g. --beam-option=--project=P (repeatable)")
+  p.add_argument("--name-window", type=int, default=768, help="bytes a scoped REF reaches back (the study: the "
+                 "runs' context_bytes; the dataset's name carries it)")
   p.add_argument("--json", action="store_true")
   lang_opts(p)
   p.set_defaults(fn=_prepare)

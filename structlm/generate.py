@@ -207,10 +207,11 @@ def _sample_tokens(run, n, ids, seq, temperature, top_p, max_len, seed):
 
 
 def _machine_features(m) -> tuple:
-  """(next slot, depth, parent, name-table size) of a machine; finished machines report zeros (rows ignored)."""
+  """(next slot, depth, parent, name serials, live names) of a machine; finished machines report zeros (rows
+  ignored)."""
   if m.done:
-    return (0, 0, PAD, 0)
-  return (m.slot(), m.depth(), m.parent(), getattr(m, "name_count", lambda: 0)())
+    return (0, 0, PAD, 0, 0)
+  return (m.slot(), m.depth(), m.parent(), getattr(m, "name_count", lambda: 0)(), getattr(m, "name_live", lambda: 0)())
 
 
 def _sample_structured(run, n, ids, seq, offset, temperature, top_p, max_len, seed):
@@ -243,7 +244,7 @@ def _sample_structured(run, n, ids, seq, offset, temperature, top_p, max_len, se
     batch = {"inputs": cur[:, None].astype(np.int32), "next_slots": feats[0][:, None],
              "next_depth": feats[1][:, None], "next_parent": feats[2][:, None]}
     if run.mcfg.num_refs:
-      batch.update(names=names[:, None], next_name_count=feats[3][:, None])
+      batch.update(names=names[:, None], next_name_count=feats[3][:, None], next_name_live=feats[4][:, None])
     logits, cache = step(run.params, batch, pos, cache, run.mask_bias)  # dispatched; runs while the masks build
     if pos < len(seq) - 1:
       continue

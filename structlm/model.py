@@ -232,9 +232,11 @@ def grammar_mask(logits_BxTxV, slots_BxT, mask_bias_SxV):
   return logits_BxTxV + mask_bias_SxV[slots_BxT]
 
 
-def ref_mask(logits_BxTxV, count_BxT, num_refs: int):
-  """REF i (the last num_refs classes) only for i < the names in the table before the predicted action."""
-  bias_BxTxR = jnp.where(jnp.arange(num_refs) < count_BxT[..., None], 0.0, NEG).astype(logits_BxTxV.dtype)
+def ref_mask(logits_BxTxV, count_BxT, live_BxT, num_refs: int):
+  """REF i (the last num_refs classes) only where it is legal before the predicted action: the `live` newest of
+  the `count` name serials, REF id = serial mod num_refs (structlm/syntax/names.py)."""
+  legal_BxTxR = jnp.mod(count_BxT[..., None] - 1 - jnp.arange(num_refs), num_refs) < live_BxT[..., None]
+  bias_BxTxR = jnp.where(legal_BxTxR, 0.0, NEG).astype(logits_BxTxV.dtype)
   pad = [(0, 0)] * (logits_BxTxV.ndim - 1) + [(logits_BxTxV.shape[-1] - num_refs, 0)]
   return logits_BxTxV + jnp.pad(bias_BxTxR, pad)
 
@@ -244,7 +246,7 @@ def output_mask(cfg: ModelConfig, logits_BxTxV, batch: dict, mask_bias_SxV):
   if cfg.structured and cfg.grammar_mask:
     logits_BxTxV = grammar_mask(logits_BxTxV, batch["next_slots"], mask_bias_SxV)
   if cfg.num_refs and cfg.ref_mask:
-    logits_BxTxV = ref_mask(logits_BxTxV, batch["next_name_count"], cfg.num_refs)
+    logits_BxTxV = ref_mask(logits_BxTxV, batch["next_name_count"], batch["next_name_live"], cfg.num_refs)
   return logits_BxTxV
 
 
@@ -256,8 +258,9 @@ def model_inputs(batch: dict) -> dict:
          "weights": (batch["segment_ids"][:, 1:] == batch["segment_ids"][:, :-1]) & (batch["segment_ids"][:, 1:] > 0)}
   if "slots" in batch:
     out.update(next_slots=batch["slots"][:, 1:], next_depth=batch["depth"][:, 1:], next_parent=batch["parent"][:, 1:])
-  if "names" in batch:  # the scoped model: the input action's name index, the predicted action's table size
-    out.update(names=batch["names"][:, :-1], next_name_count=batch["name_count"][:, 1:])
+  if "names" in batch:  # the scoped model: the input action's REF id, the predicted action's legal REFs
+    out.update(names=batch["names"][:, :-1], next_name_count=batch["name_count"][:, 1:],
+               next_name_live=batch["name_live"][:, 1:])
   return out
 
 

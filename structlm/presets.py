@@ -41,6 +41,20 @@ PRESETS: dict[str, Shape] = {
     "3b": _shape(40, 1.5e-4),
 }
 
+# The CPU study's ladder (experiments/cpu_study.py): two layers at every size, width stepping by about sqrt(2) from 8
+# to 96, one head per 32 of width (at least one). At vocabulary 2,048 the output layer is most of N at the small
+# end (the report states each run's share). Their rates come from the ladder rule below, not the column above.
+LADDER = (8, 12, 16, 24, 32, 48, 64, 96)
+for _d in LADDER:
+  PRESETS[f"w{_d}"] = Shape(d_model=_d, n_layers=2, n_heads=max(1, _d // 32), d_ff=-(-(8 * _d // 3) // 8) * 8,
+                            learning_rate=0.0)
+
+# The ladder's peak learning rate: LADDER_LR[variant] x sqrt(32 / width) x sqrt(batch / 8) (Adam's square-root
+# batch scaling; smaller widths take larger steps). The constants come from experiments/lr_sweep.py (a factor-of-
+# 3 grid around them, every variant, three sizes, two budgets) by the rule documented there; `lr-choice` prints
+# the table.
+LADDER_LR: dict[str, float] = {"token": 1e-2, "structured": 1e-2, "scoped": 1e-2, "scoped_file": 1e-2}
+
 
 # Per-variant learning rates: the peak rate of a run is the preset's rate x a factor of its variant and size. The
 # factors come from experiments/lr_sweep.py (4 factors x 2 sizes x every variant, on the CPU study's data, context
@@ -49,7 +63,7 @@ PRESETS: dict[str, Shape] = {
 # over non-embedding size, and held at the nearest swept size beyond them. `python -m structlm lr-choice RUNS`
 # prints the table and the choice.
 LR_FACTOR: dict[str, dict[str, float]] = {"structured": {"400k": 2.0, "50k": 4.0}, "token": {"400k": 2.0, "50k": 4.0},
-                                          "scoped": {"400k": 2.0, "50k": 4.0}}
+                                          "scoped": {"400k": 2.0, "50k": 4.0}, "scoped_file": {"400k": 2.0, "50k": 4.0}}
 
 
 def _size(name: str) -> float:
@@ -66,9 +80,13 @@ def lr_factor(name: str, variant: str) -> float:
   return float(math.exp(np.interp(x, [p[0] for p in pts], [p[1] for p in pts])))
 
 
-def learning_rate(name: str, variant: str) -> float:
-  """The peak AdamW rate of a run of `variant` at preset `name` (the preset's rate x lr_factor)."""
-  return preset(name).learning_rate * lr_factor(name, variant)
+def learning_rate(name: str, variant: str, batch: int = 8) -> float:
+  """The peak AdamW rate of a run of `variant` at preset `name`: the ladder rule for the ladder's presets
+  (width and batch), else the preset's rate x lr_factor."""
+  s = preset(name)
+  if name.startswith("w") and name[1:].isdigit():
+    return LADDER_LR.get(variant, LADDER_LR["structured"]) * math.sqrt(32 / s.d_model) * math.sqrt(batch / 8)
+  return s.learning_rate * lr_factor(name, variant)
 
 
 def preset(name: str) -> Shape:

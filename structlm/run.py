@@ -24,7 +24,7 @@ from tqdm import tqdm
 from analysis import compressors
 from structlm import flops, presets, sharding, variants
 from structlm.data import vocab as vocab_lib
-from structlm.data.code_corpus.code_corpus import config_name, vocab_dir
+from structlm.data.code_corpus.code_corpus import vocab_dir, vocab_name
 from structlm.data.pipeline import PackedBatches, to_global
 from structlm.data.prepare import prepare
 from structlm.model import ModelConfig, Transformer, mask_bias, model_inputs
@@ -62,9 +62,50 @@ def _parse_value(old, text: str):
   return type(old)(json.loads(text.lower() if isinstance(old, bool) else text))
 
 
-def train(cfg, workdir: str, progress: bool = True) -> dict:
-  t0 = time.time()
+class WorkdirBusy(RuntimeError):
+  """Another process holds the workdir's lock."""
+
+
+def lock_workdir(workdir: str):
+  """An exclusive lock on WORKDIR/.lock (released when the holder exits, even by kill -9): the open file, or
+  WorkdirBusy naming the holder's pid."""
+  import fcntl
+  os.makedirs(workdir, exist_ok=True)
+  f = open(os.path.join(workdir, ".lock"), "a+")
+  try:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    f.seek(0)
+    holder = f.read().strip() or "?"
+    f.close()
+    raise WorkdirBusy(f"{workdir} is in use by process {holder} (another train or sweep worker); wait for it, "
+                      "or train in another --workdir") from None
+  f.seek(0)
+  f.truncate()
+  f.write(str(os.getpid()))
+  f.flush()
+  return f
+
+
+def train(cfg, workdir: str, progress: bool = True, finished_ok: bool = False) -> dict:
+  """`finished_ok`: a workdir that holds result.json once its lock is taken returns it (a sweep worker that lost
+  the race for a member to another worker)."""
   presets.preset(cfg.preset)  # an unknown preset fails here, before anything is written
+  variants.get(cfg.variant)
+  lock = lock_workdir(workdir) if jax.process_index() == 0 else None
+  try:
+    done = os.path.join(workdir, "result.json")
+    if finished_ok and os.path.exists(done):
+      with open(done) as f:
+        return json.load(f)
+    return _train(cfg, workdir, progress)
+  finally:
+    if lock is not None:
+      lock.close()
+
+
+def _train(cfg, workdir: str, progress: bool = True) -> dict:
+  t0 = time.time()
   os.makedirs(workdir, exist_ok=True)
   main = jax.process_index() == 0  # multi-host: one process writes metrics, events and result.json
   prep = dataset_options(cfg)
@@ -81,12 +122,17 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   mask_bias_table = mask_bias(mask_table) if mask_table is not None else None
 
   train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
-                             **batch_options(cfg, mcfg))
+                             **dict(batch_options(cfg, mcfg), global_batch=cfg.global_batch or 8))
   # D = tokens seen / the train split's predicted tokens per source byte (one definition for both variants);
   # also the per-step bits per byte: the batch's NLL per predicted token x tokens per byte
   tokens_per_byte = train_data.predicted_per_byte
   if cfg.get("context_bytes"):  # the same source bytes per window for every variant
     cfg.seq_len = context_len(cfg.context_bytes, tokens_per_byte)
+  if not cfg.global_batch:  # the batch rule: a power of two from the run's tokens
+    per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
+    cfg.global_batch = batch_by_rule(total_steps(cfg, tokens_per_byte, per_token, train_data.unique_bytes_used,
+                                                 batch=1) * cfg.seq_len, cfg.seq_len)
+  if cfg.get("context_bytes") or train_data.global_batch != cfg.global_batch:
     train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
                                **batch_options(cfg, mcfg))
   kw = batch_options(cfg, mcfg)
@@ -97,9 +143,10 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
   counts = flops.param_counts(mcfg)
   flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
   steps = total_steps(cfg, tokens_per_byte, flops_per_token, train_data.unique_bytes_used)
-  peak_lr = cfg.learning_rate or presets.learning_rate(cfg.preset, cfg.variant)
+  peak_lr = cfg.learning_rate or presets.learning_rate(cfg.preset, cfg.variant, cfg.global_batch) * cfg.get(
+      "lr_scale", 1.0)
   warmup = warmup_steps(cfg, steps)
-  tx = optimizer(peak_lr, steps, warmup, cfg.weight_decay, cfg.clip, cfg.accumulate)
+  tx = optimizer(peak_lr, steps, warmup, cfg.weight_decay, cfg.clip, cfg.accumulate, cfg.get("beta2", 0.95))
   schedule = lr_schedule(peak_lr, steps, warmup)
   graphdef, params, opt_state = init_state(Transformer(mcfg, nnx.Rngs(cfg.seed)), tx, mesh)
   step_fn = make_step(graphdef, tx, mesh, params, opt_state)
@@ -160,7 +207,8 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
     board.close()
   if stop["now"]:
     raise SystemExit(f"stopped at step {step} (SIGTERM); the same command resumes from the checkpoint")
-  bpb, val = evaluate(graphdef, params, data["dataset_dir"], kw, mask_bias_table, mesh, cfg.eval_bytes)
+  bpb, val = evaluate(graphdef, params, data["dataset_dir"], kw, mask_bias_table, mesh, cfg.eval_bytes,
+                      cfg.get("eval_split", "validation"))
   # the same held-out files through gzip -9 and xz -9e, one by one (the byte-level BPE decodes exactly)
   refs = _compressor_references(data["dataset_dir"], val, vocab)
   result = dict(variant=cfg.variant, preset=cfg.preset, params=counts["compute"],
@@ -168,7 +216,8 @@ def train(cfg, workdir: str, progress: bool = True) -> dict:
                 params_total=counts["total"], tokens=tokens, tokens_per_byte=tokens_per_byte,
                 bytes=tokens / tokens_per_byte, bytes_in_finished_docs=seen_bytes,
                 flops=tokens * flops_per_token, flops_per_token=flops_per_token, seq_len=cfg.seq_len,
-                learning_rate=peak_lr, warmup=warmup, steps=steps, eval_bpb=bpb,
+                learning_rate=peak_lr, warmup=warmup, steps=steps, global_batch=cfg.global_batch, eval_bpb=bpb,
+                eval_split=cfg.get("eval_split", "validation"),
                 seconds=round(time.time() - t0, 2), unique_bytes=train_data.unique_bytes_used,
                 eval_files=len(val.docs), eval_bytes=int(val.unique_bytes_used), compressors=refs,
                 vocabulary=vocab.breakdown(), config=cfg.to_dict(), **hashes)
@@ -185,8 +234,8 @@ def setup(cfg):
   shape = presets.preset(cfg.preset)
   opts = dataset_options(cfg)
   data = prepare(**opts)
-  vocab = vocab_lib.load(vocab_dir(cfg.data_dir, config_name(
-      cfg.corpus, cfg.language, cfg.strip_comments, cfg.vocab_size, opts["leaf_capacity"])))
+  vocab = vocab_lib.load(vocab_dir(cfg.data_dir, vocab_name(
+      cfg.corpus, cfg.language, cfg.strip_comments, cfg.vocab_size, opts["leaf_capacity"])), opts["name_window"])
   v = variants.get(cfg.variant)
   table = vocab.table if v.grammar else None
   parent_base, parent_end = vocab.grammar.parent_ids if v.grammar else (0, 0)
@@ -203,7 +252,14 @@ def setup(cfg):
 def dataset_options(cfg) -> dict:
   """The `prepare` arguments of a run config (a config saved before leaf_capacity existed gets the default)."""
   return dict(corpus=cfg.corpus, language=cfg.language, strip_comments=cfg.strip_comments,
-              vocab_size=cfg.vocab_size, leaf_capacity=cfg.get("leaf_capacity", "merges"), data_dir=cfg.data_dir)
+              vocab_size=cfg.vocab_size, leaf_capacity=cfg.get("leaf_capacity", "merges"), data_dir=cfg.data_dir,
+              name_window=name_window(cfg))
+
+
+def name_window(cfg) -> int:
+  """Bytes a scoped REF reaches back: the config's name_window, else its context_bytes (the model's context, the
+  same for every variant), else the default (structlm/data/vocab.py)."""
+  return int(cfg.get("name_window", 0) or cfg.get("context_bytes", 0) or vocab_lib.DEFAULT_NAME_WINDOW)
 
 
 def context_len(context_bytes: float, tokens_per_byte: float, multiple: int = 8) -> int:
@@ -243,10 +299,18 @@ def checkpoint_dir(cfg, workdir: str) -> str:
   return os.path.abspath(os.path.join(workdir, "checkpoints"))
 
 
-def total_steps(cfg, tokens_per_byte: float, flops_per_token: float, unique_bytes: int) -> int:
+def batch_by_rule(tokens: float, seq_len: int, target_steps: int = 800, smallest: int = 4, largest: int = 256) -> int:
+  """The batch rule: the power of two that gives a run of `tokens` between `target_steps` and twice as many steps
+  (so no run is a few dozen steps, and a large one is not thousands of tiny ones), within [smallest, largest]."""
+  rows = tokens / (seq_len * target_steps)
+  b = 2 ** math.floor(math.log2(rows)) if rows >= 1 else 1
+  return int(min(largest, max(smallest, b)))
+
+
+def total_steps(cfg, tokens_per_byte: float, flops_per_token: float, unique_bytes: int, batch: int = 0) -> int:
   """Training length from the config: a compute budget (`train_flops`), a byte budget (`train_bytes`), epochs over
   the unique training bytes (`epochs`), or else `steps`. Each step trains on global_batch x seq_len tokens."""
-  per_step = cfg.global_batch * cfg.seq_len
+  per_step = (batch or cfg.global_batch) * cfg.seq_len
   if cfg.train_flops:
     tokens = cfg.train_flops / flops_per_token
   elif cfg.train_bytes:
@@ -258,12 +322,12 @@ def total_steps(cfg, tokens_per_byte: float, flops_per_token: float, unique_byte
   return max(1, math.ceil(tokens / per_step))
 
 
-def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int = 0):
-  """(bits per byte, the validation batches): over whole validation documents (all, or a fixed subset of about
-  `max_bytes`), total NLL / total source bytes / ln 2."""
+def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int = 0, split: str = "validation"):
+  """(bits per byte, the batches): over whole documents of `split` (all, or a fixed subset of about `max_bytes`),
+  total NLL / total source bytes / ln 2."""
   from structlm.model import loss_fn
-  # the same validation documents for every run, whatever its training seed
-  val = PackedBatches(ddir, "validation", unique_bytes=max_bytes or None, **dict(kw, seed=0))
+  # the same documents for every run, whatever its training seed
+  val = PackedBatches(ddir, split, unique_bytes=max_bytes or None, **dict(kw, seed=0))
   rows = val.rows_per_epoch
   step = jax.jit(lambda p, b, t: loss_fn(nnx.merge(graphdef, p), b, t)[1][0])
   nll = n_bytes = 0.0

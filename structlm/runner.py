@@ -103,8 +103,12 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
       log(command(m["spec"], os.path.join(workdir, m["name"])))
     return dict(members=len(todo), dry_run=True)
   os.makedirs(workdir, exist_ok=True)
-  from structlm.run import train  # jax and the data stack load only for a real run
+  from structlm.run import WorkdirBusy, train  # jax and the data stack load only for a real run
   counts = {"done": 0, "skipped": 0, "failed": 0}
+  # two workers on one workdir share it: each member is claimed by its lock (structlm/run.py lock_workdir); the
+  # second worker starts at the other end, so they meet in the middle instead of queueing on the same member
+  if os.environ.get("STRUCTLM_SWEEP_REVERSE"):
+    todo = todo[::-1]
   t0 = time.time()
   for i, m in enumerate(todo, 1):
     rundir = os.path.join(workdir, m["name"])
@@ -123,8 +127,12 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
     log(f"[{i}/{len(todo)}] {m['name']}: {'resuming' if state == 'interrupted' else 'starting'} "
         f"({time.time() - t0:.0f} s into the sweep)")
     try:
-      res = train(load_config(m["spec"]), rundir, progress=progress)
+      res = train(load_config(m["spec"]), rundir, progress=progress, finished_ok=True)
       counts["done"] += 1
+    except WorkdirBusy:  # another sweep worker on this workdir has claimed the member
+      counts["skipped"] += 1
+      log(f"[{i}/{len(todo)}] {m['name']}: running in another worker, skipped")
+      continue
       log(f"[{i}/{len(todo)}] {m['name']}: {res['eval_bpb']:.3f} bits/byte on validation, {res['seconds']:.0f} s")
     except KeyboardInterrupt:
       raise

@@ -46,7 +46,8 @@ def _short(v) -> str:
 
 ABBREV = {"train_bytes": "D", "train_flops": "C", "unique_fraction": "u", "epochs": "ep", "grammar_mask": "mask",
           "tree_features": "tree", "strip_comments": "nocomments", "seed": "seed", "leaf_capacity": "leaves-",
-          "name_features": "nameidx", "ref_mask": "refmask"}
+          "name_features": "nameidx", "ref_mask": "refmask", "lr_scale": "lr", "context_bytes": "ctx",
+          "vocab_size": "V"}
 
 
 def run_name(overrides: dict) -> str:
@@ -57,7 +58,7 @@ def run_name(overrides: dict) -> str:
   return "-".join(parts)
 
 
-VARIANTS = variants.NAMES
+VARIANTS = variants.HEADLINE
 
 
 def grid(variants=VARIANTS, preset_names=("50k", "400k", "1m", "3m"),

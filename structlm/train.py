@@ -19,12 +19,19 @@ def lr_schedule(peak_lr: float, total_steps: int, warmup: int):
                                             max(total_steps, 2), end_value=0.1 * peak_lr)
 
 
+def decayed(params):
+  """Weight decay on matrices only: not on norm scales or biases (1-D), nor on lookup tables (embeddings)."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, x: x.ndim >= 2 and "embedding" not in jax.tree_util.keystr(path), params)
+
+
 def optimizer(peak_lr: float, total_steps: int, warmup: int = 100, weight_decay: float = 0.1, clip: float = 1.0,
-              accumulate: int = 1) -> optax.GradientTransformation:
-  """AdamW, linear warmup then cosine decay to 10% of the peak, global-norm clipping, optional accumulation."""
+              accumulate: int = 1, beta2: float = 0.95) -> optax.GradientTransformation:
+  """AdamW (decay on matrices only), linear warmup then cosine decay to 10% of the peak, global-norm clipping,
+  optional accumulation."""
   schedule = lr_schedule(peak_lr, total_steps, warmup)
-  tx = optax.chain(optax.clip_by_global_norm(clip), optax.adamw(schedule, b1=0.9, b2=0.95,
-                                                                 weight_decay=weight_decay))
+  tx = optax.chain(optax.clip_by_global_norm(clip), optax.adamw(schedule, b1=0.9, b2=beta2,
+                                                                 weight_decay=weight_decay, mask=decayed))
   return optax.MultiSteps(tx, accumulate) if accumulate > 1 else tx
 
 

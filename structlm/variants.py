@@ -3,9 +3,12 @@
 token       BPE ids over the source text; a document ends with EOS (the last output id).
 structured  grammar actions (structlm/syntax) with tree features (slot, depth, parent of the predicted action) and
             the grammar-masked softmax; a document ends with the grammar's EOF action.
-scoped      the structured actions, except that a name already used in the file is one REF action
-            (structlm/syntax/names.py); adds the `names` and `name_count` features and masks REFs to the names
-            that exist.
+scoped      the structured actions, except that a name spelled within the dataset's name window (the run's
+            context in source bytes) is one REF action (structlm/syntax/names.py); adds the `names`,
+            `name_count` and `name_live` features and masks REFs to the legal ones. The headline arm: it knows
+            no more of the file than the other variants' context holds.
+scoped_file the same with the whole file so far as the name table (what whole-file memory adds: an arm of its
+            own, never the headline).
 
 Everything else (the model, training, evaluation, sweeps, analysis) is written once for all of them and asks
 the variant object; `get(name)` raises a clear error for an unknown name.
@@ -24,6 +27,7 @@ class Variant:
   batch_keys: tuple[str, ...]  # the packed rows' names for them
   grammar: bool = False  # actions of the grammar: tree features, grammar mask, constraint machine
   refs: bool = False  # names by reference
+  whole_file: bool = False  # scoped: REFs reach the whole file (else the dataset's name window)
 
   def vocab_size(self, vocab) -> int:
     """Output classes (the input id after them is BOS). Tokens: the BPE's, then EOS (the loader appends it to
@@ -74,32 +78,41 @@ class Structured(Variant):
 
 @dataclasses.dataclass(frozen=True)
 class Scoped(Structured):
+  def scheme(self, vocab):
+    """The NameScheme of this arm: the dataset's window, or the whole file."""
+    return vocab.file_names if self.whole_file else vocab.names
+
   def vocab_size(self, vocab) -> int:
-    return vocab.names.vocab_size
+    return self.scheme(vocab).vocab_size
 
   def mask_table(self, vocab) -> np.ndarray:
-    return vocab.names.mask_table()
+    return self.scheme(vocab).mask_table()
 
   def machine(self, vocab, **kw):
     from structlm.syntax.names import ScopedMachine
-    return ScopedMachine(vocab.names, **kw)
+    return ScopedMachine(self.scheme(vocab), **kw)
 
   def encode(self, vocab, source: bytes) -> dict:
-    enc = vocab.names.encode(vocab.codec.encode(source))
-    return dict(zip(self.features, (enc.actions, enc.slots, enc.depth, enc.parent, enc.names, enc.name_count)))
+    enc = self.scheme(vocab).encode(vocab.codec.encode(source))
+    return dict(zip(self.features, (enc.actions, enc.slots, enc.depth, enc.parent, enc.names, enc.name_count,
+                                    enc.name_live)))
 
   def leaf_ends(self, vocab, ids) -> np.ndarray:
-    return super().leaf_ends(vocab, ids) | (np.asarray(ids) >= vocab.names.ref_base)
+    return super().leaf_ends(vocab, ids) | (np.asarray(ids) >= self.scheme(vocab).ref_base)
 
 
 TREE = ("slots", "depth", "parent")
+SCOPED_FIELDS = ("scoped_actions", "scoped_slots", "scoped_depth", "scoped_parent", "names", "name_count", "name_live")
+SCOPED_KEYS = ("ids",) + TREE + ("names", "name_count", "name_live")
 VARIANTS: dict[str, Variant] = {
     "token": Variant("token", ("tokens",), ("ids",)),
     "structured": Structured("structured", ("actions", "slots", "depth", "parent"), ("ids",) + TREE, grammar=True),
-    "scoped": Scoped("scoped", ("scoped_actions", "scoped_slots", "scoped_depth", "scoped_parent", "names",
-                                "name_count"), ("ids",) + TREE + ("names", "name_count"), grammar=True, refs=True),
+    "scoped": Scoped("scoped", SCOPED_FIELDS, SCOPED_KEYS, grammar=True, refs=True),
+    "scoped_file": Scoped("scoped_file", tuple("file_" + f for f in SCOPED_FIELDS), SCOPED_KEYS, grammar=True,
+                          refs=True, whole_file=True),
 }
 NAMES = tuple(VARIANTS)
+HEADLINE = ("token", "structured", "scoped")  # the study's comparison at equal context; scoped_file is an arm
 
 
 def get(name: str) -> Variant:

@@ -28,9 +28,10 @@ def test_kv_cache_decoding_matches_the_full_forward_pass(variant):
        "depth": rng.integers(0, 9, (2, T + 1)).astype(np.int32),
        "parent": rng.integers(0, V, (2, T + 1)).astype(np.int32),
        "names": rng.integers(0, R + 1, (2, T + 1)).astype(np.int32),
-       "name_count": np.minimum(np.arange(T + 1) // 2, R)[None].repeat(2, 0).astype(np.int32)}
+       "name_count": (np.arange(T + 1) // 2)[None].repeat(2, 0).astype(np.int32),
+       "name_live": np.minimum(np.arange(T + 1) // 3, R)[None].repeat(2, 0).astype(np.int32)}
   if variant != "scoped":
-    b = {k: v for k, v in b.items() if k not in ("names", "name_count")}
+    b = {k: v for k, v in b.items() if k not in ("names", "name_count", "name_live")}
   if variant == "token":
     b = {k: b[k] for k in ("ids", "segment_ids", "positions")}
   table = rng.random((S, V)) < 0.5
@@ -41,7 +42,7 @@ def test_kv_cache_decoding_matches_the_full_forward_pass(variant):
   cache = init_cache(cfg, 2, T)
   for t in range(T):
     step = {k: inputs[k][:, t:t + 1] for k in ("inputs", "next_slots", "next_depth", "next_parent", "names",
-                                                "next_name_count") if k in inputs}
+                                                "next_name_count", "next_name_live") if k in inputs}
     logits, cache = decode_step(model, step, t, cache, bias)
     np.testing.assert_allclose(np.asarray(logits), full[:, t], rtol=1e-4, atol=1e-4)
 

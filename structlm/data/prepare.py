@@ -9,7 +9,7 @@ from etils import epath
 
 INDEX_FILE, SUMMARY_FILE = "index.npz", "summary.json"
 REBUILD = ("python -m structlm prepare --corpus {corpus} --language {language}{strip} --vocab-size {vocab}"
-           "{capacity} --data-dir {data_dir}")
+           "{capacity} --name-window {window} --data-dir {data_dir}")
 
 
 def dataset_dir(data_dir: str, name: str, version: str) -> str:
@@ -18,15 +18,20 @@ def dataset_dir(data_dir: str, name: str, version: str) -> str:
 
 def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bool = False, vocab_size: int = 8192,
             leaf_capacity: str = "merges", data_dir: str = "data", max_bytes: int = 1 << 20, workers: int = 0, beam_runner=None,
-            beam_options=None) -> dict:
+            beam_options=None, name_window: int | None = None) -> dict:
   """Build the dataset (or reuse it). With `beam_runner` (e.g. "DirectRunner", or a runner object) and
   `beam_options` (apache_beam PipelineOptions), the records are encoded by an Apache Beam pipeline."""
   import tensorflow_datasets as tfds
 
   from structlm.data.code_corpus import CodeCorpus, CodeCorpusConfig
   from structlm.data.code_corpus.code_corpus import VERSION, config_name
+  from structlm.data.vocab import DEFAULT_NAME_WINDOW
   t0 = time.time()
-  name = config_name(corpus, language, strip_comments, vocab_size, leaf_capacity)
+  name_window = DEFAULT_NAME_WINDOW if name_window is None else int(name_window)
+  if name_window < 1:
+    raise ValueError(f"name_window {name_window}: give the bytes a scoped REF may reach back (>= 1; the whole "
+                     "file is the scoped_file variant, stored beside it)")
+  name = config_name(corpus, language, strip_comments, vocab_size, leaf_capacity, name_window)
   ddir = dataset_dir(data_dir, name, VERSION)
   summary_path = epath.Path(ddir) / SUMMARY_FILE
   if summary_path.exists():
@@ -34,7 +39,7 @@ def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bo
     res.update(reused=True, seconds=round(time.time() - t0, 2))
     return res
   cfg = CodeCorpusConfig(name=name, corpus=corpus, language=language, strip_comments=strip_comments,
-                         vocab_size=vocab_size, leaf_capacity=leaf_capacity, max_bytes=max_bytes, workers=workers, beam=beam_runner is not None)
+                         vocab_size=vocab_size, leaf_capacity=leaf_capacity, name_window=name_window, max_bytes=max_bytes, workers=workers, beam=beam_runner is not None)
   builder = CodeCorpus(config=cfg, data_dir=data_dir, file_format="array_record")
   if beam_runner is not None and isinstance(beam_runner, str):
     import apache_beam as beam
@@ -51,9 +56,11 @@ def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bo
       tokens_per_byte=sum(int(v["tokens"].sum()) for v in index.values()) / max(n_bytes, 1),
       actions_per_byte=sum(int(v["actions"].sum()) for v in index.values()) / max(n_bytes, 1),
       scoped_actions_per_byte=sum(int(v["scoped_actions"].sum()) for v in index.values()) / max(n_bytes, 1),
+      scoped_file_actions_per_byte=sum(int(v["file_scoped_actions"].sum()) for v in index.values()) / max(n_bytes, 1),
+      name_window=name_window,
       dataset_dir=ddir, config=name, **dict(builder.info.metadata),
       rebuild=REBUILD.format(corpus=corpus, language=language, strip=" --strip-comments" if strip_comments else "",
-                             vocab=vocab_size, data_dir=data_dir,
+                             vocab=vocab_size, data_dir=data_dir, window=name_window,
                              capacity="" if leaf_capacity == "merges" else f" --leaf-capacity {leaf_capacity}"),
   )
   res["build_seconds"] = round(time.time() - t0, 2)

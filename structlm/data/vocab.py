@@ -1,7 +1,8 @@
 """Vocabularies of a dataset (both from the train split only) and per-file encoding for the builder.
 
 structured: the ActionGrammar (rules, segments, layout, leaf-piece BPE), `grammar.json`
-scoped:     the same grammar with its REF actions (structlm/syntax/names.py; nothing stored)
+scoped:     the same grammar with its REF actions (structlm/syntax/names.py; nothing stored): `names` within the
+            dataset's name window, `file_names` over the whole file
 token:      a byte-level BPE over source text of the same total size, `tokens.json`
 """
 from __future__ import annotations
@@ -32,10 +33,14 @@ class Stats:
   skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
 
+DEFAULT_NAME_WINDOW = 768  # bytes a REF reaches back when a run sets neither name_window nor context_bytes
+
+
 @dataclasses.dataclass
 class Vocab:
   grammar: ActionGrammar
   tokens: Tokenizer
+  name_window: int = DEFAULT_NAME_WINDOW  # bytes (the dataset's; structlm/syntax/names.py)
 
   @functools.cached_property
   def table(self):
@@ -49,16 +54,24 @@ class Vocab:
   @functools.cached_property
   def names(self):
     from structlm.syntax.names import NameScheme
-    return NameScheme(self.grammar, self.table)
+    return NameScheme(self.grammar, self.table, window=self.name_window)
+
+  @functools.cached_property
+  def file_names(self):
+    from structlm.syntax.names import NameScheme
+    return NameScheme(self.grammar, self.table, window=0)
 
   def record(self, source: bytes) -> dict:
     """Every variant's fields of one file (a dataset record, less path and bytes)."""
+    from structlm.variants import VARIANTS
     enc = self.codec.encode(source)
-    sc = self.names.encode(enc)
-    return {"tokens": np.asarray(self.tokens.encode(source.decode("utf-8")).ids, np.int32),
-            "actions": enc.actions, "slots": enc.slots, "depth": enc.depth, "parent": enc.parent,
-            "scoped_actions": sc.actions, "scoped_slots": sc.slots, "scoped_depth": sc.depth,
-            "scoped_parent": sc.parent, "names": sc.names, "name_count": sc.name_count}
+    out = {"tokens": np.asarray(self.tokens.encode(source.decode("utf-8")).ids, np.int32),
+           "actions": enc.actions, "slots": enc.slots, "depth": enc.depth, "parent": enc.parent}
+    for v in (VARIANTS["scoped"], VARIANTS["scoped_file"]):
+      sc = v.scheme(self).encode(enc)
+      out.update(zip(v.features, (sc.actions, sc.slots, sc.depth, sc.parent, sc.names, sc.name_count,
+                                  sc.name_live)))
+    return out
 
   @property
   def token_hash(self) -> str:
@@ -75,8 +88,9 @@ class Vocab:
   def breakdown(self) -> dict:
     """Both vocabularies' composition: the grammar's action groups and merges, the token BPE's merges."""
     n = self.tokens.get_vocab_size()
+    scoped = dict(self.grammar.breakdown(), total=self.names.vocab_size, refs=self.names.refs)
     return dict(structured=self.grammar.breakdown(), token=dict(total=n, merges=n - 256),
-                scoped=dict(self.grammar.breakdown(), total=self.names.vocab_size, refs=self.names.refs))
+                scoped=dict(scoped, name_window=self.name_window), scoped_file=dict(scoped, name_window=0))
 
 
 def preprocess(doc: Document, cfg, stats: Stats) -> Document | None:
@@ -122,10 +136,11 @@ def build_or_load(vdir: str, train_docs: list[Document], cfg, sample_bytes: int 
   return vocab
 
 
-def load(vdir: str) -> Vocab:
+def load(vdir: str, name_window: int = DEFAULT_NAME_WINDOW) -> Vocab:
   d = epath.Path(vdir)
   try:
-    return Vocab(ActionGrammar.load(d / GRAMMAR_FILE), Tokenizer.from_str((d / TOKENS_FILE).read_text()))
+    return Vocab(ActionGrammar.load(d / GRAMMAR_FILE), Tokenizer.from_str((d / TOKENS_FILE).read_text()),
+                 name_window)
   except Exception as e:  # noqa: BLE001 - a missing file, bad JSON or a tokenizers error alike
     raise ValueError(f"vocabularies in {vdir} are missing or corrupt ({e}); delete the dataset directory and "
                      "rebuild it with `python -m structlm prepare ...`") from None
@@ -134,8 +149,8 @@ def load(vdir: str) -> Vocab:
 _WORKER: dict = {}
 
 
-def init_worker(vdir: str, language: str) -> None:
-  _WORKER.update(vocab=load(vdir), language=language)
+def init_worker(vdir: str, language: str, name_window: int = DEFAULT_NAME_WINDOW) -> None:
+  _WORKER.update(vocab=load(vdir, name_window), language=language)
 
 
 def encode_in_worker(arg):

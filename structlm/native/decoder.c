@@ -133,6 +133,42 @@ static int32_t kind_default(const Decoder *D, const Pend *p, int32_t child, int3
   return cls;
 }
 
+/* The length `render` would append for class `cls` (checked by render when the class is used). */
+static size_t render_len(const State *S, int32_t cls, uint32_t base_n) {
+  const Decoder *D = S->D;
+  if (cls < 0 || cls >= D->n_layout) return 0;
+  size_t n, r;
+  text(D, D->layout_head[cls], &n);
+  if (D->layout_type[cls] == 0) return n;
+  size_t keep = base_n;
+  if (D->layout_type[cls] == 2) {
+    long k = (long)base_n - D->layout_rel[cls];
+    if (k < 0) k = (long)base_n + k;
+    keep = k < 0 ? 0 : (size_t)k;
+  }
+  if (D->layout_type[cls] == 1) text(D, D->layout_rel[cls], &r); else r = 0;
+  return n + keep + r;
+}
+
+/* Where a leaf would begin if the next action started one: the bytes written, plus the pending run with its open
+ * gaps at their defaults (the last by a leaf's kind), as Machine.leaf_offset gives it. Inside a leaf: its start. */
+static size_t leaf_offset(const State *S) {
+  const Decoder *D = S->D;
+  size_t at = S->out.n, n;
+  if (S->sub == S_LEAF || S->done) return at;
+  for (size_t i = 0; i < S->np; i++) {
+    const Pend *p = &S->pend[i];
+    if (p->lit >= 0) { text(D, p->lit, &n); at += n; continue; }
+    at += p->pe - p->ps;
+    if (!p->closed) {
+      int32_t cls = p->dflt;
+      if (i == S->np - 1 && p->kd_tmpl >= 0 && S->choice == C_HOLE) cls = kind_default(D, p, LEAF_KIND, cls);
+      at += render_len(S, cls, p->base_n);
+    }
+  }
+  return at;
+}
+
 /* Write the pending run; an open gap right before a hole's content may default by the child's kind. */
 static int flush(State *S, int32_t child, int32_t a) {
   const Decoder *D = S->D;
@@ -302,7 +338,8 @@ static int apply(State *S, int32_t a) {
   return advance(S);
 }
 
-static PyObject *Decoder_decode(Decoder *D, PyObject *arg) {
+/* Decode acts[0..n); offsets: NULL, or n int32 slots that get leaf_offset before each action. */
+static PyObject *run(Decoder *D, PyObject *arg, int want_offsets) {
   Py_buffer buf;
   if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0) return NULL;  /* int32 rows (NativeDecoder.decode) */
   if (buf.len % 4) {
@@ -315,15 +352,24 @@ static PyObject *Decoder_decode(Decoder *D, PyObject *arg) {
   S.target = -1;
   const int32_t *acts = buf.buf;
   Py_ssize_t n = buf.len / 4;
-  int err = push_frame(&S, (Frame){F_ROOT, -1, 0, 1, 0, 0, 0}) || gap(&S, D->root_default0, 0, 0, -1, 0);
-  for (Py_ssize_t i = 0; !err && i < n; i++) err = apply(&S, acts[i]);
+  int32_t *offsets = want_offsets ? malloc((size_t)(n ? n : 1) * sizeof(int32_t)) : NULL;
+  int err = (want_offsets && !offsets) || push_frame(&S, (Frame){F_ROOT, -1, 0, 1, 0, 0, 0}) ||
+            gap(&S, D->root_default0, 0, 0, -1, 0);
+  for (Py_ssize_t i = 0; !err && i < n; i++) {
+    if (offsets) offsets[i] = (int32_t)leaf_offset(&S);
+    err = apply(&S, acts[i]);
+  }
   PyObject *out = NULL;
-  if (!err) out = PyBytes_FromStringAndSize((const char *)S.out.a, (Py_ssize_t)S.out.n);
+  if (!err) out = want_offsets ? PyBytes_FromStringAndSize((const char *)offsets, (Py_ssize_t)(n * sizeof(int32_t)))
+                               : PyBytes_FromStringAndSize((const char *)S.out.a, (Py_ssize_t)S.out.n);
   else if (!PyErr_Occurred()) PyErr_NoMemory();
-  free(S.out.a); free(S.scratch.a); free(S.frames); free(S.pend);
+  free(S.out.a); free(S.scratch.a); free(S.frames); free(S.pend); free(offsets);
   PyBuffer_Release(&buf);
   return out;
 }
+
+static PyObject *Decoder_decode(Decoder *D, PyObject *arg) { return run(D, arg, 0); }
+static PyObject *Decoder_leaf_offsets(Decoder *D, PyObject *arg) { return run(D, arg, 1); }
 
 static int Decoder_init(Decoder *D, PyObject *args, PyObject *kw) {
   PyObject *cfg;
@@ -378,6 +424,8 @@ static void Decoder_dealloc(Decoder *D) {
 
 static PyMethodDef Decoder_methods[] = {
     {"decode", (PyCFunction)Decoder_decode, METH_O, "decode(int32 actions, PAD removed) -> bytes"},
+    {"leaf_offsets", (PyCFunction)Decoder_leaf_offsets, METH_O,
+     "leaf_offsets(int32 actions) -> bytes of int32: before each action, the source offset a leaf would begin at"},
     {NULL, NULL, 0, NULL}};
 
 PyTypeObject DecoderType = {

@@ -1,10 +1,12 @@
 /* The scoped variant's name references in C: structured rows -> scoped rows, as structlm/syntax/names.py's
  * NameScheme.encode_reference gives them (tests compare the two on real files and edge cases).
  *
- * One pass over a file's actions: a leaf spelled at a name slot whose text is a name is replaced by REF i when
- * the text is entry i of the file's table (order of first appearance, at most `refs` entries), else spelled and,
- * while the table has room, entered; `names` marks the REF and the final piece of an entry's first spelling
- * (index + 1), `name_count` is the table's size before each action. Texts are compared as piece-id sequences
+ * One pass over a file's actions with each action's leaf offset (the C decoder's leaf_offsets): a leaf spelled at a
+ * name slot whose text is a name is replaced by REF (serial mod refs) when the name's newest serial is live there
+ * (anchored within `window` bytes before the leaf's offset, and among the newest `refs`), else spelled and entered
+ * as the next serial, anchored at its offset; `names` marks the REF and the final piece of a spelling (REF id +
+ * 1), `name_count` is the serials before each action, `name_live` how many of the newest are live (0 off a name
+ * slot). Texts are compared as piece-id sequences
  * (one text has one sequence): a hash map finds the candidate entry, which is then compared exactly. Whether a
  * text is a name comes from per-piece ASCII character classes and the keyword sequences, or, for a text with a
  * non-ASCII piece, from a Python callback (the LanguageSpec's pattern). */
@@ -18,13 +20,13 @@ enum { P_FINAL = 1, P_ASCII = 2, P_CONT = 4, P_START = 8 }; /* piece flags (name
 
 typedef struct {
   PyObject_HEAD
-  int32_t piece_base, npieces, ref_base, refs, nslots;
+  int32_t piece_base, npieces, ref_base, refs, nslots, window;
   uint8_t *name_slot, *piece_flags;
   Map keywords;  /* hash of a keyword's piece sequence -> offset << 16 | length in kw */
   Vec32 kw;
   PyObject *slow; /* callable(bytes of int32 piece ids, relative) -> bool, for texts with a non-ASCII piece */
   Map table;      /* per call: hash of a name's pieces (re-hashed on a collision) -> entry */
-  Vec32 entry_at, out, rel; /* rel: a leaf's relative piece ids */
+  Vec32 entry_at, entry_serial, anchors, out, rel; /* per entry: (at, len), newest serial; per serial: offset */
   int ready, busy;          /* busy: in encode (the callback may let another caller in; not reentrant) */
 } NameRefs;
 
@@ -64,14 +66,17 @@ static int NameRefs_init(NameRefs *R, PyObject *args, PyObject *kw) {
   }
   int err = 0;
   int32_t piece_base = cfg_int(cfg, "piece_base", &err), ref_base = cfg_int(cfg, "ref_base", &err);
-  int32_t refs = cfg_int(cfg, "refs", &err), nslots = 0, npieces = 0, nkw = 0, nkl = 0;
+  int32_t refs = cfg_int(cfg, "refs", &err), window = cfg_int(cfg, "window", &err);
+  int32_t nslots = 0, npieces = 0, nkw = 0, nkl = 0;
   PyObject *slow = cfg_obj(cfg, "slow", &err);
   int32_t *slots = cfg_ints(cfg, "name_slot", &nslots, &err);
   int32_t *flags = cfg_ints(cfg, "piece_flags", &npieces, &err);
   int32_t *kw_pieces = cfg_ints(cfg, "keyword_pieces", &nkw, &err);
   int32_t *kw_lens = cfg_ints(cfg, "keyword_lengths", &nkl, &err);
-  if (!err && (!PyCallable_Check(slow) || piece_base < 0 || ref_base < piece_base + npieces || refs < 0)) {
-    PyErr_SetString(PyExc_ValueError, "NameRefs config: slow must be callable, pieces must lie below ref_base");
+  if (!err && (!PyCallable_Check(slow) || piece_base < 0 || ref_base < piece_base + npieces || refs < 1 ||
+               window < 0)) {
+    PyErr_SetString(PyExc_ValueError, "NameRefs config: slow must be callable, pieces must lie below ref_base, "
+                    "refs >= 1, window >= 0");
     err = 1;
   }
   if (!err) {
@@ -115,6 +120,7 @@ static int NameRefs_init(NameRefs *R, PyObject *args, PyObject *kw) {
   R->piece_base = piece_base;
   R->ref_base = ref_base;
   R->refs = refs;
+  R->window = window;
   R->nslots = nslots;
   R->npieces = npieces;
   R->ready = 1;
@@ -135,24 +141,40 @@ static int32_t find(NameRefs *R, const int32_t *a, int32_t s, int32_t e, const i
   return -1;
 }
 
+/* How many of the newest `count` serials are live at a leaf beginning at `offset` (names.py NameScheme.live). */
+static int32_t live(const NameRefs *R, int32_t count, int32_t offset) {
+  int32_t lo = count > R->refs ? count - R->refs : 0;
+  if (R->window) { /* the first serial anchored at or after offset - window (anchors increase) */
+    int64_t from = (int64_t)offset - R->window;
+    int32_t a = lo, b = count;
+    while (a < b) {
+      int32_t m = a + (b - a) / 2;
+      if (R->anchors.a[m] < from) a = m + 1; else b = m;
+    }
+    lo = a;
+  }
+  return count - lo;
+}
+
+#define NB 5
 static PyObject *NameRefs_encode(NameRefs *R, PyObject *args) {
-  Py_buffer b[4];
-  if (!PyArg_ParseTuple(args, "y*y*y*y*", &b[0], &b[1], &b[2], &b[3])) return NULL;
+  Py_buffer b[NB];
+  if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &b[0], &b[1], &b[2], &b[3], &b[4])) return NULL;
   PyObject *result = NULL;
   if (!R->ready || R->busy) {
     PyErr_SetString(PyExc_RuntimeError,
                     R->ready ? "this NameRefs is in use (one per thread)" : "NameRefs not initialised");
-    for (int k = 0; k < 4; k++) PyBuffer_Release(&b[k]);
+    for (int k = 0; k < NB; k++) PyBuffer_Release(&b[k]);
     return NULL;
   }
   R->busy = 1;
   Py_ssize_t n = b[0].len / (Py_ssize_t)sizeof(int32_t);
-  for (int k = 1; k < 4; k++)
+  for (int k = 1; k < NB; k++)
     if (b[k].len != b[0].len) {
-      PyErr_SetString(PyExc_ValueError, "actions, slots, depth and parent differ in length");
+      PyErr_SetString(PyExc_ValueError, "actions, slots, depth, parent and offsets differ in length");
       goto done;
     }
-  const int32_t *a = b[0].buf, *sl = b[1].buf, *dp = b[2].buf, *pa = b[3].buf;
+  const int32_t *a = b[0].buf, *sl = b[1].buf, *dp = b[2].buf, *pa = b[3].buf, *off = b[4].buf;
   for (Py_ssize_t i = 0; i < n; i++)
     if (a[i] < 0 || a[i] >= R->ref_base || sl[i] < 0 || sl[i] >= R->nslots) {
       PyErr_Format(PyExc_ValueError, "row %zd: action %d / slot %d outside the structured vocabulary (%d) / slot "
@@ -168,15 +190,16 @@ static PyObject *NameRefs_encode(NameRefs *R, PyObject *args) {
     R->table.n = 0;
     R->table.has_zero = 0;
   }
-  R->entry_at.n = R->out.n = 0;
+  R->entry_at.n = R->entry_serial.n = R->anchors.n = R->out.n = 0;
   int32_t count = 0, pb = R->piece_base, pe = R->piece_base + R->npieces;
   for (Py_ssize_t i = 0; i < n;) {
     int32_t x = a[i];
+    int32_t lv = R->name_slot[sl[i]] ? live(R, count, off[i]) : 0;
     if (x < pb || x >= pe || !R->name_slot[sl[i]]) {
-      if (vec_reserve(&R->out, 6)) goto nomem;
+      if (vec_reserve(&R->out, 7)) goto nomem;
       int32_t *row = R->out.a + R->out.n;
-      row[0] = x; row[1] = sl[i]; row[2] = dp[i]; row[3] = pa[i]; row[4] = 0; row[5] = count;
-      R->out.n += 6;
+      row[0] = x; row[1] = sl[i]; row[2] = dp[i]; row[3] = pa[i]; row[4] = 0; row[5] = count; row[6] = lv;
+      R->out.n += 7;
       i++;
       continue;
     }
@@ -186,28 +209,38 @@ static PyObject *NameRefs_encode(NameRefs *R, PyObject *args) {
       PyErr_Format(PyExc_ValueError, "the name leaf at position %zd ends at %zd without a final piece", i, e);
       goto done;
     }
-    int32_t len = (int32_t)(e - i + 1), index = -1;
+    int32_t len = (int32_t)(e - i + 1), entry = -1;
     R->rel.n = 0;
     if (vec_reserve(&R->rel, len)) goto nomem;
     int flag = is_name(R, a + i, len, R->rel.a);
     if (flag < 0) goto done;
     uint64_t key = 0;
-    if (flag) index = find(R, a, (int32_t)i, (int32_t)e, R->rel.a, &key);
-    if (vec_reserve(&R->out, 6 * (size_t)len)) goto nomem;
+    if (flag) entry = find(R, a, (int32_t)i, (int32_t)e, R->rel.a, &key);
+    int32_t serial = entry >= 0 ? R->entry_serial.a[entry] : -1;
+    if (vec_reserve(&R->out, 7 * (size_t)len)) goto nomem;
     int32_t *row = R->out.a + R->out.n;
-    if (index >= 0) { /* REF index */
-      row[0] = R->ref_base + index; row[1] = sl[i]; row[2] = dp[i]; row[3] = pa[i]; row[4] = index + 1;
-      row[5] = count;
-      R->out.n += 6;
+    if (serial >= 0 && serial >= count - lv) { /* a legal REF */
+      int32_t id = serial % R->refs;
+      row[0] = R->ref_base + id; row[1] = sl[i]; row[2] = dp[i]; row[3] = pa[i]; row[4] = id + 1;
+      row[5] = count; row[6] = lv;
+      R->out.n += 7;
     } else {
-      for (Py_ssize_t k = i; k <= e; k++, row += 6) {
+      for (Py_ssize_t k = i; k <= e; k++, row += 7) {
         row[0] = a[k]; row[1] = sl[k]; row[2] = dp[k]; row[3] = pa[k]; row[4] = 0; row[5] = count;
+        row[6] = k == i ? lv : 0;
       }
-      R->out.n += 6 * (size_t)len;
-      if (flag && count < R->refs) { /* a new entry */
-        if (vec_push(&R->entry_at, (int32_t)i) || vec_push(&R->entry_at, len) || map_put(&R->table, key, count))
-          goto nomem;
-        R->out.a[R->out.n - 2] = ++count;
+      R->out.n += 7 * (size_t)len;
+      if (flag) { /* a spelling: the next serial, anchored at the leaf's offset */
+        if (entry < 0) {
+          entry = (int32_t)(R->entry_serial.n);
+          if (vec_push(&R->entry_at, (int32_t)i) || vec_push(&R->entry_at, len) || vec_push(&R->entry_serial, 0) ||
+              map_put(&R->table, key, entry))
+            goto nomem;
+        }
+        R->entry_serial.a[entry] = count;
+        if (vec_push(&R->anchors, off[i])) goto nomem;
+        R->out.a[R->out.n - 3] = count % R->refs + 1;
+        count++;
       }
     }
     i = e + 1;
@@ -218,13 +251,14 @@ nomem:
   PyErr_NoMemory();
 done:
   R->busy = 0;
-  for (int k = 0; k < 4; k++) PyBuffer_Release(&b[k]);
+  for (int k = 0; k < NB; k++) PyBuffer_Release(&b[k]);
   return result;
 }
 
 static void NameRefs_dealloc(NameRefs *R) {
   Py_XDECREF(R->slow);
   free(R->name_slot); free(R->piece_flags); free(R->kw.a); free(R->entry_at.a); free(R->out.a);
+  free(R->entry_serial.a); free(R->anchors.a);
   free(R->rel.a);
   map_free(&R->keywords);
   map_free(&R->table);
@@ -233,8 +267,8 @@ static void NameRefs_dealloc(NameRefs *R) {
 
 static PyMethodDef NameRefs_methods[] = {
     {"encode", (PyCFunction)NameRefs_encode, METH_VARARGS,
-     "encode(actions, slots, depth, parent) (int32 buffers) -> bytes of int32 rows (action, slot, depth, parent, "
-     "names, name_count)"},
+     "encode(actions, slots, depth, parent, offsets) (int32 buffers) -> bytes of int32 rows (action, slot, depth, "
+     "parent, names, name_count, name_live)"},
     {NULL, NULL, 0, NULL}};
 
 PyTypeObject NameRefsType = {

@@ -308,6 +308,26 @@ class Machine:
           self.out += layout.render(g.layout_keys[cls], e[2])
     self.pending.clear()
 
+  def leaf_offset(self) -> int:
+    """Where a leaf would begin if the next action started one: the bytes written plus the pending run with its
+    open gaps at their defaults (the last by a leaf's kind). Inside a leaf: its start. A function of the prefix
+    (the C decoder's `leaf_offsets` gives the same)."""
+    at = len(self.out)
+    if self.sub == "leaf" or self.done:
+      return at
+    g, last = self.g, len(self.pending) - 1
+    for i, e in enumerate(self.pending):
+      if e[0] == "l":
+        at += len(e[1])
+        continue
+      at += sum(map(len, e[3]))
+      if not e[4]:
+        cls = e[1]
+        if i == last and e[5] is not None and self.choice[0] == "hole":
+          cls = e[5].get("#leaf", cls)
+        at += len(layout.render(g.layout_keys[cls], e[2]))
+    return at
+
   def _begin_sub(self, sub: str, key=None) -> None:
     self.sub = "raw" if sub == "raw_c" else sub
     self.sub_mode = sub

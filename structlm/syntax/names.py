@@ -1,24 +1,28 @@
-"""The scoped variant's names by reference: the structured action sequence, except that a name already used in
-the file is one REF action instead of its pieces.
+"""The scoped variant's names by reference: the structured action sequence, except that a name spelled recently
+enough is one REF action instead of its pieces.
 
-Scheme: a per-file name table in order of first appearance; `REF i` (i < NAME_REFS) stands for the text of
-entry i. Why first appearance and not a recency rank: an entry keeps its index for the whole file, so the model
-can match a REF to where the name was first spelled (the `names` input feature carries index + 1 at the final
-piece of that spelling and at every REF of it); a recency rank changes at every use, and attention would have to
-count. 512 entries cover 97% of the repeated name uses in the stdlib (256: 90%, 1,024: 99.4%); a file's new
-names beyond the 512th are spelled every time.
+Scheme: every spelling of a name (a leaf at a name slot whose text is a name) enters the file's name table as the
+next *serial* and anchors the name at the byte offset where the spelling begins. `REF i` (i < `refs`, a ring
+slot: serial mod refs) stands for the name of the newest serial in slot i, and is legal only for the `live`
+newest serials: those anchored within the previous `window` bytes of source (the leaf's start minus the
+anchor <= window) and among the last `refs`. A name whose last spelling is older is spelled again, which
+re-anchors it. `window` = 0: the whole file so far (the `scoped_file` arm). The encoder emits a REF whenever one
+is legal, so the sequence is canonical (one per file); the window is in source bytes of the file, so a file's
+encoding does not depend on how documents are packed or where a model's row starts.
 
-A *name* is a leaf spelled in a hole whose grammar slot admits one of the language's name kinds
-(`LanguageSpec.name_kinds`) and whose text looks like a name (`LanguageSpec.is_name`). The encoder and the
-decoder both see exactly that (the slot and the text), which makes the scheme lossless, and the encoder emits a
-REF whenever one exists, which makes the sequence canonical (one per file).
+Why serials in a ring and not a recency rank: a serial keeps its REF id while it is live, so the model can match a
+REF to where the name was spelled (the `names` input feature carries id + 1 at the final piece of a spelling and
+at every REF of it); a recency rank changes at every use, and attention would have to count. The legal ids are a
+contiguous run of the ring, so two numbers per position say which: `name_count` (serials before the action) and
+`name_live` (how many of the newest a REF may take there; 0 away from a name hole).
 
-Features besides the structured ones: `names` (index + 1 as above, else 0: a feature of the action itself, known
-once it is read) and `name_count` (table entries complete before the action: REF i is valid only for
-i < name_count; a feature of the action being predicted, known from the prefix).
+Offsets come from the prefix alone: before each action, `Machine.leaf_offset()` (the C decoder's
+`leaf_offsets`) says where a leaf would begin (the bytes written plus the pending gaps at their defaults). The
+encoder, the constraint machine and generation all decide with it.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 
@@ -35,8 +39,14 @@ NAME_REFS = 512
 
 @dataclasses.dataclass
 class ScopedEncoded(Encoded):
-  names: np.ndarray  # int32 [n]: index + 1 at a REF and at the final piece of a name's first spelling, else 0
-  name_count: np.ndarray  # int32 [n]: names in the table before this action
+  names: np.ndarray  # int32 [n]: REF id + 1 at a REF and at the final piece of a name's spelling, else 0
+  name_count: np.ndarray  # int32 [n]: serials (spellings entered) before this action
+  name_live: np.ndarray  # int32 [n]: how many of the newest serials a REF may take here (0 off a name hole)
+
+
+def legal_refs(count, live, refs: int, xp=np):
+  """Boolean [..., refs]: REF i is legal where (count - 1 - i) mod refs < live (xp: numpy or jax.numpy)."""
+  return xp.mod(xp.asarray(count)[..., None] - 1 - xp.arange(refs), refs) < xp.asarray(live)[..., None]
 
 
 def _slow_is_name(pieces, spec, memo: dict, rel: bytes) -> bool:
@@ -51,14 +61,17 @@ def _slow_is_name(pieces, spec, memo: dict, rel: bytes) -> bool:
 class NameScheme:
   """The REF actions of a grammar: ids [ref_base, ref_base + refs) after the grammar's own actions.
 
-  `native`: `encode` with the C transform (structlm/native/names.c); None: when it is built. The numpy
-  `encode_reference` is the reference it is tested against."""
+  `window`: bytes a REF reaches back (0: the whole file). `native`: `encode` with the C transform
+  (structlm/native/names.c); None: when it is built. `encode_reference` (Python) is what it is tested against."""
 
-  def __init__(self, g: ActionGrammar, table: SlotTable | None = None, refs: int = NAME_REFS,
+  def __init__(self, g: ActionGrammar, table: SlotTable | None = None, refs: int = NAME_REFS, window: int = 0,
                native: bool | None = None):
-    self.g, self.table, self.refs = g, table or SlotTable(g), refs
+    if window < 0 or refs < 1:
+      raise ValueError(f"name window {window} / refs {refs}: the window is >= 0 bytes (0: whole file), refs >= 1")
+    self.g, self.table, self.refs, self.window = g, table or SlotTable(g), refs, int(window)
     self.native = native_encoder.available() if native is None else native
     self._native = None
+    self._decoder = None
     self.ref_base = g.vocab_size
     self.vocab_size = g.vocab_size + refs
     self.spec = languages.spec(g.language)
@@ -73,23 +86,16 @@ class NameScheme:
     self.piece_end = g.piece_base + g.pieces.size
     self._final = np.asarray(g.piece_final, bool)
     self._is_name: dict[bytes, bool] = {}
-    self._names_of: dict = {}  # text id -> whether the text is a name
-    self._seq_ids: dict = {}  # piece sequence longer than _per_key -> text id (negative)
-    self._seq_keys: list = []
-    self._bits = max(1, int(g.pieces.size).bit_length())  # bits of a piece id in a packed text id
-    self._per_key = max(1, 60 // self._bits)
-    # ASCII character classes of the language's name pattern: the first character, the others
+    # ASCII character classes of the language's name pattern (the C transform's fast path)
     start = {c for c in range(128) if self.spec.is_name(bytes([c]))}
     cont = {c for c in range(128) if self.spec.is_name(b"_z" + bytes([c]))}  # (no keyword starts with _z)
     pbytes = g.piece_bytes
     self._piece_ascii = np.array([all(c < 128 for c in b) for b in pbytes], bool)
     self._piece_cont = np.array([all(c in cont for c in b) for b in pbytes], bool)
     self._piece_start = np.array([bool(b) and b[0] in start and all(c in cont for c in b[1:]) for b in pbytes], bool)
-    self._keyword_tids = np.array(sorted(self._pack(g.pieces.encode(k.encode())) for k in self.spec.keywords
-                                         if len(g.pieces.encode(k.encode())) <= self._per_key), np.int64)
 
   def __getstate__(self):
-    return dict(self.__dict__, _native=None)
+    return dict(self.__dict__, _native=None, _decoder=None)
 
   def _native_refs(self):
     """The C transform, built on first use from this scheme's tables."""
@@ -98,7 +104,7 @@ class NameScheme:
       flags = (final * 1 | self._piece_ascii * 2 | self._piece_cont * 4 | self._piece_start * 8).astype(int)
       keywords = [self.g.pieces.encode(k.encode()) for k in sorted(self.spec.keywords)]
       self._native = native_encoder.name_refs(dict(
-          piece_base=self.g.piece_base, ref_base=self.ref_base, refs=self.refs,
+          piece_base=self.g.piece_base, ref_base=self.ref_base, refs=self.refs, window=self.window,
           name_slot=self.name_slot.astype(int).tolist(), piece_flags=flags.tolist(),
           keyword_pieces=[p for k in keywords for p in k], keyword_lengths=[len(k) for k in keywords],
           # (the callback must not hold this scheme: NameRefs is no GC container, a cycle would never be freed)
@@ -108,12 +114,22 @@ class NameScheme:
   def is_name(self, text: bytes) -> bool:
     v = self._is_name.get(text)
     if v is None:
+      if len(self._is_name) > 2_000_000:  # bound the memory over a large corpus
+        self._is_name.clear()
       v = self._is_name[text] = self.spec.is_name(text)
     return v
 
+  def live(self, anchors: list, count: int, offset: int) -> int:
+    """How many of the newest serials a REF may take at a leaf beginning at `offset`; anchors: each serial's
+    offset (increasing)."""
+    lo = max(0, count - self.refs)
+    if self.window:
+      lo = max(lo, bisect.bisect_left(anchors, offset - self.window))
+    return count - lo
+
   def mask_table(self) -> np.ndarray:
     """[num_slots, vocab_size] training-mode table: the grammar's, and REF columns on at name slots (which
-    entries exist is the model's `name_count` mask)."""
+    ids are legal is the model's `name_count`/`name_live` mask)."""
     base = self.table.mask_table()
     return np.concatenate([base, np.repeat(self.name_slot[:, None], self.refs, 1)], 1)
 
@@ -131,138 +147,87 @@ class NameScheme:
       raise InvalidAction("the actions end inside a leaf")
     return starts, fin[k]
 
-  def _names_among(self, tids: np.ndarray) -> np.ndarray:
-    """Whether each text id is a name: from per-piece character classes for ASCII texts of up to `_per_key`
-    pieces (a name is a start character, then continuation characters, and not a keyword: the LanguageSpec's
-    pattern has that form), else by the pattern itself (memoised)."""
-    out = np.zeros(len(tids), bool)
-    packed = tids >= 0
-    t = tids[packed]
-    length = t >> 60
-    mask = (1 << self._bits) - 1
-    ascii_ok = np.ones(len(t), bool)
-    cont_ok = np.ones(len(t), bool)
-    for j in range(self._per_key):
-      p = (t >> (self._bits * j)) & mask
-      used = length > j
-      ascii_ok &= ~used | self._piece_ascii[p]
-      cont_ok &= ~used | self._piece_cont[p]
-    first_ok = self._piece_start[t & mask]
-    flags = first_ok & cont_ok & ~np.isin(t, self._keyword_tids)
-    out[packed] = flags
-    slow = np.flatnonzero(packed)[~ascii_ok].tolist() + np.flatnonzero(~packed).tolist()
-    for k in slow:
-      out[k] = self._name_of(int(tids[k]))
-    return out
+  def leaf_offsets(self, actions) -> np.ndarray:
+    """int32 [n]: before each structured action, where a leaf would begin (Machine.leaf_offset), from the C
+    decoder when built."""
+    a = np.ascontiguousarray(actions, np.int32)
+    if not self.native:
+      return self.leaf_offsets_reference(a)
+    if self._decoder is None:
+      self._decoder = native_encoder.NativeDecoder(self.g)
+    return self._decoder.leaf_offsets(a)
 
-  def _name_of(self, tid: int) -> bool:
-    """Whether a leaf's text is a name; `tid`: its text id (`_text_ids`; memoised in `_names_of`)."""
-    cache = self._names_of
-    if len(cache) > 2_000_000:  # bound the memory over a large corpus
-      cache.clear()
-    cache[tid] = flag = self.is_name(self.g.pieces.decode(self._pieces_of(tid)))
-    return flag
+  def leaf_offsets_reference(self, actions) -> np.ndarray:
+    m = Machine(self.g, table=self.table)
+    out = np.zeros(len(actions), np.int32)
+    for i, x in enumerate(np.asarray(actions).tolist()):
+      out[i] = m.leaf_offset()
+      m.step(x, check=False)
+    return out
 
   def encode(self, enc: Encoded) -> ScopedEncoded:
     """The structured encoding of a file -> its scoped encoding."""
     if not self.native:
       return self.encode_reference(enc)
     cols = [np.ascontiguousarray(x, np.int32) for x in (enc.actions, enc.slots, enc.depth, enc.parent)]
+    offsets = self.leaf_offsets(cols[0])
     try:
-      rows = np.frombuffer(self._native_refs().encode(*cols), np.int32).reshape(-1, 6)
+      rows = np.frombuffer(self._native_refs().encode(*cols, offsets), np.int32).reshape(-1, 7)
     except ValueError as e:
       raise InvalidAction(str(e)) from None
-    return ScopedEncoded(*(rows[:, k].copy() for k in range(6)))
+    return ScopedEncoded(*(rows[:, k].copy() for k in range(7)))
 
-  def encode_reference(self, enc: Encoded) -> ScopedEncoded:
-    """`encode` in numpy (vectorised over the file's name leaves): the reference the C transform is tested
-    against."""
-    a = enc.actions
-    n = len(a)
-    starts, ends = (x.astype(np.int64) for x in self._leaves(a, enc.slots))
-    tid = self._text_ids(a, starts, ends)  # equal ids <=> equal texts (a text has one piece sequence)
-    uniq, inv = np.unique(tid, return_inverse=True)
-    is_name = self._names_among(uniq)[inv]
-    starts, ends, tid = starts[is_name], ends[is_name], tid[is_name]
-    # the table in order of first appearance: each name's index, and whether this leaf is its first use
-    uniq, first, inv = np.unique(tid, return_index=True, return_inverse=True)
-    rank = np.empty(len(uniq), np.int64)
-    rank[np.argsort(first)] = np.arange(len(uniq))
-    index = rank[inv]
-    is_first = first[inv] == np.arange(len(tid))
-    new = is_first & (index < self.refs)
-    ref = ~is_first & (index < self.refs)
-    ref_at, ref_end, ref_id, new_end = starts[ref], ends[ref], index[ref], ends[new]
-    out = a.copy()
-    names = np.zeros(n, np.int32)
-    out[ref_at] = self.ref_base + ref_id
-    names[ref_at] = ref_id + 1
-    names[new_end] = index[new] + 1
-    grow = np.zeros(n + 1, np.int32)
-    grow[new_end + 1] = 1
-    count = np.cumsum(grow[:n], dtype=np.int32)
-    # a REF's other pieces go: +1 after its first piece, -1 after its last
-    drop = np.bincount(ref_at + 1, minlength=n + 1) - np.bincount(ref_end + 1, minlength=n + 1)
-    keep = np.cumsum(drop[:n]) == 0
-    return ScopedEncoded(out[keep], enc.slots[keep], enc.depth[keep], enc.parent[keep], names[keep], count[keep])
-
-  def _text_ids(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """An exact int64 id per leaf, equal ids <=> equal piece sequences (<=> equal texts): up to `_per_key` piece
-    ids packed with the length in bits 60-62; a longer leaf gets a negative id from a scheme-wide table."""
-    length = ends - starts + 1
-    tid = length << 60
-    last = len(a) - 1
-    for j in range(self._per_key):
-      p = a[np.minimum(starts + j, last)].astype(np.int64) - self.g.piece_base
-      tid |= np.where(length > j, p, 0) << (self._bits * j)
-    long = np.flatnonzero(length > self._per_key)
-    if len(long):
-      al, seqs = a.tolist(), self._seq_ids
-      ids = []
-      for st, en in zip(starts[long].tolist(), ends[long].tolist()):
-        key = tuple(p - self.g.piece_base for p in al[st:en + 1])
-        i = seqs.get(key)
-        if i is None:
-          if len(seqs) > 1_000_000:  # bound the memory (the ids start again; so does their name cache)
-            seqs.clear()
-            self._seq_keys.clear()
-            self._names_of.clear()
-          i = seqs[key] = -1 - len(self._seq_keys)
-          self._seq_keys.append(key)
-        ids.append(i)
-      tid[long] = ids
-    return tid
-
-  def _pack(self, pieces) -> int:
-    """The text id of a short piece sequence (piece ids relative to piece_base), as `_text_ids` packs it."""
-    tid = len(pieces) << 60
-    for j, p in enumerate(pieces):
-      tid |= p << (self._bits * j)
-    return tid
-
-  def _pieces_of(self, tid: int) -> tuple:
-    """The piece ids (relative to piece_base) of a text id."""
-    if tid < 0:
-      return self._seq_keys[-1 - tid]
-    mask = (1 << self._bits) - 1
-    return tuple((tid >> (self._bits * j)) & mask for j in range(tid >> 60))
+  def encode_reference(self, enc: Encoded, offsets=None) -> ScopedEncoded:
+    """`encode` in Python, one leaf at a time (offsets from the Python machine unless given): the reference the
+    C transform is tested against."""
+    a, sl, dp, pa = (np.asarray(x).tolist() for x in (enc.actions, enc.slots, enc.depth, enc.parent))
+    off = (self.leaf_offsets_reference(enc.actions) if offsets is None else np.asarray(offsets)).tolist()
+    leaf_end = dict(zip(*(x.tolist() for x in self._leaves(np.asarray(enc.actions), np.asarray(enc.slots)))))
+    rows, anchors, latest, count, i, n = [], [], {}, 0, 0, len(a)
+    while i < n:
+      live = self.live(anchors, count, off[i]) if self.name_slot[sl[i]] else 0
+      e = leaf_end.get(i)
+      if e is None:
+        rows.append([a[i], sl[i], dp[i], pa[i], 0, count, live])
+        i += 1
+        continue
+      text = self.g.pieces.decode([x - self.g.piece_base for x in a[i:e + 1]])
+      name = self.is_name(text)
+      serial = latest.get(text) if name else None
+      if serial is not None and serial >= count - live:  # a legal REF
+        rid = serial % self.refs
+        rows.append([self.ref_base + rid, sl[i], dp[i], pa[i], rid + 1, count, live])
+        i = e + 1
+        continue
+      for k in range(i, e + 1):
+        rows.append([a[k], sl[k], dp[k], pa[k], 0, count, live if k == i else 0])
+      if name:  # a spelling: the next serial, anchored where it begins
+        rows[-1][4] = count % self.refs + 1
+        latest[text] = count
+        anchors.append(off[i])
+        count += 1
+      i = e + 1
+    arr = np.asarray(rows, np.int32).reshape(-1, 7)
+    return ScopedEncoded(*(arr[:, k].copy() for k in range(7)))
 
   def expand(self, actions, slots) -> np.ndarray:
-    """Scoped actions with their slots (as a dataset stores them) -> the structured actions: each REF spelled."""
+    """Scoped actions with their slots (as a dataset stores them) -> the structured actions: each REF spelled
+    (the newest name in its ring slot; whether the REF was legal there is the machine's check)."""
     a, s = np.asarray(actions, np.int32), np.asarray(slots, np.int32)
-    parts, last, table, index = [], 0, [], {}
+    parts, last, ring = [], 0, [None] * self.refs
+    count = 0
     for st, en in zip(*(x.tolist() for x in self._leaves(a, s))):
       if a[st] >= self.ref_base:
         i = int(a[st]) - self.ref_base
-        if i >= len(table):
-          raise InvalidAction(f"REF {i} at position {st}, but the name table holds {len(table)} names")
-        parts += [a[last:st], self.spell(table[i])]
+        if i >= self.refs or ring[i] is None:
+          raise InvalidAction(f"REF {i} at position {st}, but no name was spelled for it")
+        parts += [a[last:st], self.spell(ring[i])]
         last = st + 1
         continue
       text = self.g.pieces.decode((a[st:en + 1] - self.g.piece_base).tolist())
-      if self.is_name(text) and text not in index and len(table) < self.refs:
-        index[text] = len(table)
-        table.append(text)
+      if self.is_name(text):
+        ring[count % self.refs] = text
+        count += 1
     parts.append(a[last:])
     return np.concatenate(parts).astype(np.int32)
 
@@ -271,24 +236,46 @@ class NameScheme:
 
 
 class ScopedMachine(Machine):
-  """The constraint machine with REF actions and the file's name table. `strict=True` also applies the scope
-  rules of generation (structlm/syntax/scope_rules.py): a read only of a name bound in a visible scope."""
+  """The constraint machine with REF actions and the file's name table (a ring of serials, as NameScheme
+  describes). `strict=True` also applies the scope rules of generation (structlm/syntax/scope_rules.py): a read
+  only of a name bound in a visible scope."""
 
   def __init__(self, scheme: NameScheme, **kw):
     super().__init__(scheme.g, table=scheme.table, **kw)
     self.scheme = scheme
-    self.names: list[bytes] = []
-    self.index: dict[bytes, int] = {}
+    self.ring: list[bytes | None] = [None] * scheme.refs  # REF id -> the newest serial's name in that slot
+    self.anchors: list[int] = []  # each serial's leaf offset
+    self.count = 0
     self.last_name = 0  # the `names` feature of the last action applied
     self._name_leaf = False
+    self._leaf_start = 0
     self._replaying = False
+    self._live_at = (-1, 0)  # (steps, live) cache
     self.scopes = None
     if self.strict:
       from structlm.syntax.scope_rules import ScopeTracker
       self.scopes = ScopeTracker(self)
 
   def name_count(self) -> int:
-    return len(self.names)
+    return self.count
+
+  def name_live(self) -> int:
+    """How many of the newest serials a REF may take at this point (0 away from a name hole)."""
+    if not self.at_name():
+      return 0
+    if self._live_at[0] != self.steps:
+      self._live_at = (self.steps, self.scheme.live(self.anchors, self.count, self.leaf_offset()))
+    return self._live_at[1]
+
+  def legal(self) -> list[tuple[int, bytes]]:
+    """(REF id, name) of every legal REF here, oldest first."""
+    r = self.scheme.refs
+    return [(k % r, self.ring[k % r]) for k in range(self.count - self.name_live(), self.count)]
+
+  @property
+  def index(self) -> dict[bytes, int]:
+    """Name -> the REF id that stands for it here (the legal ones only)."""
+    return {t: i for i, t in self.legal()}
 
   def at_name(self) -> bool:
     return (not self.done and self.sub is None and self.choice[0] == "hole"
@@ -304,26 +291,33 @@ class ScopedMachine(Machine):
       if self.scopes is not None:  # strict mode
         self.scopes.narrow(m)
       else:
-        m[s.ref_base:s.ref_base + len(self.names)] = True
+        m[[s.ref_base + i for i, _ in self.legal()]] = True
     return m
 
   def action_name(self, a: int) -> str:
     s = self.scheme
     if a >= s.ref_base:
-      return f"REF {a - s.ref_base} (the file's name table holds {len(self.names)} names)"
+      return (f"REF {a - s.ref_base} (legal here: {sorted(i for i, _ in self.legal())}; the window reaches "
+              f"{s.window or 'the whole file'} bytes back)")
     return super().action_name(a)
 
   def _apply(self, a: int) -> None:
+    self._live_at = (-1, 0)
+    self._apply_scoped(a)
+    self._live_at = (-1, 0)
+
+  def _apply_scoped(self, a: int) -> None:
     s = self.scheme
     if a >= s.ref_base:
       i = a - s.ref_base
-      if i >= len(self.names) or not self.at_name():
-        raise InvalidAction(f"REF {i} is not valid here (the name table holds {len(self.names)} names)")
+      text = self.ring[i] if i < s.refs else None
+      if not self.at_name() or (i, text) not in self.legal():
+        raise InvalidAction(f"REF {i} is not legal here (legal: {sorted(j for j, _ in self.legal())})")
       if self.scopes is not None:
         self.scopes.begin()
-        self.scopes.end(self.names[i])
+        self.scopes.end(text)
       self._replaying = True
-      for p in s.spell(self.names[i]):
+      for p in s.spell(text):
         super()._apply(int(p))
       self._replaying = False
       self.last_name = i + 1
@@ -332,6 +326,7 @@ class ScopedMachine(Machine):
     starts = not self._replaying and s.g.piece_base <= a < s.piece_end and self.at_name()
     if starts:
       self._name_leaf = True
+      self._leaf_start = self.leaf_offset()
       if self.scopes is not None:
         self.scopes.begin()
     super()._apply(a)
@@ -344,7 +339,52 @@ class ScopedMachine(Machine):
       text = bytes(self.sub_text)
       if self.scopes is not None:
         self.scopes.end(text)
-      if s.is_name(text) and text not in self.index and len(self.names) < s.refs:
-        self.index[text] = len(self.names)
-        self.names.append(text)
-        self.last_name = len(self.names)
+      if s.is_name(text):  # a spelling: the next serial, anchored where it began
+        self.ring[self.count % s.refs] = text
+        self.anchors.append(self._leaf_start)
+        self.count += 1
+        self.last_name = (self.count - 1) % s.refs + 1
+
+
+
+def window_report(scheme: NameScheme, actions, slots, source: bytes) -> dict:
+  """Where each REF stands and where its name was last spelled, found again from the decoded `source` (not from
+  the encoder's bookkeeping): the scoped actions are expanded and replayed through the plain structured machine,
+  whose leaf offsets say where every name leaf begins; each (offset, text) must be a name node of tree-sitter's
+  parse of `source`. Counts: refs; refs_beyond_window (a REF whose name's last spelling began more than
+  `scheme.window` bytes before it); unplaced (a name leaf tree-sitter does not confirm at that offset)."""
+  a, sl = np.asarray(actions, np.int32), np.asarray(slots, np.int32)
+  structured = scheme.expand(a, sl).tolist()
+  kinds, nodes, stack = set(scheme.spec.name_kinds), set(), [languages.parser(scheme.g.language).parse(source).root_node]
+  while stack:
+    n = stack.pop()
+    if n.type in kinds:
+      nodes.add((n.start_byte, source[n.start_byte:n.end_byte]))
+    stack.extend(n.children)
+  m = Machine(scheme.g, table=scheme.table)
+  ring, count, spelled_at = [None] * scheme.refs, 0, {}
+  out = dict(refs=0, refs_beyond_window=0, unplaced=0)
+  j = prev = 0  # j: position in the structured actions; prev: in the scoped ones
+  for st, en in zip(*(x.tolist() for x in scheme._leaves(a, sl))):
+    for x in structured[j:j + st - prev]:
+      m.step(x, check=False)
+    j += st - prev
+    at = m.leaf_offset()
+    ref = a[st] >= scheme.ref_base
+    text = ring[a[st] - scheme.ref_base] if ref else scheme.g.pieces.decode((a[st:en + 1] - scheme.g.piece_base).tolist())
+    n_pieces = len(scheme.spell(text)) if ref else en - st + 1
+    for x in structured[j:j + n_pieces]:
+      m.step(x, check=False)
+    j, prev = j + n_pieces, en + 1
+    if not scheme.is_name(text):
+      continue
+    out["unplaced"] += (at, text) not in nodes
+    if ref:
+      last = spelled_at.get(text)
+      out["refs"] += 1
+      out["refs_beyond_window"] += last is None or bool(scheme.window and at - last > scheme.window)
+    else:
+      ring[count % scheme.refs] = text
+      count += 1
+      spelled_at[text] = at
+  return out

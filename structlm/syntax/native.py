@@ -78,6 +78,15 @@ class NativeDecoder:
     except ValueError as e:
       raise InvalidAction(str(e)) from None
 
+  def leaf_offsets(self, actions) -> np.ndarray:
+    """int32 [n]: before each action, where a leaf would begin (Machine.leaf_offset)."""
+    from structlm.syntax.machine import InvalidAction
+    try:
+      out = self._decoder.leaf_offsets(np.ascontiguousarray(actions, dtype=np.int32))
+    except ValueError as e:
+      raise InvalidAction(str(e)) from None
+    return np.frombuffer(out, np.int32)
+
 
 class _Resolver:
   """Answers the C encoder's cache misses with the Python encoder's own decisions."""

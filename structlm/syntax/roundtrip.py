@@ -13,7 +13,7 @@ from structlm.syntax.build import build_grammar
 from structlm.syntax.codec import Codec
 from structlm.syntax.grammar import ActionGrammar, GrammarConfig
 from structlm.syntax.machine import Machine
-from structlm.syntax.names import NameScheme, ScopedMachine
+from structlm.syntax.names import NameScheme, ScopedMachine, window_report
 from structlm.syntax.pieces import train_source_bpe
 from structlm.syntax.tree import DEFAULT_MAX_BYTES, Skip, strip_comments
 
@@ -29,10 +29,11 @@ def _ast_dump(src: bytes):
 
 def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False, grammar: ActionGrammar | None = None,
               config: GrammarConfig | None = None, max_bytes: int = DEFAULT_MAX_BYTES, holdout: float = 0.0,
-              progress: bool = True, scoped: bool = False) -> dict:
+              progress: bool = True, scoped: bool = False, name_window: int = 768) -> dict:
   """Encode and decode every file. With `holdout` > 0, the grammar is built from the other files only and the
   figures are for the held-out ones. With `scoped`, each file's scoped encoding (names by reference) is replayed
-  through the scoped machine too, slot and REF validity checked at every action."""
+  through the scoped machine too, slot and REF validity checked at every action, REFs within `name_window` source
+  bytes (checked again from the decoded source by names.window_report); the whole-file arm's length beside it."""
   t0 = time.time()
   skipped = collections.Counter()
   files = []
@@ -58,7 +59,8 @@ def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False
     grammar = build_grammar(language, train, config, max_bytes=max_bytes)
   build_s = time.time() - t0
   codec = Codec(grammar)
-  names = NameScheme(grammar, codec.table) if scoped else None
+  names = NameScheme(grammar, codec.table, window=name_window) if scoped else None
+  file_names = NameScheme(grammar, codec.table, window=0) if scoped else None
   stats = collections.Counter()
   encode_s = 0.0
   violations = 0
@@ -99,6 +101,7 @@ def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False
       failures.append(f"{path}: decoded bytes differ")
     if names is not None:
       _scoped_check(path, src, enc, names, stats, failures)
+      stats["scoped_file_actions"] += len(file_names.encode(enc))
   # the token BPE paired with the grammar: trained on the same files as the grammar, with the BPE size the grammar
   # was built for (its leaf pieces have as many merges). A grammar built elsewhere has no such BPE here: no column
   n_bytes = max(stats["bytes"], 1)
@@ -110,7 +113,10 @@ def roundtrip(paths: list[str], language: str = "python", *, strip: bool = False
   extra = {}
   if scoped:
     extra = dict(scoped_exact=stats["scoped_exact"], scoped_actions=stats["scoped_actions"],
-                 scoped_actions_per_byte=stats["scoped_actions"] / n_bytes,
+                 scoped_actions_per_byte=stats["scoped_actions"] / n_bytes, name_window=name_window,
+                 scoped_refs=stats["scoped_refs"], scoped_refs_beyond_window=stats["scoped_refs_beyond_window"],
+                 scoped_names_unplaced=stats["scoped_unplaced"],
+                 scoped_file_actions_per_byte=stats["scoped_file_actions"] / n_bytes,
                  scoped_constraint_violations=stats["scoped_violations"], scoped_ast_equal=stats["scoped_ast_equal"])
   return dict(
       files=stats["files"], parsed=stats["parsed"], exact=stats["exact"], skipped=dict(skipped), **extra,
@@ -128,7 +134,7 @@ def _scoped_check(path, src: bytes, enc, names: NameScheme, stats, failures) -> 
   m = ScopedMachine(names)
   try:
     for i, a in enumerate(se.actions):
-      if m.slot() != se.slots[i] or m.name_count() != se.name_count[i]:
+      if (m.slot(), m.name_count(), m.name_live()) != (se.slots[i], se.name_count[i], se.name_live[i]):
         raise ValueError(f"scoped feature mismatch at {i}")
       m.step(int(a))
   except ValueError as e:
@@ -140,6 +146,9 @@ def _scoped_check(path, src: bytes, enc, names: NameScheme, stats, failures) -> 
     failures.append(f"{path} (scoped): decoded bytes differ")
     return
   stats["scoped_exact"] += 1
+  rep = window_report(names, se.actions, se.slots, out)
+  for k in ("refs", "refs_beyond_window", "unplaced"):
+    stats["scoped_" + k] += rep[k]
   if names.g.language == "python":
     d = _ast_dump(src)
     stats["scoped_ast_equal"] += d is not None and d == _ast_dump(out)

@@ -260,8 +260,9 @@ class ScopeTracker:
       return role, target, None, None  # (unreachable in practice: every name the grammar knows is taken)
     if role == DEL:  # `del x`, `x += 1`: only a name bound in this very scope (not a builtin or a global)
       here = self._deletable()
-      if here:
-        return role, None, here, self._lexicon(("#del",) + tuple(key), list)  # REFs only
+      if here:  # REFs, and spellings of those no REF reaches (spelled before the name window)
+        far = frozenset(here - self.mc.index.keys())
+        return role, None, here, self._lexicon(("#del", far) + tuple(key), lambda: sorted(far))
       lex = self._lexicon(("#literals",) + tuple(key), lambda: self._literals(key))
       if self.mc.table.strict._lexicon(lex):  # (a literal: not valid Python, but no read of a name either)
         return role, None, here, lex
@@ -273,8 +274,9 @@ class ScopeTracker:
     elif active.kind == "function":  # `for x in x`: a name this function is binding is local, not bound yet
       ok -= {n for e in self.stack for sc, n in e.pending if sc is active and n not in active.names}
     hidden = frozenset(self.builtins - ok)  # builtins shadowed that way
-    lex = self._lexicon((READ_KEY, hidden) + tuple(key),
-                        lambda: [t for t in self.rules.builtins if t not in hidden] + self._literals(key))
+    far = frozenset(ok - self.builtins - self.mc.index.keys())  # bound, but spelled before the name window
+    lex = self._lexicon((READ_KEY, hidden, far) + tuple(key),
+                        lambda: [t for t in self.rules.builtins if t not in hidden] + sorted(far) + self._literals(key))
     return (LOOP if role == LOOP else READ), None, ok, lex
 
   def _unbindable(self, scope: Scope) -> set:
@@ -306,7 +308,7 @@ class ScopeTracker:
 
   def _deletable(self) -> set:
     """Names a `del` or an augmented assignment may take here: those bound in this very scope."""
-    return self._active().names & self.mc.index.keys()
+    return set(self._active().names)
 
   def narrow_statements(self, m: np.ndarray) -> None:
     """At a hole: no `del` or augmented assignment where no name could be its target (when another choice is
@@ -343,15 +345,16 @@ class ScopeTracker:
   def narrow(self, m: np.ndarray) -> None:
     """At a name hole: the REF columns and spellings this hole allows in strict mode."""
     mc, s = self.mc, self.mc.scheme
-    refs = m[s.ref_base:s.ref_base + len(mc.names)]
     if not m[mc.g.piece_base:s.piece_end].any():  # strict mode allows no leaf here (nothing could follow it)
       return
+    legal = mc.legal()
     if not self.enabled:
-      refs[:] = True
+      m[[s.ref_base + i for i, _ in legal]] = True
       return
     self._sync()
     _, _, ok, lex = self._rules()
-    refs[:] = True if ok is None else [t in ok for t in mc.names]
+    m[[s.ref_base + i for i, t in legal if ok is None or t in ok]] = True
+    refs = m[s.ref_base:]
     if lex is not None:
       m[mc.g.piece_base:s.piece_end] = False
       if not (mc.forced() and refs.any()):  # past the length cap a REF finishes the leaf soonest

@@ -1,8 +1,10 @@
 """tfds builder: a code corpus as ArrayRecord, one record per file, with both variants' ids.
 
 Features: path, bytes (source byte length), tokens (BPE ids, token variant), actions / slots / depth / parent
-(structured variant), scoped_actions / scoped_slots / scoped_depth / scoped_parent / names / name_count (scoped
-variant; structlm/variants.py says which variant reads which). Vocabularies are built from the train split only, before any record is written, and live
+(structured variant), scoped_actions / ... / names / name_count / name_live (scoped variant, REFs within the
+config's name_window bytes) and the same prefixed file_ (scoped_file: whole-file REFs); structlm/variants.py
+says which variant reads which. The name window is part of the config's name; the vocabularies do not depend
+on it and are shared. Vocabularies are built from the train split only, before any record is written, and live
 beside the dataset (`<data_dir>/code_corpus/<config>/vocab/`); their hashes are in the dataset's metadata.
 """
 from __future__ import annotations
@@ -18,8 +20,9 @@ from etils import epath
 from structlm.data import vocab as vocab_lib
 from structlm.data.corpora import Document, dedup, iter_corpus
 
-# 1.1: leaf pieces get the token BPE's merges (leaf_capacity); 1.2: int arrays as raw bytes; 1.3: scoped fields
-VERSION = "1.3.0"
+# 1.1: leaf pieces get the token BPE's merges (leaf_capacity); 1.2: int arrays as raw bytes; 1.3: scoped fields;
+# 1.4: scoped REFs within a name window (name_live), the whole-file arm as file_ fields
+VERSION = "1.4.0"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -29,16 +32,24 @@ class CodeCorpusConfig(tfds.core.BuilderConfig):
   strip_comments: bool = False
   vocab_size: int = 8192
   leaf_capacity: str = "merges"  # structlm.syntax.grammar.GrammarConfig.leaf_capacity
+  name_window: int = vocab_lib.DEFAULT_NAME_WINDOW  # bytes a scoped REF reaches back (structlm/syntax/names.py)
   max_bytes: int = 1 << 20
   workers: int = 0  # encoding processes (0: one per core)
   beam: bool = False  # encode in an Apache Beam pipeline (needs apache-beam and a runner in DownloadConfig)
 
 
-def config_name(corpus: str, language: str, strip_comments: bool, vocab_size: int,
-                leaf_capacity: str = "merges") -> str:
+def vocab_name(corpus: str, language: str, strip_comments: bool, vocab_size: int,
+               leaf_capacity: str = "merges") -> str:
+  """The vocabularies' directory name: what they depend on."""
   slug = "".join(ch if ch.isalnum() else "_" for ch in corpus).strip("_")[-40:] or "corpus"
   tail = "" if leaf_capacity == "merges" else f"-{leaf_capacity}"
   return f"{slug}-{language}-{'nocomments' if strip_comments else 'raw'}-v{vocab_size}{tail}"
+
+
+def config_name(corpus: str, language: str, strip_comments: bool, vocab_size: int, leaf_capacity: str = "merges",
+                name_window: int = vocab_lib.DEFAULT_NAME_WINDOW) -> str:
+  """The dataset's name: its vocabularies' and its name window (two windows never share a dataset)."""
+  return f"{vocab_name(corpus, language, strip_comments, vocab_size, leaf_capacity)}-w{name_window}"
 
 
 class CodeCorpus(tfds.core.GeneratorBasedBuilder):
@@ -56,7 +67,9 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
             "path": tfds.features.Text(), "bytes": np.int64, "tokens": ints,
             "actions": ints, "slots": ints, "depth": ints, "parent": ints,
             "scoped_actions": ints, "scoped_slots": ints, "scoped_depth": ints, "scoped_parent": ints,
-            "names": ints, "name_count": ints,
+            "names": ints, "name_count": ints, "name_live": ints,
+            **{"file_" + k: ints for k in ("scoped_actions", "scoped_slots", "scoped_depth", "scoped_parent",
+                                            "names", "name_count", "name_live")},
         }),
         metadata=tfds.core.MetadataDict(),
     )
@@ -67,7 +80,8 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
     self.stats = vocab_lib.Stats(duplicates=dropped)
     docs = [vocab_lib.preprocess(d, cfg, self.stats) for d in docs]
     docs = [d for d in docs if d is not None]
-    vdir = vocab_dir(self._data_dir_root, cfg.name)
+    vdir = vocab_dir(self._data_dir_root, vocab_name(cfg.corpus, cfg.language, cfg.strip_comments, cfg.vocab_size,
+                                                     cfg.leaf_capacity))
     vocab = vocab_lib.build_or_load(vdir, [d for d in docs if d.split == "train"], cfg)
     self.info.metadata.update(vocab.hashes())
     by_split = {name: [d for d in docs if d.split == name] for name in ("train", "validation", "test")}
@@ -76,7 +90,7 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, docs: list[Document], vdir: str):
     cfg = self.builder_config
     if cfg.beam:
-      return _beam_examples(docs, vdir, cfg.language)
+      return _beam_examples(docs, vdir, cfg.language, cfg.name_window)
     return self._local_examples(docs, vdir)
 
   def _local_examples(self, docs: list[Document], vdir: str):
@@ -88,10 +102,10 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
       # grain threads may hold locks a forked child would wait on forever
       ctx = mp.get_context("forkserver")
       ctx.set_forkserver_preload(["structlm.data.vocab"])
-      with ctx.Pool(workers, initializer=vocab_lib.init_worker, initargs=(vdir, cfg.language)) as pool:
+      with ctx.Pool(workers, initializer=vocab_lib.init_worker, initargs=(vdir, cfg.language, cfg.name_window)) as pool:
         results = list(pool.imap(vocab_lib.encode_in_worker, args, chunksize=8))
     else:
-      vocab_lib.init_worker(vdir, cfg.language)
+      vocab_lib.init_worker(vdir, cfg.language, cfg.name_window)
       results = [vocab_lib.encode_in_worker(a) for a in args]
     for (key, _), res in zip(args, results):
       if isinstance(res, str):
@@ -100,14 +114,14 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
       yield key, res
 
 
-def _beam_examples(docs: list[Document], vdir: str, language: str):
+def _beam_examples(docs: list[Document], vdir: str, language: str, name_window: int):
   """The same encoding as a Beam PTransform: tfds runs it on the runner given in DownloadConfig (DirectRunner,
   Dataflow, Spark, Flink). Vocabularies are read once per worker from `vdir` (which must be reachable)."""
   beam = tfds.core.lazy_imports.apache_beam
 
   class Encode(beam.DoFn):
     def setup(self):
-      vocab_lib.init_worker(vdir, language)
+      vocab_lib.init_worker(vdir, language, name_window)
 
     def process(self, arg):
       res = vocab_lib.encode_in_worker(arg)

@@ -221,6 +221,10 @@ def _sample(args) -> int:
   return 0
 
 
+def _slug(path: str) -> str:
+  return "".join(ch if ch.isalnum() else "_" for ch in path).strip("_")[-60:] or "corpus"
+
+
 def _evaluate(args) -> int:
   import os
 
@@ -230,9 +234,17 @@ def _evaluate(args) -> int:
   from structlm.generate import load_run
   absl_logging.set_verbosity(absl_logging.ERROR)
   run = load_run(args.workdir)
-  res = per_file_bpb(run, args.split)
-  out = dict(variant=run.cfg.variant, split=args.split, checkpoint_step=run.step, bpb=res["bpb"],
-             files=res["files"], bytes=res["bytes"])
+  skipped = None
+  if args.corpus:
+    from structlm.evaluate import encode_corpus
+    records, skipped = encode_corpus(run, args.corpus)
+    res = per_file_bpb(run, records=records)
+  else:
+    res = per_file_bpb(run, args.split)
+  where = "corpus" if args.corpus else args.split
+  out = dict(variant=run.cfg.variant, split=None if args.corpus else args.split, corpus=args.corpus,
+             checkpoint_step=run.step, bpb=res["bpb"], files=res["files"], bytes=res["bytes"], skipped=skipped,
+             names=res.get("names"))
   if args.samples:
     m, _ = sample_metrics(run, args.samples, max_len=args.max_len, temperature=args.temperature, seed=args.seed)
     out.update(m)
@@ -244,7 +256,8 @@ def _evaluate(args) -> int:
     comp = complete(run, args.split, n=args.complete, seed=args.seed)
     cases = comp.pop("cases")
     out["completion"] = comp
-  path = os.path.join(args.workdir, f"eval_{args.split}.json")
+  path = os.path.join(args.workdir, f"eval_{where}.json" if not args.corpus else
+                      f"eval_corpus_{_slug(args.corpus)}.json")
   with open(path, "w") as f:
     json.dump(dict(out, per_file=res["table"], completion_cases=cases), f, indent=1)
   out["per_file_table"] = path
@@ -371,6 +384,8 @@ def main(argv=None) -> None:
   p = sub.add_parser("evaluate", help="bits per byte with a per-file table; sample validity and diversity")
   p.add_argument("--workdir", required=True)
   p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+  p.add_argument("--corpus", help="score these files instead of a split (a directory, glob, .jsonl or .parquet), "
+                 "encoded with the run's own vocabularies")
   p.add_argument("--samples", type=int, default=0, help="also draw this many samples and measure them")
   p.add_argument("--max-len", type=int)
   p.add_argument("--temperature", type=float, default=1.0)

@@ -22,12 +22,44 @@ from structlm.syntax import languages
 from structlm.syntax.tree import python3_ok
 
 
-def per_file_bpb(run: LoadedRun, split: str = "test", batch: int = 8) -> dict:
-  """{bpb, files, bytes, table: [{path, bytes, bits, bpb}]} over every document of the split."""
+def encode_corpus(run: LoadedRun, corpus: str) -> tuple[list[dict], dict]:
+  """A corpus (directory, glob, .jsonl/.parquet: what `prepare` accepts) encoded with the run's own vocabularies,
+  every variant's fields per file (so every variant scores the same files and bytes): (records, skipped by
+  reason). A corpus with no file of the run's language is refused."""
+  import collections
+
+  from structlm.data.corpora import dedup, iter_corpus
+  from structlm.syntax.tree import Skip, check_source, strip_comments
+  lang = run.cfg.language
+  docs, duplicates = dedup(iter_corpus(corpus, lang))
+  if not docs:
+    others = [name for name in sorted(languages.LANGUAGES) if name != lang and list(iter_corpus(corpus, name))]
+    hint = f" (it holds {', '.join(others)} files: this run was trained on {lang})" if others else ""
+    raise ValueError(f"{corpus} holds no {lang} file{hint}")
+  skipped = collections.Counter()
+  records = []
+  for d in docs:
+    try:
+      check_source(d.content)
+      content = strip_comments(d.content, lang) if run.cfg.strip_comments else d.content
+      fields = run.vocab.record(content)
+    except Skip as e:
+      skipped[e.reason] += 1
+      continue
+    records.append({"path": d.key, "bytes": len(content), **fields})
+  if not records:
+    raise ValueError(f"no file of {corpus} could be encoded (skipped: {dict(skipped)})")
+  return records, dict(skipped, duplicates=duplicates) if duplicates else dict(skipped)
+
+
+def per_file_bpb(run: LoadedRun, split: str = "test", batch: int = 8, records: list | None = None) -> dict:
+  """{bpb, files, bytes, table: [{path, bytes, bits, bpb}]} over every document of the split (or of `records`,
+  from encode_corpus)."""
   pb = PackedBatches(run.data["dataset_dir"], split, **dict(batch_options(run.cfg, run.mcfg), global_batch=batch),
-                     process_index=0, process_count=1)
+                     process_index=0, process_count=1, records=records)
   fn = jax.jit(lambda p, b, m: position_nll(nnx.merge(run.graphdef, p), b, m)[0])
   nll = np.zeros(len(pb.doc_bytes))
+  usage = NameUsage(run.variant.scheme(run.vocab)) if run.variant.refs else None
   rows = pb.rows_per_epoch
   for b in range(-(-rows // batch)):
     idx = list(range(b * batch, (b + 1) * batch))
@@ -38,6 +70,8 @@ def per_file_bpb(run: LoadedRun, split: str = "test", batch: int = 8) -> dict:
     target_doc = host["doc"][:, 1:]
     ok = (target_doc >= 0) & keep[:, None]
     np.add.at(nll, target_doc[ok], out[ok])
+    if usage is not None:
+      usage.add(host, out, ok)
   table = []
   for i in pb.docs:
     path = pb.source[int(i)]["path"]
@@ -47,7 +81,50 @@ def per_file_bpb(run: LoadedRun, split: str = "test", batch: int = 8) -> dict:
                       bpb=bits / max(n_bytes, 1)))
   total_bits = sum(r["bits"] for r in table)
   total_bytes = sum(r["bytes"] for r in table)
-  return dict(bpb=total_bits / max(total_bytes, 1), files=len(table), bytes=total_bytes, table=table)
+  out = dict(bpb=total_bits / max(total_bytes, 1), files=len(table), bytes=total_bytes, table=table)
+  if usage is not None:
+    out["names"] = usage.summary(total_bytes)
+  return out
+
+
+class NameUsage:
+  """How a scoped model uses names, over the scored positions: REFs (count, bits, and the uniform bound: log2 of
+  the legal REFs where each stands) and spellings at name slots (leaves spelled in pieces where a name may
+  stand: their bits per leaf)."""
+
+  def __init__(self, scheme):
+    self.s = scheme
+    self.final = np.asarray(scheme.g.piece_final, bool)
+    self.refs = self.spelled = 0
+    self.ref_bits = self.uniform_bits = self.spelled_bits = 0.0
+
+  def add(self, host: dict, nll, ok) -> None:
+    s, ln2 = self.s, math.log(2)
+    tgt, slots, live = host["ids"][:, 1:], host["slots"][:, 1:], host["name_live"][:, 1:]
+    ref = ok & (tgt >= s.ref_base) & (tgt < s.ref_base + s.refs)  # (BOS, after them, is never a target)
+    self.refs += int(ref.sum())
+    self.ref_bits += float(nll[ref].sum()) / ln2
+    self.uniform_bits += float(np.log2(np.maximum(live[ref], 1)).sum())
+    piece = (tgt >= s.g.piece_base) & (tgt < s.piece_end)
+    for b in range(tgt.shape[0]):
+      acc, inside = 0.0, False
+      for t in np.flatnonzero(ok[b] & piece[b]).tolist():
+        a = int(tgt[b, t])
+        if not inside and s.name_slot[slots[b, t]]:
+          inside, acc = True, 0.0
+        if inside:
+          acc += float(nll[b, t])
+          if self.final[a - s.g.piece_base]:
+            self.spelled += 1
+            self.spelled_bits += acc / ln2
+            inside = False
+
+  def summary(self, n_bytes: int) -> dict:
+    uses = self.refs + self.spelled
+    return dict(refs=self.refs, refs_per_byte=self.refs / max(n_bytes, 1), ref_share=self.refs / max(uses, 1),
+                bits_per_ref=self.ref_bits / max(self.refs, 1),
+                uniform_bits_per_ref=self.uniform_bits / max(self.refs, 1),
+                spelled=self.spelled, bits_per_spelled_name=self.spelled_bits / max(self.spelled, 1))
 
 
 def validity(texts: list[bytes], language: str) -> dict:

@@ -173,3 +173,36 @@ def test_choose_greedy_nucleus_and_temperature():
   np.testing.assert_allclose(np.bincount(draws, minlength=4) / 4000, [0.6, 0.3, 0.1, 0.0], atol=0.03)
   masked = np.array([[-np.inf, 0.0, -np.inf, 0.0]])
   assert {int(choose(masked, rng, 1.0, 1.0)[0]) for _ in range(50)} == {1, 3}
+
+
+def test_evaluate_on_a_foreign_corpus(runs, tmp_path):
+  """`evaluate --corpus`: files that are in no split of the run's corpus, encoded with the run's vocabularies:
+  every variant scores the same files and bytes, per file; a file with a production the grammar never saw is
+  scored (the generic path), not skipped; a parse error is counted by reason; a JavaScript directory is refused."""
+  from structlm.evaluate import encode_corpus
+  foreign = tmp_path / "foreign"
+  foreign.mkdir()
+  (foreign / "a.py").write_text("def f(x):\n    return [y async for y in x]\n")  # (an async comprehension)
+  (foreign / "b.py").write_text("def g(a, b):\n    c = a + b\n    return c * a\n")
+  (foreign / "c.py").write_text("match p:\n    case [1, *rest] if rest:\n        pass\n")  # unseen productions
+  (foreign / "broken.py").write_text("def f(:\n")
+  tables = {}
+  for variant, (workdir, _) in runs.items():
+    run = load_run(workdir)
+    records, skipped = encode_corpus(run, str(foreign))
+    assert skipped == {"parse_error": 1}
+    ev = per_file_bpb(run, records=records)
+    tables[variant] = {r["path"]: r for r in ev["table"]}
+    assert ev["files"] == 3 and all(0 < r["bpb"] < 20 for r in ev["table"])
+    if variant == "scoped":  # how names are used: REFs against the uniform bound, spellings at name slots
+      names = ev["names"]
+      assert names["refs"] > 0 and names["spelled"] > 0 and 0 < names["ref_share"] < 1
+      assert names["bits_per_ref"] > 0 and names["uniform_bits_per_ref"] >= 0
+  paths = {v: sorted((os.path.basename(p), r["bytes"]) for p, r in t.items()) for v, t in tables.items()}
+  assert paths["token"] == paths["structured"] == paths["scoped"] and [p for p, _ in paths["token"]] == [
+      "a.py", "b.py", "c.py"]
+  js = tmp_path / "js"
+  js.mkdir()
+  (js / "x.js").write_text("const a = 1;\n")
+  with pytest.raises(ValueError, match="javascript"):
+    encode_corpus(load_run(runs["token"][0]), str(js))

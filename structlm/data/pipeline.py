@@ -80,7 +80,7 @@ class PackedBatches:
   unique_bytes: int | None = None  # data-constrained: train on a fixed subset of at most this many bytes...
   unique_fraction: float | None = None  # ...or this fraction of the split's bytes, repeated over epochs
   cache_docs: int = 256
-
+  records: list | None = None  # in-memory documents ({path, bytes, features}) instead of a dataset split
   def __post_init__(self):
     if self.process_index is None or self.process_count is None:
       import jax
@@ -91,12 +91,17 @@ class PackedBatches:
     self._variant = variants.get(self.variant)
     if self.global_batch % self.process_count:
       raise ValueError(f"global batch {self.global_batch} is not divisible by {self.process_count} hosts")
-    self.source, idx = open_split(self.ddir, self.split)  # every feature (paths, tokens for compressors)
     self.features = self._variant.features
+    if self.records is not None:  # (evaluate --corpus: files encoded with a run's vocabularies)
+      self.source = self._rows_source = self.records
+      idx = {"bytes": np.array([int(r["bytes"]) for r in self.records], np.int64),
+             self.features[0]: np.array([len(r[self.features[0]]) for r in self.records], np.int64)}
+    else:
+      self.source, idx = open_split(self.ddir, self.split)  # every feature (paths, tokens for compressors)
+      self._rows_source, _ = open_split(self.ddir, self.split, self.features)  # what rows need
     if self.features[0] not in idx:
       raise DatasetError(f"dataset at {self.ddir} has no {self.features[0]} (made by a version without the "
                          f"{self.variant} variant); delete it and rebuild it with `python -m structlm prepare ...`")
-    self._rows_source, _ = open_split(self.ddir, self.split, self.features)  # what rows need
     self.doc_bytes = idx["bytes"]
     self.doc_len = idx[self.features[0]] + 1 + (self.eos_id is not None)  # + BOS (+ EOS)
     self.docs = self._subset()

@@ -1,0 +1,77 @@
+"""The study's hyperparameter rules and the workdir lock: values at known points, and what breaks them."""
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from structlm import presets
+from structlm.model import ModelConfig, Transformer
+from structlm.run import WorkdirBusy, batch_by_rule, lock_workdir
+from structlm.train import decayed, lr_schedule
+
+
+def test_batch_rule_gives_800_to_1600_steps():
+  for tokens in (3e5, 1e6, 4.2e6, 3e7, 1e8):
+    b = batch_by_rule(tokens, 256)
+    steps = tokens / (256 * b)
+    assert b & (b - 1) == 0 and (800 <= steps < 1600 or b in (4, 256)), (tokens, b, steps)
+  assert batch_by_rule(1e3, 256) == 4 and batch_by_rule(1e12, 256) == 256  # clipped at both ends
+
+
+def test_ladder_learning_rate_rule():
+  """sqrt(32 / width) x sqrt(batch / 8) x the variant's constant; other presets keep their own rate."""
+  lr = presets.learning_rate
+  assert math.isclose(lr("w32", "token", 8), presets.LADDER_LR["token"])
+  assert math.isclose(lr("w8", "token", 8) / lr("w32", "token", 8), 2.0)
+  assert math.isclose(lr("w32", "token", 32) / lr("w32", "token", 8), 2.0)
+  assert lr("400k", "token") == presets.preset("400k").learning_rate * presets.lr_factor("400k", "token")
+  for d in presets.LADDER:  # two layers everywhere, heads that divide the width
+    s = presets.preset(f"w{d}")
+    assert s.n_layers == 2 and s.d_model == d and d % s.n_heads == 0
+
+
+def test_warmup_is_linear_from_zero():
+  f = lr_schedule(1.0, 1000, 100)
+  assert float(f(0)) == 0.0 and math.isclose(float(f(50)), 0.5, rel_tol=1e-6)
+  assert math.isclose(float(f(100)), 1.0, rel_tol=1e-6) and float(f(999)) < 0.11
+
+
+def test_weight_decay_only_on_matrices():
+  cfg = ModelConfig(variant="structured", vocab_size=30, d_model=16, n_layers=1, n_heads=1, d_ff=32, num_slots=4)
+  _, params = nnx.split(Transformer(cfg, nnx.Rngs(0)), nnx.Param)
+  flags = jax.tree_util.tree_leaves_with_path(decayed(params))
+  by_path = {jax.tree_util.keystr(p): bool(v) for p, v in flags}
+  assert any(by_path.values()) and not all(by_path.values())
+  for path, on in by_path.items():
+    assert on == ("embedding" not in path and np.ndim(_leaf(params, path)) >= 2), path
+
+
+def _leaf(params, path):
+  return dict((jax.tree_util.keystr(p), x) for p, x in jax.tree_util.tree_leaves_with_path(params))[path]
+
+
+def test_workdir_lock_refuses_a_second_holder(tmp_path):
+  """A second process on a locked workdir is refused at once, naming the holder; the lock goes with its holder."""
+  held = lock_workdir(str(tmp_path))
+  code = textwrap.dedent(f"""
+      from structlm.run import lock_workdir, WorkdirBusy
+      try:
+          lock_workdir({str(tmp_path)!r})
+      except WorkdirBusy as e:
+          print("busy", e)
+  """)
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+  assert out.startswith("busy") and str(os.getpid()) in out
+  held.close()
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+  assert out == ""
+  with pytest.raises(WorkdirBusy):
+    other = lock_workdir(str(tmp_path / "x"))
+    lock_workdir(str(tmp_path / "x"))
+  other.close()

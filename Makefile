@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: test demo study lr-sweep venv roundtrip-stdlib bench clean
+.PHONY: test demo study lr-sweep venv roundtrip-stdlib bench clean foreign
 
 NATIVE := setup.py $(wildcard structlm/native/*.c structlm/native/*.h)
 
@@ -49,6 +49,14 @@ study: $(STAMP)
 lr-sweep: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/lr_sweep.py --workdir runs/lr --no-analysis
 	$(PY) -m structlm lr-choice runs/lr
+
+# The foreign corpus: pinned wheels (version and hash) of Python projects outside the stdlib, their .py files in
+# data/foreign/ with a manifest (the same files and hashes on every run), checked to share no file with the stdlib.
+foreign: $(STAMP)
+	$(PY) -m pip download -q --only-binary :all: --no-deps --require-hashes -r experiments/foreign-requirements.txt -d build/foreign
+	rm -rf data/foreign
+	$(PY) -m analysis.foreign unpack build/foreign data/foreign
+	$(PY) -m analysis.foreign check data/foreign
 
 roundtrip-stdlib: $(STAMP)
 	$(PY) -m structlm roundtrip --stdlib --json

@@ -45,7 +45,7 @@ def render(choice: dict) -> str:
     scales = list(c["mean"])
     lines.append(f"{v}: scale {c['scale']:g}" + (" (AT THE GRID'S EDGE: extend the grid)" if c["at_edge"] else "")
                  + (f"; cells whose own best is at an edge: {', '.join(c['cells_at_edge'])}" if c["cells_at_edge"] else ""))
-    lines.append("  cell          " + "".join(f"{s:>9}" for s in scales))
+    lines.append("  cell          " + "".join(f"{float(s):>9.3g}" for s in scales))
     for cell, row in c["cells"].items():
       lines.append(f"  {cell:<14}" + "".join(f"{row.get(s, float('nan')):>9.4f}" for s in scales))
     lines.append(f"  {'mean':<14}" + "".join(f"{c['mean'][s]:>9.4f}" for s in scales))

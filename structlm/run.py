@@ -171,6 +171,7 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   tokens, seen_bytes = int(counted.get("tokens", 0)), int(counted.get("bytes", 0))
   step = start
   bar = tqdm(total=steps, initial=start, disable=not (progress and main), desc=f"train {cfg.variant} {cfg.preset}")
+  loop_t0 = time.perf_counter()
   while step < steps and not stop["now"]:
     host = next(it)
     batch = to_global(model_inputs(host), sharding.batch_sharding(mesh))
@@ -181,7 +182,8 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
     tokens += int(m["predicted"])
     seen_bytes += int(host["bytes"].sum())
     if step % cfg.log_every == 0 or step == steps:
-      row = dict(step=step, tokens=tokens, bytes=seen_bytes, flops=tokens * flops_per_token, loss=loss,
+      row = dict(step=step, elapsed=round(time.perf_counter() - loop_t0, 4), tokens=tokens, bytes=seen_bytes,
+                 flops=tokens * flops_per_token, loss=loss,
                  bpb=float(m["nll_sum"]) / max(float(m["predicted"]), 1.0) * tokens_per_byte / math.log(2),
                  grad_norm=float(m["grad_norm"]), step_seconds=time.perf_counter() - ts,
                  lr=float(schedule(step - 1)))

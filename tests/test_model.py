@@ -8,7 +8,7 @@ from flax import nnx
 
 from structlm import flops
 from structlm.model import ModelConfig, Transformer, loss_fn, mask_bias, model_inputs
-from structlm.presets import PRESETS, preset
+from structlm.presets import LADDER, PRESETS, preset
 
 
 def n_params(model) -> int:
@@ -38,9 +38,14 @@ def test_param_counts_match_the_tree(variant, name):
 
 
 def test_presets_span_15k_to_3b_nonembedding():
-  sizes = [flops.param_counts(ModelConfig(d_model=s.d_model, n_layers=s.n_layers, n_heads=s.n_heads, d_ff=s.d_ff))
-           ["nonembedding"] for s in PRESETS.values()]
-  assert sizes == sorted(sizes) and 10e3 < sizes[0] < 20e3 and 2.5e9 < sizes[-1] < 3.5e9
+  def size(s):
+    return flops.param_counts(ModelConfig(d_model=s.d_model, n_layers=s.n_layers, n_heads=s.n_heads,
+                                          d_ff=s.d_ff))["nonembedding"]
+  named = [size(s) for name, s in PRESETS.items() if not name.startswith("w")]
+  assert named == sorted(named) and 10e3 < named[0] < 20e3 and 2.5e9 < named[-1] < 3.5e9
+  ladder = [size(PRESETS[f"w{d}"]) for d in LADDER]  # the CPU study's ladder: two layers, width 8 to 96
+  assert ladder == sorted(ladder) and ladder[0] < 2e3 and 2e5 < ladder[-1] < 3e5
+  assert all(1.5 < b / a < 3 for a, b in zip(ladder, ladder[1:]))  # width by about sqrt(2): N by about 2
   with pytest.raises(ValueError, match="unknown preset"):
     preset("7b")
 

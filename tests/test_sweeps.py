@@ -59,19 +59,22 @@ def test_experiment_files_expand_to_loadable_configs(name):
 
 @pytest.mark.parametrize("spec", ["cpu_study.py", "demo.py"])
 def test_study_and_demo_are_fair_isoflop_designs(spec):
-  """At least 4 compute budgets over 1.5 decades (the study) with at least 4 sizes each, every variant on the
-  same presets, fair capacity, context equal in bytes, warm-up scaled with the run."""
+  """At least 4 compute budgets over a decade (the study; the demo 3) with at least 5 sizes of the two-layer
+  ladder each, every headline variant on the same sizes, fair capacity, context equal in bytes, hyperparameters
+  by rule (batch, learning rate, warm-up scaled with the run), scored on the whole test split."""
   sweep = load_sweep(os.path.join(ROOT, "experiments", spec))
   runs = sweep.runs
   budgets = sorted({r["train_flops"] for r in runs})
-  assert len(budgets) >= 4 and (math.log10(budgets[-1] / budgets[0]) >= 1.5 or spec == "demo.py")
+  assert len(budgets) >= (3 if spec == "demo.py" else 4) and math.log10(budgets[-1] / budgets[0]) >= 1.0
   for c in budgets:
     by_variant = {v: {r["preset"] for r in runs if r["train_flops"] == c and r["variant"] == v}
-                  for v in variants.NAMES}
-    assert len(by_variant["token"]) >= 4 and by_variant["token"] == by_variant["structured"] == by_variant["scoped"]
+                  for v in variants.HEADLINE}
+    assert len(by_variant["token"]) >= 5 and by_variant["token"] == by_variant["structured"] == by_variant["scoped"]
+    assert all(p.startswith("w") for p in by_variant["token"])
   common = sweep.common
   assert common["leaf_capacity"] == "merges" and common["context_bytes"] > 0 and common["warmup_fraction"] > 0
-  assert "learning_rate" not in common  # each variant's own rate (presets.LR_FACTOR)
+  assert "learning_rate" not in common and common["global_batch"] == 0  # the rules (presets, run.batch_by_rule)
+  assert common["eval_split"] == "test" and common["eval_bytes"] == 0
 
 
 def write_sweep(path, corpus, data_dir, presets=("50k", "200k")):

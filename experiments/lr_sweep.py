@@ -1,6 +1,6 @@
 """The learning-rate rule, checked: the ladder rule's rate (structlm/presets.py learning_rate: width and batch)
-times lr_scale in {1/3, 1, 3}, for every variant at three sizes on each of two budgets of the CPU study (the
-study's smallest and largest sizes included), with the study's data, context, batch rule and optimizer.
+times lr_scale in {1/3, 1, 3}, for every variant at three sizes on each of the CPU study's two smallest budgets
+(the study's smallest and largest sizes included), with the study's data, context, batch rule and optimizer.
 `python -m structlm lr-choice runs/lr` prints the table and the choice (analysis/lr.py: per variant, the scale
 with the lowest bits per byte on the validation split averaged over the cells; a cell whose own best is at an edge
 of the grid is flagged). The chosen scale goes into presets.LADDER_LR.
@@ -13,7 +13,7 @@ from structlm import sweeps, variants
 from structlm.run import load_module
 
 SCALES = (1 / 3, 1.0, 3.0)
-CELLS = {3e11: ("w8", "w16", "w32"), 1e12: ("w16", "w48", "w96")}
+CELLS = {1e11: ("w8", "w16", "w32"), 3e11: ("w16", "w48", "w96")}
 
 
 def get_config():

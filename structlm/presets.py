@@ -49,10 +49,11 @@ for _d in LADDER:
   PRESETS[f"w{_d}"] = Shape(d_model=_d, n_layers=2, n_heads=max(1, _d // 32), d_ff=-(-(8 * _d // 3) // 8) * 8,
                             learning_rate=0.0)
 
-# The ladder's peak learning rate: LADDER_LR[variant] x sqrt(32 / width) x sqrt(batch / 8) (Adam's square-root
-# batch scaling; smaller widths take larger steps). The constants come from experiments/lr_sweep.py (a factor-of-
-# 3 grid around them, every variant, three sizes, two budgets) by the rule documented there; `lr-choice` prints
-# the table.
+# The ladder's peak learning rate: LADDER_LR[variant] x (32 / width) x sqrt(batch / 8) (Adam's square-root
+# batch scaling; the rate falls as 1/width, as muP's hidden-layer rule does). A first sweep with sqrt(32 / width)
+# (14 runs, stopped) put the best rate of w8 at the grid's top and of w96 at its middle: a steeper width rule.
+# The constants come from experiments/lr_sweep.py (a factor-of-3 grid around them, every variant, three sizes,
+# two budgets) by the rule documented there; `lr-choice` prints the table.
 LADDER_LR: dict[str, float] = {"token": 1e-2, "structured": 1e-2, "scoped": 1e-2, "scoped_file": 1e-2}
 
 
@@ -85,7 +86,7 @@ def learning_rate(name: str, variant: str, batch: int = 8) -> float:
   (width and batch), else the preset's rate x lr_factor."""
   s = preset(name)
   if name.startswith("w") and name[1:].isdigit():
-    return LADDER_LR.get(variant, LADDER_LR["structured"]) * math.sqrt(32 / s.d_model) * math.sqrt(batch / 8)
+    return LADDER_LR.get(variant, LADDER_LR["structured"]) * (32 / s.d_model) * math.sqrt(batch / 8)
   return s.learning_rate * lr_factor(name, variant)
 
 

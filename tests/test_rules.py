@@ -25,10 +25,10 @@ def test_batch_rule_gives_800_to_1600_steps():
 
 
 def test_ladder_learning_rate_rule():
-  """sqrt(32 / width) x sqrt(batch / 8) x the variant's constant; other presets keep their own rate."""
+  """32 / width x sqrt(batch / 8) x the variant's constant; other presets keep their own rate."""
   lr = presets.learning_rate
   assert math.isclose(lr("w32", "token", 8), presets.LADDER_LR["token"])
-  assert math.isclose(lr("w8", "token", 8) / lr("w32", "token", 8), 2.0)
+  assert math.isclose(lr("w8", "token", 8) / lr("w32", "token", 8), 4.0)
   assert math.isclose(lr("w32", "token", 32) / lr("w32", "token", 8), 2.0)
   assert lr("400k", "token") == presets.preset("400k").learning_rate * presets.lr_factor("400k", "token")
   for d in presets.LADDER:  # two layers everywhere, heads that divide the width

@@ -123,6 +123,8 @@ class PackedBatches:
       return np.arange(n)
     order = np.random.default_rng([self.seed, 7919]).permutation(n)  # a fixed subset, whatever the epoch
     keep = order[np.cumsum(self.doc_bytes[order]) <= budget]
+    if not len(keep) and n:  # a budget below the first drawn file: that one whole file, never none
+      keep = order[:1]
     return np.sort(keep)
 
   @property

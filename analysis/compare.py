@@ -130,32 +130,87 @@ def shared_exponents_test(groups: dict[str, tuple], laws: dict[str, Law]) -> dic
               separate={k: dict(alpha=float(sep[k].x[3]), beta=float(sep[k].x[4])) for k in names})
 
 
-def isoflop(N, D, L, C, tol: float = 0.05) -> dict | None:
-  """Approach 2: per compute budget (log10 C within `tol`), a parabola of L in log N gives N_opt(C); then
-  N_opt = k C^a. None when fewer than two budgets have three or more sizes."""
+SEED_NOISE = 0.01  # bits/byte: run-to-run spread at one size and budget (seed repeats of the CPU studies)
+
+
+def _vertex(x, L):
+  """(log N of the parabola's vertex, its loss, coefficients) or None when the parabola is not convex."""
+  c2, c1, c0 = np.polyfit(x, L, 2)
+  if c2 <= 0:
+    return None
+  xv = -c1 / (2 * c2)
+  return float(xv), float(np.polyval([c2, c1, c0], xv)), [float(c2), float(c1), float(c0)]
+
+
+def _budget(N, D, L, C, noise: float) -> dict:
+  """One isoFLOP budget's runs -> its optimum and status: interior (a smaller and a larger size than the best run
+  are measured, each worse than it by more than `noise`, and the parabola's vertex lies between the sizes),
+  edge-small / edge-large (the best run is the smallest / largest size, or the vertex lies beyond the sizes), flat
+  (no size on one side is clearly worse), concave, or too-few-sizes."""
+  order = np.argsort(N)
+  N, D, L, C = N[order], D[order], L[order], C[order]
+  out = dict(C=float(np.exp(np.mean(np.log(C)))), runs_N=N.tolist(), runs_L=L.tolist(), points=int(len(N)))
+  if len(np.unique(N)) < 3:
+    return dict(out, status="too-few-sizes")
+  i = int(np.argmin(L))
+  x = np.log(N)
+  v = _vertex(x, L)
+  if v is not None:
+    out.update(parabola=v[2], N_vertex=float(math.exp(v[0])), L_vertex=v[1])
+  if i == 0:
+    return dict(out, status="edge-small")
+  if i == len(N) - 1:
+    return dict(out, status="edge-large")
+  if v is None:
+    return dict(out, status="concave")
+  if min(L[:i].max(), L[i + 1:].max()) - L[i] <= noise:  # some smaller and some larger size clearly worse
+    return dict(out, status="flat")
+  if not x[0] < v[0] < x[-1]:
+    return dict(out, status="edge-small" if v[0] <= x[0] else "edge-large")
+  n_opt = math.exp(v[0])
+  return dict(out, status="interior", N_opt=n_opt, L_opt=v[1], D_opt=float(np.median(D * N)) / n_opt)
+
+
+def isoflop(N, D, L, C, noise: float = SEED_NOISE, n_boot: int = 500, seed: int = 0, need: int = 3) -> dict | None:
+  """Approach 2: per compute budget a parabola of L in log N; every budget gets a status (`_budget`), and only
+  interior ones give optima. N_opt = k C^a and D_opt = k' C^b through the interior optima, with 95% intervals
+  from resampling each interior budget's runs (at least three sizes kept). Identified: at least `need` interior
+  budgets. None when no budget has three sizes."""
   from analysis.frontier import budget_groups
   N, D, L, C = (np.asarray(x, float) for x in (N, D, L, C))
-  groups = budget_groups(C)  # the same budgets as the measured frontier's
-  budgets = []
-  for g in np.unique(groups):
-    m = groups == g
-    if len(np.unique(N[m])) < 3:
-      continue
-    x = np.log(N[m])
-    c2, c1, c0 = np.polyfit(x, L[m], 2)
-    if c2 <= 0:
-      continue
-    x_opt = float(np.clip(-c1 / (2 * c2), x.min(), x.max()))  # not beyond the sizes measured
-    budgets.append(dict(C=float(np.exp(np.mean(np.log(C[m])))), N_opt=float(math.exp(x_opt)), L_opt=float(np.polyval([c2, c1, c0], x_opt)),
-                        D_opt=float(np.median(D[m] * N[m]) / math.exp(x_opt)), parabola=[c2, c1, c0],
-                        points=int(m.sum()), runs_N=N[m].tolist(), runs_L=L[m].tolist()))
-  if len(budgets) < 2:
+  groups = budget_groups(C)
+  every = [_budget(N[groups == g], D[groups == g], L[groups == g], C[groups == g], noise) for g in np.unique(groups)]
+  every = [b for b in every if b["status"] != "too-few-sizes"] or None
+  if every is None:
     return None
-  lc = np.log([b["C"] for b in budgets])
-  a_n, k_n = np.polyfit(lc, np.log([b["N_opt"] for b in budgets]), 1)
-  a_d, k_d = np.polyfit(lc, np.log([b["D_opt"] for b in budgets]), 1)
-  return dict(budgets=budgets, N_opt_exponent=float(a_n), N_opt_coef=float(math.exp(k_n)),
-              D_opt_exponent=float(a_d), D_opt_coef=float(math.exp(k_d)))
+  inner = [b for b in every if b["status"] == "interior"]
+  out = dict(all_budgets=every, budgets=inner, identified=len(inner) >= need,
+             reason=None if len(inner) >= need else (
+                 f"{len(inner)} of {len(every)} budgets have an interior optimum (need {need}): " +
+                 ", ".join(f"{b['C']:.3g} {b['status']}" for b in every if b["status"] != "interior")))
+  if len(inner) < 2:
+    return out
+  lc = np.log([b["C"] for b in inner])
+  a_n, k_n = np.polyfit(lc, np.log([b["N_opt"] for b in inner]), 1)
+  a_d, k_d = np.polyfit(lc, np.log([b["D_opt"] for b in inner]), 1)
+  rng = np.random.default_rng(seed)
+  draws = []
+  for _ in range(n_boot):
+    xs = []
+    for b in inner:
+      n, l = np.asarray(b["runs_N"]), np.asarray(b["runs_L"])
+      for _try in range(20):
+        k = rng.integers(0, len(n), len(n))
+        if len(np.unique(n[k])) >= 3:
+          break
+      v = _vertex(np.log(n[k]), l[k])
+      xs.append(np.nan if v is None else v[0])
+    if np.isfinite(xs).all():
+      draws.append(np.polyfit(lc, xs, 1)[0])
+  ci = [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))] if len(draws) >= 0.9 * n_boot else None
+  return dict(out, N_opt_exponent=float(a_n), N_opt_coef=float(math.exp(k_n)), N_opt_exponent_ci=ci,
+              D_opt_exponent=float(a_d), D_opt_coef=float(math.exp(k_d)), D_opt_exponent_ci=(
+                  [1 - ci[1], 1 - ci[0]] if ci else None))  # C = c N D: b = 1 - a
 
 
 def compute_frontier_fit(C, L, bins: int = 12) -> dict | None:

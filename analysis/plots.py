@@ -88,13 +88,18 @@ def isoflop_curves(iso, out_dir):
   for v, res in iso.items():
     if not res:
       continue
-    for b in res["budgets"]:
+    for b in res.get("all_budgets", res["budgets"]):
       x = np.linspace(np.log(min(b["runs_N"])), np.log(max(b["runs_N"])), 50)
-      ax.plot(np.exp(x), np.polyval(b["parabola"], x), color=COLORS.get(v, "k"), alpha=0.7)
+      if b.get("parabola"):
+        ax.plot(np.exp(x), np.polyval(b["parabola"], x), color=COLORS.get(v, "k"), alpha=0.7,
+                ls="-" if b["status"] == "interior" else ":")
       ax.scatter(b["runs_N"], b["runs_L"], color=COLORS.get(v, "k"), marker=MARKERS.get(v, "o"), s=14, alpha=0.8)
-      ax.plot(b["N_opt"], b["L_opt"], marker="*", color=COLORS.get(v, "k"), ms=10)
+      if b["status"] == "interior":
+        ax.plot(b["N_opt"], b["L_opt"], marker="*", color=COLORS.get(v, "k"), ms=10)
+      ax.annotate(f"{b['C']:.0e}", (b["runs_N"][-1], b["runs_L"][-1]), fontsize=7, xytext=(3, 0),
+                  textcoords="offset points")
     ax.plot([], [], color=COLORS.get(v, "k"), marker=MARKERS.get(v, "o"),
-            label=f"{v}: runs and a parabola per budget (* = optimum)")
+            label=f"{v}: runs and a parabola per budget (* = interior optimum; dotted: edge)")
     drawn = True
   if not drawn:
     ax.text(0.5, 0.5, "no isoFLOP budgets with three or more model sizes", ha="center", transform=ax.transAxes)

@@ -10,6 +10,19 @@ WHAT = {("structured", "token"): "structure", ("scoped", "token"): "structure wi
         ("scoped_file", "scoped"): "whole-file memory of names (beyond the context)"}
 
 
+def isoflop_line(iso) -> str:
+  """One line on a variant's isoFLOP budgets: each budget's status, and the vertex exponents only when identified."""
+  if not iso:
+    return "no isoFLOP budget with three or more sizes"
+  statuses = ", ".join(f"{b['C']:.2g}: {b['status']}" for b in iso["all_budgets"])
+  if not iso["identified"]:
+    return f"isoFLOP optimum not identified ({iso['reason']}; add sizes beyond the edge); budgets {statuses}"
+  ci = iso.get("N_opt_exponent_ci")
+  band = f" (95% {ci[0]:.2f}–{ci[1]:.2f})" if ci else " (interval: too few resamples converged)"
+  return (f"isoFLOP N_opt ∝ C^{iso['N_opt_exponent']:.2f}{band}, D_opt ∝ C^{iso['D_opt_exponent']:.2f}, from "
+          f"{len(iso['budgets'])} interior budgets; budgets {statuses}")
+
+
 def _names(f: dict) -> tuple[str, str, str]:
   a, b = f.get("subject", "structured"), f.get("baseline", "token")
   return a, b, WHAT.get((a, b), a)
@@ -203,19 +216,19 @@ def render(f: dict) -> str:
   for v in f["laws"]:
     iso, lc = f["isoflop"][v], f["compute_frontier"][v]
     lines.append(f"- **{v}**: " + "; ".join(filter(None, [
-        f"isoFLOP N_opt ∝ C^{iso['N_opt_exponent']:.3f} over {len(iso['budgets'])} budgets" if iso else
-        "no isoFLOP budgets with 3+ sizes and a convex parabola",
+        isoflop_line(iso),
         f"L(C) frontier E = {lc['E']:.3g}, γ = {lc['gamma']:.3g}" if lc else None])))
   refs = f.get("references") or {}
   lines += ["", "## Runs", "", "Validation bits per byte beside classical compressors on the same held-out files"
             + (" (" + ", ".join(f"{k}: {v:.3f}" for k, v in refs.items()) + ")" if refs else "") + ". N_lookup: "
             "input tables (no FLOPs), not in N.", "",
-            "| run | variant | N | N_lookup | tokens/byte | LR | D (bytes) | C (FLOPs) | epochs | bits/byte |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| run | variant | N | output layer / N | N_lookup | tokens/byte | LR | D (bytes) | C (FLOPs) | epochs | "
+            "bits/byte |", "|---|---|---|---|---|---|---|---|---|---|---|"]
   for r in f["table"]:
     lr = f"{r['learning_rate']:.3g}" if r.get("learning_rate") else ""
     tpb = f"{r['tokens_per_byte']:.4f}" if r.get("tokens_per_byte") else ""
-    lines.append(f"| {r['run']} | {r['variant']} | {r['N']:.3g} | {r['N_lookup']:.3g} | {tpb} | {lr} | "
+    share = f"{r['output_share']:.0%}" if r.get("output_share") is not None else ""
+    lines.append(f"| {r['run']} | {r['variant']} | {r['N']:.3g} | {share} | {r['N_lookup']:.3g} | {tpb} | {lr} | "
                  f"{r['D']:.3g} | {r['C']:.3g} | {r['epochs']:.2g} | {r['bpb']:.3f} |")
   lines += ["", "## Figures", ""] + [f"![{n}]({n})" for n in f["figures"] if n.endswith(".png")]
   lines += ["", "## Caveats", ""] + [f"- {c}" for c in f["caveats"]]

@@ -93,6 +93,10 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
     data[v] = (N, D, L, C, rs)
     cost[v] = compare.CostModel(N, D, C)
     fits_v[v] = _fit_variant(N, D, L, C, fit_bootstrap, seed + i, floor, f"{v} runs")
+  iso = {v: compare.isoflop(data[v][0], data[v][1], data[v][2], data[v][3]) for v in names}
+  for v in names:  # an isoFLOP design identifies nothing unless three budgets have their optimum inside the sizes
+    if iso[v] is not None and not iso[v]["identified"] and fits_v[v]["fitted"]:
+      fits_v[v]["reasons"] = fits_v[v]["reasons"] + [f"{v} isoFLOP optimum not identified: {iso[v]['reason']}"]
   identified = {v: fits_v[v]["fitted"] and not fits_v[v]["reasons"] for v in names}
   env = {v: measured.envelope(data[v][0], data[v][3], data[v][2]) for v in names}
   c_lo = min(float(data[v][3].min()) for v in names)
@@ -100,7 +104,6 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
   comparisons = [_comparison(a, b, data, env, fits_v, identified, cost, n_bootstrap, seed + 7)
                  for a, b in pairs]
 
-  iso = {v: compare.isoflop(data[v][0], data[v][1], data[v][2], data[v][3]) for v in names}
   lc = {v: compare.compute_frontier_fit(data[v][3], data[v][2]) for v in names}
   repetition = {v: compare.fit_repetition(fits_v[v]["law"], data[v][0], [r["unique_bytes"] for r in data[v][4]],
                                           [r["epochs"] for r in data[v][4]], data[v][2]) if identified[v] else None
@@ -138,6 +141,7 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
       isoflop=iso, compute_frontier=lc, repetition=repetition,
       figures=[os.path.basename(f) for f in figures],
       table=[dict(run=r.get("run", r.get("preset", "")), variant=r["variant"], N=r["N"],
+                  output_share=1 - r["N_nonembedding"] / r["N"] if r.get("N_nonembedding") and r["N"] else None,
                   N_lookup=r.get("N_lookup", 0.0), D=r["D"], C=r["C"], tokens_per_byte=r.get("tokens_per_byte"),
                   learning_rate=r.get("learning_rate"), epochs=r.get("epochs", 1.0), bpb=r["bpb"])
              for r in sorted(rows, key=lambda r: (r["variant"], r["C"], r["N"]))])

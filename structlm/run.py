@@ -222,7 +222,9 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
                 eval_split=cfg.get("eval_split", "validation"),
                 seconds=round(time.time() - t0, 2), unique_bytes=train_data.unique_bytes_used,
                 eval_files=len(val.docs), eval_bytes=int(val.unique_bytes_used), compressors=refs,
-                vocabulary=vocab.breakdown(), config=cfg.to_dict(), **hashes)
+                vocabulary=vocab.breakdown(), config=cfg.to_dict(), code=provenance(),
+                dataset=dict(version=os.path.basename(os.path.normpath(data["dataset_dir"])),
+                             name=data.get("config")), **hashes)
   if main:
     with open(os.path.join(workdir, "result.json"), "w") as f:
       json.dump(result, f, indent=1, default=str)
@@ -299,6 +301,20 @@ def checkpoint_dir(cfg, workdir: str) -> str:
   if cfg.checkpoint_root:
     return os.path.join(cfg.checkpoint_root, os.path.basename(os.path.normpath(workdir)))
   return os.path.abspath(os.path.join(workdir, "checkpoints"))
+
+
+def provenance() -> dict:
+  """The code a result came from: the git commit of this checkout and whether tracked files differ from it."""
+  import subprocess
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  try:
+    commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, check=True).stdout.strip())
+  except (OSError, subprocess.CalledProcessError):
+    return dict(commit=None, dirty=None)
+  return dict(commit=commit, dirty=dirty)
 
 
 def batch_by_rule(tokens: float, seq_len: int, target_steps: int = 800, smallest: int = 4, largest: int = 256) -> int:

@@ -296,3 +296,32 @@ def test_file_bootstrap_counts_which_files_are_scored():
         assert hi2 / lo2 > 1.05  # it moves
         moved += 1
   assert still >= 3 and moved >= 3
+
+
+def test_isoflop_optimum_at_the_edge_is_not_identified_and_a_bracketing_ladder_covers_the_truth():
+  """Runs from a known law: on sizes that all lie right of every budget's optimum, every budget is an edge and
+  nothing is fitted; on a ladder centred on the optimum the true N_opt exponent (beta / (alpha + beta)) lies in
+  the 95% interval in at least 45 of 50 seeds."""
+  from analysis import compare
+  law = synthetic.TRUE["token"]
+  truth = law.beta / (law.alpha + law.beta)
+
+  def fit(rows):
+    rows = [r for r in rows if r["variant"] == "token"]
+    return compare.isoflop(*(np.array([r[k] for r in rows]) for k in ("N", "D", "bpb", "C")), n_boot=200,
+                           noise=0.002)
+  right = [dict(r, N=r["N"] * 300, D=r["D"] / 300) for r in synthetic.isoflop_runs(
+      budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget=5, noise=0.002, spread=0.5)]
+  for r in right:
+    r["bpb"] = float(law.loss(r["N"], r["D"]))
+  iso = fit(right)
+  assert not iso["identified"] and "N_opt_exponent" not in iso
+  assert {b["status"] for b in iso["all_budgets"]} == {"edge-small"} and "edge-small" in iso["reason"]
+  covered = 0
+  for seed in range(50):
+    iso = fit(synthetic.isoflop_runs(budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget=6, noise=0.002,
+                                     spread=0.6, seed=seed))
+    assert iso["identified"]
+    lo, hi = iso["N_opt_exponent_ci"]
+    covered += lo <= truth <= hi
+  assert covered >= 45, covered

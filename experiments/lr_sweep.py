@@ -14,6 +14,8 @@ from structlm.run import load_module
 
 SCALES = (1 / 3, 1.0, 3.0)
 CELLS = {1e11: ("w8", "w16", "w32"), 3e11: ("w16", "w48", "w96")}
+# extended where the first grid's best was at its top (w8 and w16 at 1e11, every variant)
+EXTRA = {1e11: (("w8", "w16", "w32"), (9.0,))}
 
 
 def get_config():
@@ -21,4 +23,6 @@ def get_config():
   common = dict(study.COMMON, eval_split="validation", eval_bytes=400_000)  # choices on validation, never test
   runs = [dict(variant=v, preset=p, train_flops=c, lr_scale=s)
           for c, sizes in CELLS.items() for p in sizes for v in variants.HEADLINE for s in SCALES]
+  runs += [dict(variant=v, preset=p, train_flops=c, lr_scale=s)
+           for c, (sizes, scales) in EXTRA.items() for p in sizes for v in variants.HEADLINE for s in scales]
   return sweeps.sweep(runs, common=common, bootstrap=0)

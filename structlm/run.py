@@ -49,17 +49,21 @@ def load_config(spec: str):
     key, _, value = item.partition("=")
     if key not in cfg:
       raise ValueError(f"config has no field {key!r} (fields: {', '.join(sorted(cfg))})")
-    cfg[key] = _parse_value(cfg[key], value)
+    cfg[key] = _parse_value(cfg[key], value, key)
   return cfg
 
 
-def _parse_value(old, text: str):
+def _parse_value(old, text: str, key: str = "value"):
   """A command-line value, typed like the config's default: numbers and booleans as JSON, (a,b,c) tuples."""
   if isinstance(old, str):
     return text
-  if isinstance(old, tuple):
-    return tuple(json.loads("[" + text.strip("()[]") + "]"))
-  return type(old)(json.loads(text.lower() if isinstance(old, bool) else text))
+  try:
+    if isinstance(old, tuple):
+      return tuple(json.loads("[" + text.strip("()[]") + "]"))
+    return type(old)(json.loads(text.lower() if isinstance(old, bool) else text))
+  except (json.JSONDecodeError, TypeError, ValueError):
+    kind = "a tuple like (1,2,3)" if isinstance(old, tuple) else type(old).__name__
+    raise ValueError(f"{key}={text!r}: expected {kind} (like its default, {old!r})") from None
 
 
 class WorkdirBusy(RuntimeError):
@@ -87,11 +91,22 @@ def lock_workdir(workdir: str):
   return f
 
 
+def check_budget(cfg) -> None:
+  """Refuse a run that would train nothing: non-positive steps or budgets."""
+  for key in ("train_flops", "train_bytes", "epochs"):
+    if cfg.get(key, 0) < 0:
+      raise ValueError(f"{key} = {cfg[key]}: a budget must be positive (or 0 to use another budget)")
+  if not (cfg.get("train_flops") or cfg.get("train_bytes") or cfg.get("epochs")) and cfg.steps <= 0:
+    raise ValueError(f"steps = {cfg.steps}: give a positive number of steps, or a budget (train_flops, "
+                     "train_bytes, epochs)")
+
+
 def train(cfg, workdir: str, progress: bool = True, finished_ok: bool = False) -> dict:
   """`finished_ok`: a workdir that holds result.json once its lock is taken returns it (a sweep worker that lost
   the race for a member to another worker)."""
   presets.preset(cfg.preset)  # an unknown preset fails here, before anything is written
   variants.get(cfg.variant)
+  check_budget(cfg)
   lock = lock_workdir(workdir) if jax.process_index() == 0 else None
   try:
     done = os.path.join(workdir, "result.json")
@@ -136,10 +151,7 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
     train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
                                **batch_options(cfg, mcfg))
   kw = batch_options(cfg, mcfg)
-  _check_hashes(workdir, hashes, write=main)
-  if main:  # the resolved config (seq_len from context_bytes), as evaluate and sample read it back
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(cfg.to_dict(), f, indent=1)
+  check_same_run(workdir, cfg)  # a workdir belongs to one config: refused before anything is written
   counts = flops.param_counts(mcfg)
   flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
   steps = total_steps(cfg, tokens_per_byte, flops_per_token, train_data.unique_bytes_used)
@@ -162,6 +174,11 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
     # the data iterator's state, and the tokens and bytes counted before the checkpoint (C and D of the run)
     data_state = restored.data.get("iterator", restored.data)
     counted = restored.data.get("counted", {})
+  _check_hashes(workdir, hashes, write=main)
+  if main:  # the resolved config (seq_len from context_bytes), as evaluate and sample read it back; written only
+    # once the checks and the restore succeeded
+    write_json_atomic(os.path.join(workdir, "config.json"), cfg.to_dict())
+    truncate_metrics(os.path.join(workdir, "metrics.jsonl"), start)
   it = train_data.iterator(steps, data_state)
 
   stop = {"now": False}
@@ -226,9 +243,65 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
                 dataset=dict(version=os.path.basename(os.path.normpath(data["dataset_dir"])),
                              name=data.get("config")), **hashes)
   if main:
-    with open(os.path.join(workdir, "result.json"), "w") as f:
-      json.dump(result, f, indent=1, default=str)
+    write_json_atomic(os.path.join(workdir, "result.json"), result)
   return result
+
+
+def write_json_atomic(path: str, obj) -> None:
+  """Write JSON to a temporary file beside `path`, then rename it into place: a reader never sees half a file."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=1, default=str)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def truncate_metrics(path: str, step: int) -> None:
+  """On resume from `step`: keep the whole rows of metrics.jsonl up to that step (a crash may have left later rows
+  or half a row), so no step appears twice."""
+  if not os.path.exists(path):
+    return
+  keep = []
+  with open(path) as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError:
+        break
+      if row.get("step", 0) > step:
+        break
+      keep.append(line if line.endswith("\n") else line + "\n")
+  with open(path + ".tmp", "w") as f:
+    f.writelines(keep)
+  os.replace(path + ".tmp", path)
+
+
+# keys that may differ between two invocations of one run: logging and checkpoint cadence, not what is trained
+_FREE_KEYS = {"log_every", "checkpoint_every", "keep_checkpoints", "stop_after", "checkpoint_root", "peak_flops",
+              "eval_every"}
+
+
+def check_same_run(workdir: str, cfg) -> None:
+  """Refuse a workdir whose config.json records another run (other steps, rate, seed, variant...): resuming it
+  would mix two runs under one result. Keys resolved at start (seq_len from context_bytes, the batch by rule) are
+  compared only when the new config sets them."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  new = cfg.to_dict()
+  resolved = {"seq_len"} if new.get("context_bytes") else set()
+  differ = sorted(k for k in new if k not in _FREE_KEYS and k not in resolved and k in old
+                  and _plain(old[k]) != _plain(new[k]) and not (k == "global_batch" and not new[k]))
+  if differ:
+    raise ValueError(f"{workdir} holds a run with another config ({', '.join(f'{k}: {old[k]} -> {new[k]}' for k in differ)}); "
+                     "train in a new --workdir, or delete this one to start it again")
+
+
+def _plain(v):
+  return list(v) if isinstance(v, (tuple, list)) else v
 
 
 def setup(cfg):

@@ -173,3 +173,32 @@ def test_every_seed_is_scored_on_the_same_validation_files(corpus, tmp_path):
   a, b = (train(config(corpus, steps=2, seed=s, eval_bytes=3000), str(tmp_path / f"s{s}"), progress=False)
           for s in (0, 5))
   assert a["eval_files"] == b["eval_files"] and a["eval_bytes"] == b["eval_bytes"] > 0
+
+
+def test_a_workdir_belongs_to_one_config(corpus, tmp_path):
+  """Another config on a started workdir is refused, naming the keys, before anything is written; a resume
+  drops metrics rows past the checkpoint (and half a row) so no step is logged twice."""
+  w = str(tmp_path / "w")
+  with pytest.raises(SystemExit):
+    train(config(corpus, stop_after=4), w, progress=False)
+  before = open(os.path.join(w, "config.json")).read()
+  with pytest.raises(ValueError, match="steps: 12 -> 20"):
+    train(config(corpus, steps=20), w, progress=False)
+  with pytest.raises(ValueError, match="variant: token -> structured"):
+    train(config(corpus, variant="structured"), w, progress=False)
+  assert open(os.path.join(w, "config.json")).read() == before
+  with open(os.path.join(w, "metrics.jsonl"), "a") as f:
+    f.write('{"step": 5, "loss": 1.0}\n{"step": 6, "lo')
+  train(config(corpus), w, progress=False)
+  assert steps_logged(w) == list(range(1, 13))
+
+
+def test_runs_that_would_train_nothing_are_refused(corpus, tmp_path):
+  for bad in (dict(steps=0), dict(steps=-5), dict(train_bytes=-1000.0), dict(train_flops=-1.0)):
+    with pytest.raises(ValueError, match="positive"):
+      train(config(corpus, **bad), str(tmp_path / "x"), progress=False)
+  with pytest.raises(ValueError, match="steps='ten': expected int"):
+    load_config(BASE + ":steps=ten")
+  with pytest.raises(ValueError, match="unknown variant"):
+    train(config(corpus, variant="tokn"), str(tmp_path / "y"), progress=False)
+  assert not (tmp_path / "y").exists()  # validated before anything was created

@@ -292,12 +292,19 @@ def check_same_run(workdir: str, cfg) -> None:
   with open(path) as f:
     old = json.load(f)
   new = cfg.to_dict()
-  resolved = {"seq_len"} if new.get("context_bytes") else set()
-  differ = sorted(k for k in new if k not in _FREE_KEYS and k not in resolved and k in old
-                  and _plain(old[k]) != _plain(new[k]) and not (k == "global_batch" and not new[k]))
+  differ = config_differences(old, new)
   if differ:
     raise ValueError(f"{workdir} holds a run with another config ({', '.join(f'{k}: {old[k]} -> {new[k]}' for k in differ)}); "
                      "train in a new --workdir, or delete this one to start it again")
+
+
+def config_differences(old: dict, new: dict, keys=None) -> list[str]:
+  """Keys (of `keys`, default all of `new`) whose values differ between a recorded config and a new one, leaving
+  out the cadence keys and those resolved at start (seq_len from context_bytes; global_batch 0: by rule)."""
+  resolved = {"seq_len"} if new.get("context_bytes") else set()
+  return sorted(k for k in (new if keys is None else keys) if k not in _FREE_KEYS and k not in resolved
+                and k in old and k in new and _plain(old[k]) != _plain(new[k])
+                and not (k == "global_batch" and not new[k]))
 
 
 def _plain(v):

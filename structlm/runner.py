@@ -76,16 +76,13 @@ def _check_same_config(rundir: str, member: dict) -> None:
     return
   with open(path) as f:
     old = json.load(f).get("config", {})
+  from structlm.run import config_differences
   cfg = load_config(member["spec"]).to_dict()
-  changed = sorted(k for k in member["overrides"] if k in old and _norm(old[k]) != _norm(cfg[k]))
+  changed = config_differences(old, cfg, member["overrides"])
   if changed:
     raise ValueError(f"{rundir} holds a finished run with different {', '.join(changed)} "
                      f"({', '.join(f'{k}: {old[k]} -> {cfg[k]}' for k in changed)}); use another --workdir "
                      "or move that run away")
-
-
-def _norm(v):
-  return list(v) if isinstance(v, (tuple, list)) else v
 
 
 def command(spec: str, rundir: str) -> str:

@@ -23,9 +23,13 @@ from analysis.render import _interval, _x
 from analysis.report import COMPARISONS
 
 
-def per_file(runs_dir: str, split: str):
-  """(rows, bits [runs, files], bytes [files], paths): every run scored on the same files."""
+def per_file(runs_dir: str, split: str, frontier: bool = False):
+  """(rows, bits [runs, files], bytes [files], paths): every run (or each variant's best per budget) scored on the
+  same files; `split` is a split or heldout.corpus_key(corpus)."""
+  from analysis.heldout import frontier_runs
   rows, _ = collect_lib.collect(runs_dir)
+  if frontier:
+    rows = frontier_runs(rows)
   bits, paths = [], None
   for r in rows:
     path, score = stored_score(runs_dir, r["run"], split)
@@ -97,11 +101,16 @@ def markdown(res: list[dict], split: str, n: int, files: int) -> str:
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("runs_dir")
-  ap.add_argument("--split", default="test", choices=("train", "validation", "test"))
+  ap.add_argument("--split", default="test")
+  ap.add_argument("--corpus", help="the files `analysis.heldout --corpus` scored instead of a split")
+  ap.add_argument("--frontier", action="store_true", help="only each variant's best run at every budget")
   ap.add_argument("--out", required=True)
   ap.add_argument("--n", type=int, default=1000)
   args = ap.parse_args()
-  rows, bits, n_bytes, paths = per_file(args.runs_dir, args.split)
+  from analysis.heldout import corpus_key
+  if args.corpus:
+    args.split = corpus_key(args.corpus)
+  rows, bits, n_bytes, paths = per_file(args.runs_dir, args.split, args.frontier)
   res = intervals(rows, bits, n_bytes, n=args.n)
   os.makedirs(args.out, exist_ok=True)
   with open(os.path.join(args.out, "file_bootstrap.json"), "w") as f:

@@ -201,6 +201,16 @@ def test_evaluate_on_a_foreign_corpus(runs, tmp_path):
   paths = {v: sorted((os.path.basename(p), r["bytes"]) for p, r in t.items()) for v, t in tables.items()}
   assert paths["token"] == paths["structured"] == paths["scoped"] and [p for p, _ in paths["token"]] == [
       "a.py", "b.py", "c.py"]
+  # the study's transfer rows: each variant's best run per budget re-scored on the foreign files, kept per file
+  from analysis import file_bootstrap, heldout
+  base = os.path.dirname(runs["token"][0])
+  rows = heldout.rescore(base, "test", corpus=str(foreign), frontier=True)
+  assert sorted(r["variant"] for r in rows) == ["scoped", "structured", "token"]
+  for r in rows:
+    assert abs(r["bpb"] - sum(t["bits"] for t in tables[r["variant"]].values()) / sum(
+        t["bytes"] for t in tables[r["variant"]].values())) < 1e-6
+  _, bits, n_bytes, paths = file_bootstrap.per_file(base, heldout.corpus_key(str(foreign)), frontier=True)
+  assert bits.shape == (3, 3) and len(paths) == 3
   js = tmp_path / "js"
   js.mkdir()
   (js / "x.js").write_text("const a = 1;\n")

@@ -219,3 +219,27 @@ def test_parquet_corpus(tmp_path):
   pq.write_table(table, str(tmp_path / "part-0.parquet"))
   docs = list(iter_corpus(str(tmp_path / "*.parquet"), "python"))
   assert [d.key for d in docs] == ["a/f.py", "b/x.py"] and docs[1].content == b"x = [1, 2]\n"
+
+
+def test_a_failed_prepare_leaves_nothing_a_later_one_reuses(tmp_path):
+  """A corpus too small for three splits is refused, saying how many files each split got, before any vocabulary
+  is written; with files added the build starts afresh (the same vocabularies as a clean build of those files);
+  two corpora whose paths slug alike get two datasets."""
+  small = tmp_path / "corp"
+  small.mkdir()
+  (small / "only.py").write_text("x = 1\n")
+  with pytest.raises(ValueError, match=r"train \d+, validation \d+, test \d+.*add files"):
+    prepare(corpus=str(small), data_dir=str(tmp_path / "d"), vocab_size=512, workers=1)
+  assert not [p for p in (tmp_path / "d").rglob("vocab.json")]
+  make_corpus(str(small))
+  grown = prepare(corpus=str(small), data_dir=str(tmp_path / "d"), vocab_size=512, workers=1)
+  clean = prepare(corpus=str(small), data_dir=str(tmp_path / "clean"), vocab_size=512, workers=1)
+  assert grown["vocab_hash"] == clean["vocab_hash"] and grown["grammar_hash"] == clean["grammar_hash"]
+  other = tmp_path / "x_corp"
+  make_corpus(str(other))
+  (tmp_path / "x").mkdir()
+  make_corpus(str(tmp_path / "x" / "corp"))
+  (tmp_path / "x" / "corp" / "extra.py").write_text("def extra():\n    return 2\n")
+  a = prepare(corpus=str(other), data_dir=str(tmp_path / "e"), vocab_size=512, workers=1)
+  b = prepare(corpus=str(tmp_path / "x" / "corp"), data_dir=str(tmp_path / "e"), vocab_size=512, workers=1)
+  assert a["dataset_dir"] != b["dataset_dir"] and not b["reused"]

@@ -49,6 +49,33 @@ def iter_corpus(spec: str, language: str, content_column: str = "content", repo_
       yield from _iter_files(part, language)
 
 
+def fingerprint(spec: str, language: str) -> str:
+  """A short hash of what a corpus holds now: each part's resolved path, and its files' paths, sizes and mtimes
+  (a table's file sizes and mtimes). Two corpora whose paths slug alike, or one corpus after files were added,
+  get different datasets and vocabularies. "stdlib" (this interpreter's) is "" (the slug says it all)."""
+  import hashlib
+  h = hashlib.sha256(language.encode())
+  for part in (p.strip() for p in spec.split(",")):
+    if part == "stdlib":
+      continue
+    h.update(b"\0" + os.path.realpath(part).encode())
+    if part.endswith((".jsonl", ".parquet")):
+      paths = sorted(str(p) for p in _epath(os.path.dirname(part) or ".").glob(os.path.basename(part)))
+    elif any(ch in part for ch in "*?["):
+      paths = sorted(p for p in globlib.glob(part, recursive=True) if os.path.isfile(p))
+    elif os.path.isdir(part):
+      paths = sources.find_files([part], language)
+    else:
+      paths = [part] if os.path.exists(part) else []
+    for p in paths:
+      try:
+        st = os.stat(p)
+        h.update(f"\0{os.path.realpath(p)}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+      except OSError:  # (gs:// tables: their names only)
+        h.update(b"\0" + str(p).encode())
+  return "" if all(p.strip() == "stdlib" for p in spec.split(",")) else h.hexdigest()[:10]
+
+
 def _iter_files(spec: str, language: str) -> Iterator[Document]:
   if any(ch in spec for ch in "*?["):
     paths = sorted(p for p in globlib.glob(spec, recursive=True) if os.path.isfile(p))

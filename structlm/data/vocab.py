@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 
 import numpy as np
 from etils import epath
@@ -128,11 +129,20 @@ def build_or_load(vdir: str, train_docs: list[Document], cfg, sample_bytes: int 
                           GrammarConfig(vocab_size=cfg.vocab_size, leaf_capacity=cfg.leaf_capacity), max_bytes=cfg.max_bytes)
   tokens = train_source_bpe([d.content.decode("utf-8") for d in train_docs], cfg.vocab_size)
   vocab = Vocab(grammar, tokens)
-  d = epath.Path(vdir)
+  local = "://" not in str(vdir)
+  # local: built in a temporary directory and renamed into place whole, so a failed build leaves nothing behind
+  d = epath.Path(f"{vdir}.tmp{os.getpid()}" if local else vdir)
   d.mkdir(parents=True, exist_ok=True)
   grammar.save(d / GRAMMAR_FILE)
   (d / TOKENS_FILE).write_text(tokens.to_str())
   (d / HASHES_FILE).write_text(json.dumps(vocab.hashes(), indent=1))  # written last: marks them complete
+  if local:
+    os.makedirs(os.path.dirname(os.path.abspath(vdir)), exist_ok=True)
+    try:
+      os.rename(str(d), vdir)
+    except OSError:  # another builder finished first: theirs is the same build
+      import shutil
+      shutil.rmtree(str(d), ignore_errors=True)
   return vocab
 
 

@@ -40,8 +40,11 @@ class CodeCorpusConfig(tfds.core.BuilderConfig):
 
 def vocab_name(corpus: str, language: str, strip_comments: bool, vocab_size: int,
                leaf_capacity: str = "merges") -> str:
-  """The vocabularies' directory name: what they depend on."""
+  """The vocabularies' directory name: what they depend on (the corpus as it is now: its fingerprint)."""
+  from structlm.data.corpora import fingerprint
   slug = "".join(ch if ch.isalnum() else "_" for ch in corpus).strip("_")[-40:] or "corpus"
+  fp = fingerprint(corpus, language)
+  slug = f"{slug}-{fp}" if fp else slug
   tail = "" if leaf_capacity == "merges" else f"-{leaf_capacity}"
   return f"{slug}-{language}-{'nocomments' if strip_comments else 'raw'}-v{vocab_size}{tail}"
 
@@ -80,6 +83,12 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
     self.stats = vocab_lib.Stats(duplicates=dropped)
     docs = [vocab_lib.preprocess(d, cfg, self.stats) for d in docs]
     docs = [d for d in docs if d is not None]
+    counts = {name: sum(d.split == name for d in docs) for name in ("train", "validation", "test")}
+    if not all(counts.values()):  # checked before anything is written
+      skipped = f"; skipped: {dict(self.stats.skipped)}" if self.stats.skipped else ""
+      raise ValueError(f"{len(docs)} files of {cfg.corpus} are usable (train {counts['train']}, validation "
+                       f"{counts['validation']}, test {counts['test']}{skipped}); every split needs at least one "
+                       "file (files go 90/5/5% to train/validation/test by a hash of their path): add files")
     vdir = vocab_dir(self._data_dir_root, vocab_name(cfg.corpus, cfg.language, cfg.strip_comments, cfg.vocab_size,
                                                      cfg.leaf_capacity))
     vocab = vocab_lib.build_or_load(vdir, [d for d in docs if d.split == "train"], cfg)

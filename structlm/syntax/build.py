@@ -191,6 +191,8 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
   for key, c in stats.prods.items():
     kind, items = key
     offset, prev, brackets, head = 0, None, b"", head_of(items)
+    # looked up once: a long list's key is hashed in full at every lookup (quadratic in its length)
+    gaps, kind_gaps = stats.prod_gaps[key], stats.prod_kind_gaps[key]
     for j, (sitems, end) in enumerate(segments_of(items)):
       skey = (kind, (head, brackets) if j else None, sitems, end)
       brackets = advance_brackets(brackets, sitems)
@@ -199,8 +201,8 @@ def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: Gra
       kg = seg_kind_gaps.setdefault(skey, [collections.defaultdict(collections.Counter) for _ in sitems])
       for i in range(len(sitems)):
         if offset + i > 0:
-          g[i].update(stats.prod_gaps[key][offset + i])
-          for child_kind, counter in stats.prod_kind_gaps[key][offset + i].items():
+          g[i].update(gaps[offset + i])
+          for child_kind, counter in kind_gaps[offset + i].items():
             kg[i][child_kind].update(counter)
       if j == 0:
         seg_first_keys.add(skey)

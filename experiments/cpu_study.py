@@ -21,9 +21,11 @@ import os
 from structlm import sweeps, variants
 from structlm.syntax import sources
 
+# the learning-rate sweep's choice (experiments/lr_sweep.py, `lr-choice runs/lr`): the ladder rule x 3, every variant
+LR_SCALE = 3.0
 COMMON = dict(corpus="stdlib", data_dir="data", vocab_size=2048, leaf_capacity="merges", context_bytes=768,
               global_batch=0, warmup_fraction=0.1, beta2=0.99, eval_split="test", eval_bytes=0, mesh=(1, 1, 1),
-              checkpoint_every=400, log_every=50, keep_checkpoints=1)
+              checkpoint_every=400, log_every=50, keep_checkpoints=1, lr_scale=LR_SCALE)
 # budget -> sizes (the same for every variant)
 DESIGNS = {
     "": {1e11: ("w8", "w12", "w16", "w24", "w32"), 3e11: ("w8", "w12", "w16", "w24", "w32", "w48"),

@@ -14,13 +14,15 @@ from structlm.run import load_module
 
 SCALES = (1 / 3, 1.0, 3.0)
 CELLS = {1e11: ("w8", "w16", "w32"), 3e11: ("w16", "w48", "w96")}
-# extended where the first grid's best was at its top (w8 and w16 at 1e11, every variant)
-EXTRA = {1e11: (("w8", "w16", "w32"), (9.0,))}
+# extended where the first grid's best was at its top (1e11: w8 and w16; 3e11: w48 and w96), every variant.
+# The scales multiply the ladder rule (presets.LADDER_LR); the chosen one is cpu_study.LR_SCALE.
+EXTRA = {1e11: (("w8", "w16", "w32"), (9.0,)), 3e11: (("w16", "w48", "w96"), (9.0,))}
 
 
 def get_config():
   study = load_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_study.py"))
   common = dict(study.COMMON, eval_split="validation", eval_bytes=400_000)  # choices on validation, never test
+  common.pop("lr_scale")  # (each member sets its own scale of the rule)
   runs = [dict(variant=v, preset=p, train_flops=c, lr_scale=s)
           for c, sizes in CELLS.items() for p in sizes for v in variants.HEADLINE for s in SCALES]
   runs += [dict(variant=v, preset=p, train_flops=c, lr_scale=s)

@@ -21,9 +21,19 @@ DEFINITIONS = {
 }
 
 
-def collect(runs_dir: str) -> tuple[list[dict], dict]:
+REQUIRED = ("variant", "params", "tokens", "bytes", "flops", "eval_bpb")
+
+
+class RunError(ValueError):
+  """A run that cannot enter an analysis (its path and why)."""
+
+
+def collect(runs_dir: str, allow_dirty: bool = False) -> tuple[list[dict], dict]:
   """Rows with FIELDS from each `result.json` (written by `python -m structlm train`); runs without one are
-  unfinished, runs with a non-finite loss (or NaN in metrics.jsonl) diverged. Returns (rows, excluded counts)."""
+  unfinished, runs with a non-finite loss (or NaN in metrics.jsonl) diverged. Returns (rows, excluded counts).
+  Refused with the run's path: a result.json that is not a run's (not an object, a field missing), C or D not
+  positive, a run made from a checkout with uncommitted changes (unless `allow_dirty`), and runs of one variant
+  made with different vocabularies."""
   if not os.path.isdir(runs_dir):
     raise FileNotFoundError(f"{runs_dir}: no such runs directory")
   rows, excluded = [], collections.Counter()
@@ -38,6 +48,16 @@ def collect(runs_dir: str) -> tuple[list[dict], dict]:
     except (OSError, json.JSONDecodeError):
       excluded["unreadable"] += 1
       continue
+    path = os.path.join(d, "result.json")
+    if not isinstance(r, dict) or any(k not in r for k in REQUIRED):
+      missing = [k for k in REQUIRED if not isinstance(r, dict) or k not in r]
+      raise RunError(f"{path} is not a run's result (missing {', '.join(missing)}): delete it and train that run "
+                     "again (the sweep retrains it)")
+    if not float(r["flops"]) > 0 or not float(r["bytes"]) > 0:
+      raise RunError(f"{path}: C = {r['flops']}, D = {r['bytes']}: a run that trained nothing cannot enter a fit")
+    if (r.get("code") or {}).get("dirty") and not allow_dirty:
+      raise RunError(f"{path} was made from a checkout with uncommitted changes ({r['code'].get('commit')}): "
+                     "rerun it from a clean checkout, or analyze with --allow-dirty")
     bpb = r.get("eval_bpb")
     if bpb is None or not math.isfinite(float(bpb)) or _diverged(os.path.join(d, "metrics.jsonl")):
       excluded["diverged"] += 1
@@ -50,7 +70,18 @@ def collect(runs_dir: str) -> tuple[list[dict], dict]:
                      tokens_per_byte=float(r.get("tokens_per_byte") or float(r["tokens"]) / D),
                      seq_len=r.get("seq_len"), learning_rate=r.get("learning_rate"),
                      D=D, C=float(r["flops"]), unique_bytes=unique, epochs=D / unique if unique else 1.0,
-                     bpb=float(bpb), run=os.path.relpath(d, runs_dir), compressors=r.get("compressors") or {}))
+                     bpb=float(bpb), run=os.path.relpath(d, runs_dir), compressors=r.get("compressors") or {},
+                     vocab=(r.get("grammar_hash"), r.get("vocab_hash")), commit=(r.get("code") or {}).get("commit"),
+                     eval_split=r.get("eval_split", "validation")))
+  for v in sorted({r["variant"] for r in rows}):
+    groups = collections.defaultdict(list)
+    for r in rows:
+      if r["variant"] == v:
+        groups[r["vocab"]].append(r["run"])
+    if len(groups) > 1:
+      raise RunError(f"the {v} runs under {runs_dir} were made with {len(groups)} different vocabularies: " +
+                     "; ".join(f"grammar {g} / tokens {t}: {', '.join(runs[:3])}{' ...' if len(runs) > 3 else ''}"
+                               for (g, t), runs in groups.items()) + " -- analyze them apart")
   return rows, dict(excluded)
 
 

@@ -69,11 +69,11 @@ def _fit_variant(N, D, L, C, n_bootstrap, seed, floor, what):
 
 
 def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0, n_key: str = "N",
-            references: dict | None = None, rows=None, fit_bootstrap: int = 200) -> dict:
+            references: dict | None = None, rows=None, fit_bootstrap: int = 200, allow_dirty: bool = False) -> dict:
   """`n_bootstrap` resamples for the multiplier from the runs (cheap); `fit_bootstrap` refits of each variant's
   law (each a multi-start L-BFGS) for the fits' intervals, identification and the fits' multiplier."""
   if rows is None:
-    rows, excluded = collect_lib.collect(runs_dir)
+    rows, excluded = collect_lib.collect(runs_dir, allow_dirty)
   else:
     excluded = {}
   os.makedirs(out_dir, exist_ok=True)
@@ -127,6 +127,8 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
   primary = comparisons[0]
   fits = dict(
       runs=len(rows), runs_per_variant={v: len(data[v][4]) for v in names}, excluded=excluded, n_key=n_key,
+      commits=sorted({r.get("commit") for r in rows if r.get("commit")}),
+      runs_without_commit=sum(not r.get("commit") for r in rows),
       definitions=collect_lib.DEFINITIONS, compute_range=[c_lo, c_hi], references=references,
       laws={v: fits_v[v]["law"].as_dict() if fits_v[v]["fitted"] else None for v in names},
       intervals={v: fits_v[v]["ci"] for v in names}, identified=identified,

@@ -146,7 +146,7 @@ def _analyze(args) -> int:
       sys.exit("analyze: give RUNS_DIR (a sweep's directory) or --chinchilla-check CSV")
     res = analyze(args.runs_dir, args.out or os.path.join(args.runs_dir, "analysis"), n_bootstrap=args.bootstrap,
                   fit_bootstrap=args.fit_bootstrap, seed=args.seed,
-                  n_key="N_nonembedding" if args.nonembedding else "N")
+                  n_key="N_nonembedding" if args.nonembedding else "N", allow_dirty=args.allow_dirty)
   except FitError as e:
     sys.exit(f"analyze: cannot fit: {e}")
   if args.json:
@@ -343,6 +343,7 @@ def main(argv=None) -> None:
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--nonembedding", action="store_true", help="fit on non-embedding parameters")
   p.add_argument("--chinchilla-check", metavar="CSV", help="refit Epoch AI's Chinchilla points instead")
+  p.add_argument("--allow-dirty", action="store_true", help="accept runs made from a checkout with uncommitted changes")
   p.add_argument("--json", action="store_true")
   p.set_defaults(fn=_analyze)
 

@@ -59,6 +59,24 @@ def members(sweep, only: str | None = None, extra: str = "") -> list[dict]:
   return out
 
 
+def _corrupt_result(rundir: str) -> str | None:
+  """A result.json that is not a run's (half written, not an object, fields missing) is moved aside: why, or None."""
+  path = os.path.join(rundir, "result.json")
+  if not os.path.exists(path):
+    return None
+  from analysis.collect import REQUIRED
+  try:
+    with open(path) as f:
+      r = json.load(f)
+    if isinstance(r, dict) and all(k in r for k in REQUIRED):
+      return None
+    why = f"{path} is not a run's result"
+  except (OSError, json.JSONDecodeError) as e:
+    why = f"{path} is unreadable ({type(e).__name__})"
+  os.replace(path, path + ".corrupt")
+  return why
+
+
 def status(rundir: str) -> str:
   if os.path.exists(os.path.join(rundir, "result.json")):
     return "done"
@@ -109,6 +127,9 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
   t0 = time.time()
   for i, m in enumerate(todo, 1):
     rundir = os.path.join(workdir, m["name"])
+    bad = _corrupt_result(rundir)
+    if bad:
+      log(f"[{i}/{len(todo)}] {m['name']}: {bad}; moved to result.json.corrupt, the member is trained again")
     state = _agreed(status(rundir))
     _check_same_config(rundir, m)
     if state == "done":

@@ -325,3 +325,35 @@ def test_isoflop_optimum_at_the_edge_is_not_identified_and_a_bracketing_ladder_c
     lo, hi = iso["N_opt_exponent_ci"]
     covered += lo <= truth <= hi
   assert covered >= 45, covered
+
+
+def test_runs_that_cannot_enter_a_fit_are_refused_by_path(tmp_path):
+  """Not a run's result, a run of zero compute, a run from a dirty checkout, two vocabularies in one variant:
+  each refused naming the file (or the groups), instead of a KeyError or a silent mix."""
+  import json
+
+  from analysis.collect import RunError, collect
+  good = dict(variant="token", params=1e5, tokens=1e6, bytes=3e6, flops=6e11, eval_bpb=2.0, grammar_hash="g",
+              vocab_hash="t", code=dict(commit="abc", dirty=False))
+
+  def write(name, obj):
+    d = tmp_path / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "result.json").write_text(json.dumps(obj))
+    return d
+
+  write("ok", good)
+  assert len(collect(str(tmp_path))[0]) == 1
+  bad = write("bad", [1, 2])
+  with pytest.raises(RunError, match="bad/result.json is not a run's result"):
+    collect(str(tmp_path))
+  (bad / "result.json").write_text(json.dumps(dict(good, flops=0)))
+  with pytest.raises(RunError, match="trained nothing"):
+    collect(str(tmp_path))
+  (bad / "result.json").write_text(json.dumps(dict(good, code=dict(commit="def", dirty=True))))
+  with pytest.raises(RunError, match="uncommitted changes"):
+    collect(str(tmp_path))
+  assert len(collect(str(tmp_path), allow_dirty=True)[0]) == 2
+  (bad / "result.json").write_text(json.dumps(dict(good, vocab_hash="other")))
+  with pytest.raises(RunError, match="2 different vocabularies"):
+    collect(str(tmp_path))

@@ -226,3 +226,18 @@ def test_gpu_script_dry_run_checks_commands_and_shapes():
   ms = members(load_sweep(os.path.join(ROOT, sweep[sweep.index("sweep") + 1])), extra="dtype=bfloat16")
   chosen = [m for m in ms if any(fnmatch.fnmatch(m["name"], g) for g in only.split(","))]
   assert 0 < len(chosen) < len(ms)
+
+
+def test_a_corrupt_result_is_moved_aside_and_the_member_trained_again(tmp_path):
+  from structlm.runner import _corrupt_result, status
+  run = tmp_path / "m"
+  run.mkdir()
+  (run / "result.json").write_text('{"variant": "token", "par')
+  assert status(str(run)) == "done"  # (what the sweep saw before)
+  assert "unreadable" in _corrupt_result(str(run))
+  assert status(str(run)) == "pending" and (run / "result.json.corrupt").exists()
+  (run / "result.json").write_text("[1, 2]")
+  assert "not a run's result" in _corrupt_result(str(run))
+  (run / "result.json").write_text(json.dumps(dict(variant="token", params=1, tokens=1, bytes=1, flops=1,
+                                                   eval_bpb=2.0)))
+  assert _corrupt_result(str(run)) is None and status(str(run)) == "done"

@@ -190,7 +190,8 @@ def check_design(N, D, C, what: str = "runs") -> str | None:
 def identification(law: Law, ci: dict, best_loss: float, floor: float | None = None) -> list[str]:
   """Why a fit is not identified (empty: it is): exponents outside ALPHA_BETA_RANGE, E above the best run's
   loss or above the compressors on the same files (`floor`), an exponent interval wider than a factor of
-  MAX_EXPONENT_RATIO. Each reason says which runs would help."""
+  MAX_EXPONENT_RATIO. Each reason says which runs would help. An unidentified fit's values are not printed (they
+  move between machines; fits.json keeps them): the same runs give the same report anywhere."""
   out = []
   lo, hi = ALPHA_BETA_RANGE
   what = {"alpha": "α (the N exponent)", "beta": "β (the D exponent)"}
@@ -198,14 +199,13 @@ def identification(law: Law, ci: dict, best_loss: float, floor: float | None = N
   for k in ("alpha", "beta"):
     v = getattr(law, k)
     if not lo <= v <= hi:
-      out.append(f"{what[k]} = {v:.3g} is outside [{lo}, {hi}]: add {add[k]}")
+      out.append(f"{what[k]} lies outside [{lo}, {hi}]: add {add[k]}")
     a, b = ci.get(k, (math.nan, math.nan))
     if not (a > 0 and b / a <= MAX_EXPONENT_RATIO):
-      out.append(f"{what[k]}'s 95% interval ({a:.3g}–{b:.3g}) spans more than a factor of {MAX_EXPONENT_RATIO:g}: "
-                 f"add {add[k]}")
+      out.append(f"{what[k]}'s 95% interval spans more than a factor of {MAX_EXPONENT_RATIO:g}: add {add[k]}")
   if law.E > best_loss:
-    out.append(f"E = {law.E:.3g} is above the best run's loss ({best_loss:.3g}): add larger runs (more compute)")
+    out.append(f"E lies above the best run's loss ({best_loss:.3f}): add larger runs (more compute)")
   if floor is not None and law.E > floor:
-    out.append(f"E = {law.E:.3g} is above the compressors on the same files ({floor:.3g} bits/byte): add "
-               "larger runs (more compute) so the curve bends towards its asymptote")
+    out.append(f"E lies above the compressors on the same files ({floor:.3f} bits/byte): add larger runs (more "
+               "compute) so the curve bends towards its asymptote")
   return out

@@ -55,6 +55,8 @@ def get_config(mode: str = ""):
   if mode not in DESIGNS:
     raise ValueError(f"experiments/cpu_study.py takes no argument, 'demo', 'quick' or 'arms', not {mode!r}")
   common = dict(COMMON)
+  if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long
+    common.update(eval_bytes=400_000)
   if mode == "quick":
     common.update(corpus=os.path.join(sources.stdlib_root(), "*.py"))
   runs = [dict(variant=v, preset=p, train_flops=float(c))

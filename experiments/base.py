@@ -29,6 +29,7 @@ def get_config():
   c.clip = 1.0
   c.accumulate = 1
   c.mesh = (-1, 1, 1)  # (data, fsdp, tensor)
+  c.expect_backend = ""  # "tpu" / "gpu": stop at once if JAX finds another backend (the launch scripts set it)
   c.dtype = "float32"  # bfloat16 on accelerators
   c.tree_features = True
   c.grammar_mask = True

@@ -132,7 +132,9 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
   _check_hashes(workdir, hashes, write=False)  # a workdir of other vocabularies: refused before any write
   mesh = sharding.make_mesh(tuple(cfg.mesh))
-  sharding.check(mcfg, mesh, cfg.global_batch)
+  expect_backend(cfg)
+  dp = mesh.shape["data"] * mesh.shape["fsdp"]
+  sharding.check(mcfg, mesh, cfg.global_batch or dp)
   mask_table = variants.get(cfg.variant).mask_table(vocab)
   mask_bias_table = mask_bias(mask_table) if mask_table is not None else None
 
@@ -146,7 +148,7 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   if not cfg.global_batch:  # the batch rule: a power of two from the run's tokens
     per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
     cfg.global_batch = batch_by_rule(total_steps(cfg, tokens_per_byte, per_token, train_data.unique_bytes_used,
-                                                 batch=1) * cfg.seq_len, cfg.seq_len)
+                                                 batch=1) * cfg.seq_len, cfg.seq_len, multiple=dp)
   if cfg.get("context_bytes") or train_data.global_batch != cfg.global_batch:
     train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
                                **batch_options(cfg, mcfg))
@@ -397,12 +399,24 @@ def provenance() -> dict:
   return dict(commit=commit, dirty=dirty)
 
 
-def batch_by_rule(tokens: float, seq_len: int, target_steps: int = 800, smallest: int = 4, largest: int = 256) -> int:
+def batch_by_rule(tokens: float, seq_len: int, target_steps: int = 800, smallest: int = 4, largest: int = 256,
+                  multiple: int = 1) -> int:
   """The batch rule: the power of two that gives a run of `tokens` between `target_steps` and twice as many steps
-  (so no run is a few dozen steps, and a large one is not thousands of tiny ones), within [smallest, largest]."""
+  (so no run is a few dozen steps, and a large one is not thousands of tiny ones), within [smallest, largest],
+  then rounded up to a multiple of the data-parallel devices (`multiple`: data x fsdp of the mesh)."""
   rows = tokens / (seq_len * target_steps)
   b = 2 ** math.floor(math.log2(rows)) if rows >= 1 else 1
-  return int(min(largest, max(smallest, b)))
+  b = int(min(largest, max(smallest, b)))
+  return -(-b // multiple) * multiple
+
+
+def expect_backend(cfg) -> None:
+  """A run launched for an accelerator stops at once on a machine without it (a GPU job that finds only a CPU)."""
+  want = cfg.get("expect_backend", "")
+  if want and jax.default_backend() != want:
+    raise RuntimeError(f"this run was launched for {want} (expect_backend={want}) but JAX found "
+                       f"{jax.default_backend()} ({jax.device_count()} devices): install the {want} build of jax "
+                       f"(requirements-{want}.txt) or run without expect_backend")
 
 
 def total_steps(cfg, tokens_per_byte: float, flops_per_token: float, unique_bytes: int, batch: int = 0) -> int:

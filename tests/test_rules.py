@@ -75,3 +75,18 @@ def test_workdir_lock_refuses_a_second_holder(tmp_path):
     other = lock_workdir(str(tmp_path / "x"))
     lock_workdir(str(tmp_path / "x"))
   other.close()
+
+
+def test_batch_rule_rounds_up_to_the_data_parallel_devices():
+  assert batch_by_rule(1e6, 256, multiple=16) % 16 == 0 and batch_by_rule(1e6, 256, multiple=1) == 4
+  assert batch_by_rule(1e12, 256, multiple=48) == 288  # 256 rounded up to a multiple of 48
+
+
+def test_launch_check_fits_meshes_and_batches():
+  from structlm.launch_check import axes, check
+  assert axes((-1, 2, 1), 64) == (32, 2, 1)
+  with pytest.raises(ValueError):
+    axes((3, -1, 1), 64)
+  assert check("experiments/isoflop.py", 32, "global_batch=64") == []
+  bad = check("experiments/isoflop.py", 64, "mesh=(-1,2,1)")
+  assert bad and all("does not divide data x fsdp = 64" in b for b in bad)

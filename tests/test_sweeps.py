@@ -160,28 +160,46 @@ def dry(script, *args):
 
 
 def test_tpu_launch_dry_run():
-  cmds = dry("tpu.sh", "all", "--name", "sl", "--zone", "us-central2-b", "--type", "v4-32", "--project", "proj",
-             "--bucket", "gs://bkt/", "--sweep", "experiments/isoflop.py", "--only", "token-*", "--spot")
+  """v5e-64 (an alias) with a sweep that sets its own mesh through --set: the commands carry the user's mesh and
+  override after the profile, install Python 3.11 and the TPU extra, run detached, wait, fetch and delete; a global
+  batch that does not divide data x fsdp fails the dry run before anything is created."""
+  cmds = dry("tpu.sh", "all", "--name", "sl", "--zone", "us-central2-b", "--type", "v5e-64", "--project", "proj",
+             "--bucket", "gs://bkt/", "--sweep", "experiments/isoflop.py", "--only", "token-*", "--spot",
+             "--set", "mesh=(-1,2,1),global_batch=64,seed=3")
   g = ["gcloud", "--project", "proj", "compute", "tpus"]
   assert cmds[0] == g + ["queued-resources", "create", "sl", "--node-id", "sl", "--zone", "us-central2-b",
-                         "--accelerator-type", "v4-32", "--runtime-version", "tpu-ubuntu2204-base", "--spot"]
+                         "--accelerator-type", "v5litepod-64", "--runtime-version", "v2-alpha-tpuv5-lite", "--spot"]
   assert cmds[1] == g + ["queued-resources", "describe", "sl", "--zone", "us-central2-b", "--format",
                          "value(state.state)"]
   assert cmds[2] == ["git", "archive", "--format=tar.gz", "-o", "/tmp/structlm.tar.gz", "HEAD"]
   assert cmds[3] == g + ["tpu-vm", "scp", "/tmp/structlm.tar.gz", "sl:~/structlm.tar.gz", "--zone", "us-central2-b",
                          "--worker=all"]
   ssh = g + ["tpu-vm", "ssh", "sl", "--zone", "us-central2-b", "--worker=all", "--command"]
-  assert cmds[4][:-1] == ssh and "pip install" in cmds[4][-1] and "jax[tpu]==0.10.2" in cmds[4][-1]
+  ssh0 = g + ["tpu-vm", "ssh", "sl", "--zone", "us-central2-b", "--worker=0", "--command"]
+  assert cmds[4][:-1] == ssh and "uv python install 3.11" in cmds[4][-1] and "requirements-tpu.txt" in cmds[4][-1]
+  assert "build-essential" in cmds[4][-1]
   assert cmds[5][:-1] == ssh
-  remote = shlex.split(cmds[5][-1])  # the command every worker runs
-  assert remote[:3] == ["cd", "structlm", "&&"]
-  assert remote[3:] == [".venv/bin/python", "-m", "structlm", "sweep", "experiments/isoflop.py", "--workdir",
-                        "runs/isoflop", "--multihost", "--no-analysis", "--only", "token-*", "--set",
-                        "checkpoint_root=gs://bkt/ckpt/isoflop,dtype=bfloat16,mesh=(-1,1,1)"]
-  assert cmds[6][:8] == g + ["tpu-vm", "ssh", "sl"] and "gs://bkt/runs/isoflop" in cmds[6][-1]
-  assert cmds[7] == g + ["queued-resources", "delete", "sl", "--zone", "us-central2-b", "--force", "--quiet"]
-  (quick,) = dry("tpu.sh", "run", "--name", "sl", "--zone", "z", "--bucket", "gs://b", "--sweep",
-                 "experiments/demo.py:quick")  # a sweep spec with an argument: runs/demo, like the other scripts
+  remote = cmds[5][-1]  # what every worker runs: detached, its exit code kept
+  assert "nohup sh -c" in remote and "> runs/isoflop/.exit" in remote and remote.rstrip().endswith("&")
+  inner = shlex.split(shlex.split(remote.split("nohup sh -c ", 1)[1])[0].split(";")[0])
+  assert inner[:10] == [".venv/bin/python", "-m", "structlm", "sweep", "experiments/isoflop.py", "--workdir",
+                        "runs/isoflop", "--multihost", "--no-analysis", "--quiet"]
+  settings = inner[inner.index("--set") + 1]
+  assert settings.startswith("checkpoint_root=gs://bkt/ckpt/isoflop,dtype=bfloat16,mesh=(-1,1,1),expect_backend=tpu")
+  assert settings.endswith(",mesh=(-1,2,1),global_batch=64,seed=3")  # the user's after the profile's: theirs win
+  assert inner[inner.index("--only") + 1] == "token-*"
+  assert cmds[6][:-1] == ssh0 and "gcloud storage rsync -r runs/isoflop gs://bkt/runs/isoflop" in cmds[6][-1]
+  assert cmds[7][:-1] == ssh0 and "runs/isoflop/.exit" in cmds[7][-1]  # wait: polled
+  assert cmds[8][:-1] == ssh0 and "gs://bkt/runs/isoflop" in cmds[8][-1]  # fetch
+  assert cmds[9] == g + ["queued-resources", "delete", "sl", "--zone", "us-central2-b", "--force", "--quiet"]
+  script = open(os.path.join(ROOT, "launch", "tpu.sh")).read()
+  assert "trap cleanup EXIT INT TERM" in script and "FAILED" in script and "SUSPENDED" in script
+  bad = subprocess.run(["bash", os.path.join(ROOT, "launch", "tpu.sh"), "all", "--name", "x", "--zone", "z",
+                        "--type", "v5e-64", "--bucket", "gs://b", "--sweep", "experiments/isoflop.py", "--set",
+                        "mesh=(-1,2,1)", "--dry-run"], capture_output=True, text=True, cwd=ROOT)
+  assert bad.returncode == 2 and "does not divide data x fsdp = 64" in bad.stderr and "gcloud" not in bad.stdout
+  (quick,) = [c for c in dry("tpu.sh", "run", "--name", "sl", "--zone", "z", "--bucket", "gs://b", "--sweep",
+                              "experiments/demo.py:quick") if c[-1].startswith("cd structlm && mkdir")]
   assert "--workdir runs/demo " in quick[-1] and "gs://b/ckpt/demo," in quick[-1]
   bad = subprocess.run(["bash", os.path.join(ROOT, "launch", "tpu.sh"), "run", "--name", "x", "--zone", "z",
                         "--bucket", "local/dir", "--dry-run"], capture_output=True, text=True)
@@ -190,17 +208,19 @@ def test_tpu_launch_dry_run():
 
 def test_slurm_and_single_node_dry_runs():
   (cmd,) = dry("slurm.sh", "--sweep", "experiments/grid.py", "--nodes", "4", "--gpus-per-node", "8",
-               "--partition", "gpu", "--account", "lab", "--only", "structured-*")
-  assert cmd == ["sbatch", "--job-name", "structlm-grid", "--nodes", "4", "--ntasks-per-node", "1",
-                 "--gpus-per-node", "8", "--time", "24:00:00", "--output", "runs/grid/slurm-%j.out",
-                 "--partition", "gpu", "--account", "lab", "launch/slurm_job.sbatch", "experiments/grid.py",
-                 "runs/grid", "structured-*"]
+               "--partition", "gpu", "--account", "lab", "--only", "structured-*", "--set", "seed=2")
+  assert cmd == ["sbatch", "--job-name", "structlm-grid", "--nodes", "4", "--ntasks-per-node", "8",
+                 "--gpus-per-node", "8", "--time", "24:00:00", "--output", "runs/grid/slurm-%j.out", "--requeue",
+                 "--signal=TERM@300", "--partition", "gpu", "--account", "lab", "launch/slurm_job.sbatch",
+                 "experiments/grid.py", "runs/grid", "structured-*", "seed=2"]
   job = open(os.path.join(ROOT, "launch", "slurm_job.sbatch")).read()
-  assert "srun" in job and "--multihost" in job
+  assert "srun" in job and "--multihost" in job and "requirements-gpu.txt" in job and "scontrol requeue" in job
+  assert "expect_backend=gpu" in job
   cmds = dry("gpu_single.sh", "--sweep", "experiments/gpu_small.py")
-  assert cmds == [["make", "venv"],
+  assert cmds == [["make", "venv"], [".venv/bin/pip", "install", "-q", "-r", "requirements-gpu.txt"],
                   ["env", "JAX_PLATFORMS=", "XLA_FLAGS=", ".venv/bin/python", "-m", "structlm", "sweep",
-                   "experiments/gpu_small.py", "--workdir", "runs/gpu_small", "--set", "dtype=bfloat16,mesh=(-1,1,1)"]]
+                   "experiments/gpu_small.py", "--workdir", "runs/gpu_small", "--set",
+                   "dtype=bfloat16,mesh=(-1,1,1),expect_backend=gpu"]]
 
 
 def test_gpu_script_dry_run_checks_commands_and_shapes():

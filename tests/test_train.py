@@ -202,3 +202,9 @@ def test_runs_that_would_train_nothing_are_refused(corpus, tmp_path):
   with pytest.raises(ValueError, match="unknown variant"):
     train(config(corpus, variant="tokn"), str(tmp_path / "y"), progress=False)
   assert not (tmp_path / "y").exists()  # validated before anything was created
+
+
+def test_a_run_launched_for_a_gpu_stops_on_a_cpu(corpus, tmp_path):
+  with pytest.raises(RuntimeError, match="launched for gpu .* found cpu"):
+    train(config(corpus, expect_backend="gpu"), str(tmp_path / "g"), progress=False)
+  assert not (tmp_path / "g" / "metrics.jsonl").exists()

@@ -28,7 +28,7 @@ COMMON = dict(corpus="stdlib", data_dir="data", vocab_size=2048, leaf_capacity="
               checkpoint_every=400, log_every=50, keep_checkpoints=1, lr_scale=LR_SCALE)
 # budget -> sizes (the same for every variant)
 DESIGNS = {
-    "": {1e11: ("w8", "w12", "w16", "w24", "w32"), 3e11: ("w8", "w12", "w16", "w24", "w32", "w48"),
+    "": {1e11: ("w4", "w6", "w8", "w12", "w16", "w24", "w32"), 3e11: ("w6", "w8", "w12", "w16", "w24", "w32", "w48"),
          1e12: ("w12", "w16", "w24", "w32", "w48", "w64"), 3e12: ("w16", "w24", "w32", "w48", "w64", "w96")},
     "demo": {3e10: ("w8", "w12", "w16", "w24", "w32"), 1e11: ("w8", "w12", "w16", "w24", "w32"),
              3e11: ("w8", "w12", "w16", "w24", "w32")},

@@ -6,6 +6,7 @@ import math
 import os
 import shlex
 import subprocess
+import sys
 
 import pytest
 
@@ -261,3 +262,54 @@ def test_a_corrupt_result_is_moved_aside_and_the_member_trained_again(tmp_path):
   (run / "result.json").write_text(json.dumps(dict(variant="token", params=1, tokens=1, bytes=1, flops=1,
                                                    eval_bpb=2.0)))
   assert _corrupt_result(str(run)) is None and status(str(run)) == "done"
+
+
+def _sweep_file(path, corpus, data_dir):
+  with open(path, "w") as f:
+    f.write(f'''
+from structlm import sweeps
+
+def get_config():
+  runs = [dict(variant=v, preset="w8", steps=16) for v in ("token", "structured")]
+  return sweeps.sweep(runs, base={os.path.join(ROOT, "experiments", "base.py")!r}, bootstrap=0,
+                      common=dict(corpus={corpus!r}, data_dir={data_dir!r}, vocab_size=2048, seq_len=64,
+                                  global_batch=8, warmup=2, mesh=(1, 1, 1), checkpoint_every=3, log_every=1,
+                                  eval_bytes=20000, learning_rate=3e-3))
+''')
+
+
+def test_sweep_workers_killed_at_random_points_finish_every_member_once(sweep_corpus, tmp_path):
+  """kill -9 a sweep worker at random moments (in a step, a checkpoint save, a result write), five times, then let
+  one finish; and two workers on one workdir at once: every member finishes exactly once, every result.json
+  parses, and the losses equal an uninterrupted sweep's bit for bit."""
+  import random
+  import signal
+  import time
+  corpus, data_dir = sweep_corpus
+  spec = str(tmp_path / "kill.py")
+  _sweep_file(spec, corpus, data_dir)
+  env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu")
+
+  def worker(work, **extra):
+    return subprocess.Popen([sys.executable, "-m", "structlm", "sweep", spec, "--workdir", work, "--no-analysis",
+                             "--quiet"], cwd=ROOT, env=dict(env, **extra), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+  straight = str(tmp_path / "straight")
+  assert worker(straight).wait(timeout=600) == 0
+  killed = str(tmp_path / "killed")
+  rng = random.Random(0)
+  for _ in range(5):
+    p = worker(killed)
+    time.sleep(rng.uniform(6.0, 14.0))  # (the first seconds are imports and the dataset check)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+  a, b = worker(killed), worker(killed, STRUCTLM_SWEEP_REVERSE="1")  # two workers share what is left
+  assert a.wait(timeout=600) == 0 and b.wait(timeout=600) == 0, (a.stderr.read(), b.stderr.read())
+  for member in ("token-w8-steps16", "structured-w8-steps16"):
+    with open(os.path.join(killed, member, "result.json")) as f:
+      assert json.load(f)["steps"] == 16
+    steps = [json.loads(line)["step"] for line in open(os.path.join(killed, member, "metrics.jsonl"))]
+    assert steps == list(range(1, 17)), steps  # each step logged once: every member finished exactly once
+    want = [json.loads(line)["loss"] for line in open(os.path.join(straight, member, "metrics.jsonl"))]
+    got = [json.loads(line)["loss"] for line in open(os.path.join(killed, member, "metrics.jsonl"))]
+    assert got == want, member

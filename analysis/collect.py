@@ -72,6 +72,7 @@ def collect(runs_dir: str, allow_dirty: bool = False) -> tuple[list[dict], dict]
                      D=D, C=float(r["flops"]), unique_bytes=unique, epochs=D / unique if unique else 1.0,
                      bpb=float(bpb), run=os.path.relpath(d, runs_dir), compressors=r.get("compressors") or {},
                      vocab=(r.get("grammar_hash"), r.get("vocab_hash")), commit=(r.get("code") or {}).get("commit"),
+                     dirty=bool((r.get("code") or {}).get("dirty")),
                      eval_split=r.get("eval_split", "validation")))
   for v in sorted({r["variant"] for r in rows}):
     groups = collections.defaultdict(list)

@@ -27,7 +27,7 @@ def per_file(runs_dir: str, split: str, frontier: bool = False):
   """(rows, bits [runs, files], bytes [files], paths): every run (or each variant's best per budget) scored on the
   same files; `split` is a split or heldout.corpus_key(corpus)."""
   from analysis.heldout import frontier_runs
-  rows, _ = collect_lib.collect(runs_dir)
+  rows, _ = collect_lib.collect(runs_dir, allow_dirty=True)
   if frontier:
     rows = frontier_runs(rows)
   bits, paths = [], None

@@ -53,7 +53,7 @@ def rescore(runs_dir: str, split: str, corpus: str | None = None, frontier: bool
   vocabularies; the scores are kept in RUN/eval_<split or corpus key>.json and reused."""
   from structlm.evaluate import encode_corpus, per_file_bpb
   from structlm.generate import load_run
-  rows, _ = collect_lib.collect(runs_dir)
+  rows, _ = collect_lib.collect(runs_dir, allow_dirty=True)
   if frontier:
     rows = frontier_runs(rows)
   key = corpus_key(corpus) if corpus else split

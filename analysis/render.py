@@ -141,6 +141,11 @@ def caveats(f: dict) -> list[str]:
   lo, hi = f["compute_range"]
   out.append(f"Every claim holds for {lo:.2g}–{hi:.2g} FLOPs, the compute the runs span; the fits' multiplier is "
              "drawn at most one decade beyond, dashed, and never enters the headline.")
+  if f.get("dirty_runs"):
+    out.append(f"{f['dirty_runs']} runs were made from a checkout with uncommitted changes (`analyze` refuses them "
+               "without --allow-dirty)")
+  if len(f.get("commits") or []) > 1:
+    out.append(f"the runs come from {len(f['commits'])} commits: {', '.join(c[:10] for c in f['commits'])}")
   for v, edges in (f.get("edge_optima") or {}).items():
     for side, budgets in edges.items():
       if budgets:

@@ -69,7 +69,7 @@ def _fit_variant(N, D, L, C, n_bootstrap, seed, floor, what):
 
 
 def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0, n_key: str = "N",
-            references: dict | None = None, rows=None, fit_bootstrap: int = 200, allow_dirty: bool = False) -> dict:
+            references: dict | None = None, rows=None, fit_bootstrap: int = 200, allow_dirty: bool = True) -> dict:
   """`n_bootstrap` resamples for the multiplier from the runs (cheap); `fit_bootstrap` refits of each variant's
   law (each a multi-start L-BFGS) for the fits' intervals, identification and the fits' multiplier."""
   if rows is None:
@@ -129,6 +129,7 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
       runs=len(rows), runs_per_variant={v: len(data[v][4]) for v in names}, excluded=excluded, n_key=n_key,
       commits=sorted({r.get("commit") for r in rows if r.get("commit")}),
       runs_without_commit=sum(not r.get("commit") for r in rows),
+      dirty_runs=sum(bool(r.get("dirty")) for r in rows),
       definitions=collect_lib.DEFINITIONS, compute_range=[c_lo, c_hi], references=references,
       laws={v: fits_v[v]["law"].as_dict() if fits_v[v]["fitted"] else None for v in names},
       intervals={v: fits_v[v]["ci"] for v in names}, identified=identified,

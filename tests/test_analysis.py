@@ -353,6 +353,9 @@ def test_runs_that_cannot_enter_a_fit_are_refused_by_path(tmp_path):
   (bad / "result.json").write_text(json.dumps(dict(good, code=dict(commit="def", dirty=True))))
   with pytest.raises(RunError, match="uncommitted changes"):
     collect(str(tmp_path))
+  with pytest.raises(SystemExit, match="uncommitted changes"):  # the command refuses; the sweep's own report warns
+    from structlm.cli import main
+    main(["analyze", str(tmp_path), "--out", str(tmp_path / "a")])
   assert len(collect(str(tmp_path), allow_dirty=True)[0]) == 2
   (bad / "result.json").write_text(json.dumps(dict(good, vocab_hash="other")))
   with pytest.raises(RunError, match="2 different vocabularies"):

@@ -32,7 +32,10 @@ def _round_trip(codec, scheme, files, strip=False):
     se = scheme.encode(enc)
     assert (scheme.expand(se.actions, se.slots) == enc.actions).all(), path
     m = ScopedMachine(scheme)
-    assert m.feed(se.actions) == want, path  # every action checked against the training mask on the way
+    for t, a in enumerate(se.actions.tolist()):  # the features the encoder stored, from the prefix alone
+      assert (m.slot(), m.name_count(), m.name_live()) == (se.slots[t], se.name_count[t], se.name_live[t]), (path, t)
+      m.step(a)  # every action checked against the training mask on the way
+    assert m.output() == want, path
     refs = se.actions >= scheme.ref_base
     legal = legal_refs(se.name_count[refs], se.name_live[refs], scheme.refs)
     assert legal[np.arange(int(refs.sum())), se.actions[refs] - scheme.ref_base].all(), path  # only legal REFs

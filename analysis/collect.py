@@ -17,7 +17,9 @@ DEFINITIONS = {
     "C": "training FLOPs of the run, exactly: tokens seen x FLOPs per token (6 x matmul parameters, the output "
          "softmax over the variant's whole vocabulary included, plus causal attention)",
     "D": "source bytes trained on: tokens (actions) seen / the train split's predicted tokens per byte",
-    "L": "validation loss in bits per source byte: total NLL / total source bytes of whole validation files",
+    "L": "loss in bits per source byte on the scored files: total NLL / total source bytes of whole files of the "
+         "split each run scored (result.json's eval_split: the CPU study scores the whole test split; older runs "
+         "a fixed set of validation files)",
 }
 
 

@@ -184,10 +184,13 @@ def isoflop(N, D, L, C, noise: float = SEED_NOISE, n_boot: int = 500, seed: int 
   if every is None:
     return None
   inner = [b for b in every if b["status"] == "interior"]
+  others = [f"{b['C']:.3g} {b['status']}" for b in every if b["status"] != "interior"]
+  todo = ("add sizes beyond the edge (edge) or around the best run (flat)" if others else
+          "add compute budgets")
   out = dict(all_budgets=every, budgets=inner, identified=len(inner) >= need,
              reason=None if len(inner) >= need else (
-                 f"{len(inner)} of {len(every)} budgets have an interior optimum (need {need}): " +
-                 ", ".join(f"{b['C']:.3g} {b['status']}" for b in every if b["status"] != "interior")))
+                 f"{len(inner)} of {len(every)} budgets have an interior optimum (need {need})"
+                 + (": " + ", ".join(others) if others else "") + f"; {todo}"))
   if len(inner) < 2:
     return out
   lc = np.log([b["C"] for b in inner])

@@ -16,7 +16,7 @@ def isoflop_line(iso) -> str:
     return "no isoFLOP budget with three or more sizes"
   statuses = ", ".join(f"{b['C']:.2g}: {b['status']}" for b in iso["all_budgets"])
   if not iso["identified"]:
-    return f"isoFLOP optimum not identified ({iso['reason']}; add sizes beyond the edge); budgets {statuses}"
+    return f"isoFLOP optimum not identified ({iso['reason']}); budgets {statuses}"
   ci = iso.get("N_opt_exponent_ci")
   band = f" (95% {ci[0]:.2f}–{ci[1]:.2f})" if ci else " (interval: too few resamples converged)"
   return (f"isoFLOP N_opt ∝ C^{iso['N_opt_exponent']:.2f}{band}, D_opt ∝ C^{iso['D_opt_exponent']:.2f}, from "

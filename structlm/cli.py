@@ -201,6 +201,7 @@ def _sample(args) -> int:
   from structlm.evaluate import validity
   from structlm.generate import load_run, sample
   absl_logging.set_verbosity(absl_logging.ERROR)
+  check_sampling(args)
   run = load_run(args.workdir)
   prompt = b""
   if args.prompt:
@@ -211,6 +212,9 @@ def _sample(args) -> int:
   out = args.out or os.path.join(args.workdir, "samples")
   os.makedirs(out, exist_ok=True)
   ext = languages.LANGUAGES[run.cfg.language].extensions[0]
+  for old in os.listdir(out):  # the previous call's samples: this folder holds one call's
+    if old.startswith("sample_") and old.endswith(ext):
+      os.remove(os.path.join(out, old))
   for i, s in enumerate(samples):
     with open(os.path.join(out, f"sample_{i:04d}{ext}"), "wb") as f:
       f.write(s.text)
@@ -219,6 +223,18 @@ def _sample(args) -> int:
                         mean_length_bytes=sum(map(len, texts)) / max(len(texts), 1),
                         **validity(texts, run.cfg.language))))
   return 0
+
+
+def check_sampling(args) -> None:
+  """Refuse what would sample nothing or nonsense: counts and lengths must be positive, temperature >= 0."""
+  if getattr(args, "n", 1) is not None and args.n < 1:
+    raise ValueError(f"--n {args.n}: give at least one sample")
+  if args.max_len is not None and args.max_len < 1:
+    raise ValueError(f"--max-len {args.max_len}: give a positive number of tokens/actions")
+  if args.temperature < 0:
+    raise ValueError(f"--temperature {args.temperature}: give 0 (greedy) or more")
+  if getattr(args, "top_p", 1.0) is not None and not 0 < args.top_p <= 1:
+    raise ValueError(f"--top-p {args.top_p}: give a value in (0, 1]")
 
 
 def _slug(path: str) -> str:
@@ -233,6 +249,10 @@ def _evaluate(args) -> int:
   from structlm.evaluate import per_file_bpb, sample_metrics
   from structlm.generate import load_run
   absl_logging.set_verbosity(absl_logging.ERROR)
+  if args.samples < 0:
+    raise ValueError(f"--samples {args.samples}: give 0 (none) or more")
+  if args.samples:
+    check_sampling(argparse.Namespace(n=args.samples, max_len=args.max_len, temperature=args.temperature, top_p=1.0))
   run = load_run(args.workdir)
   skipped = None
   if args.corpus:

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import DATA
 
 ENV = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
@@ -58,3 +60,15 @@ def test_grammar_then_encode_listing(tmp_path):
 def test_missing_path_is_a_clear_error():
   r = run("roundtrip", "/no/such/dir")
   assert r.returncode != 0 and "no such file" in (r.stderr + r.stdout).lower()
+
+
+@pytest.mark.parametrize("bad, message", [(["--n", "0"], "--n 0"), (["--max-len", "-3"], "--max-len -3"),
+                                           (["--temperature", "-1"], "--temperature -1"),
+                                           (["--top-p", "0"], "--top-p 0")])
+def test_sample_refuses_what_would_sample_nothing(tmp_path, bad, message):
+  """Checked before the run is loaded (the workdir need not exist): one line that says what to give."""
+  import subprocess
+  import sys
+  out = subprocess.run([sys.executable, "-m", "structlm", "sample", "--workdir", str(tmp_path / "none"), *bad],
+                       capture_output=True, text=True)
+  assert out.returncode != 0 and message in out.stderr and "Traceback" not in out.stderr

@@ -73,7 +73,7 @@ def loss_vs_compute(rows, envelopes, curves, crange, out_dir, references=None):
     ax.text(0.01, y, f"{label} ({y:.2f})", transform=ax.get_yaxis_transform(), va="bottom" if i % 2 == 0 else "top",
             fontsize=8, color="dimgray")
   ax.set_xlabel("training compute C (FLOPs)")
-  ax.set_ylabel("validation loss (bits per source byte)")
+  ax.set_ylabel("loss on the scored files (bits per source byte)")
   if sc is not None:
     fig.colorbar(sc, ax=ax, label="parameters N (non-embedding + output)")
   ax.legend(fontsize=7, loc="upper right")
@@ -105,7 +105,7 @@ def isoflop_curves(iso, out_dir):
     ax.text(0.5, 0.5, "no isoFLOP budgets with three or more model sizes", ha="center", transform=ax.transAxes)
   ax.set_xscale("log")
   ax.set_xlabel("parameters N (non-embedding + output)")
-  ax.set_ylabel("validation loss (bits per source byte)")
+  ax.set_ylabel("loss on the scored files (bits per source byte)")
   ax.set_title("IsoFLOP curves")
   if drawn:
     ax.legend(fontsize=8)

@@ -29,6 +29,7 @@ from structlm.data.pipeline import PackedBatches, to_global
 from structlm.data.prepare import prepare
 from structlm.model import ModelConfig, Transformer, mask_bias, model_inputs
 from structlm.train import init_state, lr_schedule, make_step, optimizer
+from structlm.workdir import check_same_run, lock_workdir, provenance, truncate_metrics, write_json_atomic
 
 
 def load_module(path: str, what: str = "config file"):
@@ -64,31 +65,6 @@ def _parse_value(old, text: str, key: str = "value"):
   except (json.JSONDecodeError, TypeError, ValueError):
     kind = "a tuple like (1,2,3)" if isinstance(old, tuple) else type(old).__name__
     raise ValueError(f"{key}={text!r}: expected {kind} (like its default, {old!r})") from None
-
-
-class WorkdirBusy(RuntimeError):
-  """Another process holds the workdir's lock."""
-
-
-def lock_workdir(workdir: str):
-  """An exclusive lock on WORKDIR/.lock (released when the holder exits, even by kill -9): the open file, or
-  WorkdirBusy naming the holder's pid."""
-  import fcntl
-  os.makedirs(workdir, exist_ok=True)
-  f = open(os.path.join(workdir, ".lock"), "a+")
-  try:
-    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except BlockingIOError:
-    f.seek(0)
-    holder = f.read().strip() or "?"
-    f.close()
-    raise WorkdirBusy(f"{workdir} is in use by process {holder} (another train or sweep worker); wait for it, "
-                      "or train in another --workdir") from None
-  f.seek(0)
-  f.truncate()
-  f.write(str(os.getpid()))
-  f.flush()
-  return f
 
 
 def check_budget(cfg) -> None:
@@ -249,70 +225,6 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   return result
 
 
-def write_json_atomic(path: str, obj) -> None:
-  """Write JSON to a temporary file beside `path`, then rename it into place: a reader never sees half a file."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=1, default=str)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-
-
-def truncate_metrics(path: str, step: int) -> None:
-  """On resume from `step`: keep the whole rows of metrics.jsonl up to that step (a crash may have left later rows
-  or half a row), so no step appears twice."""
-  if not os.path.exists(path):
-    return
-  keep = []
-  with open(path) as f:
-    for line in f:
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError:
-        break
-      if row.get("step", 0) > step:
-        break
-      keep.append(line if line.endswith("\n") else line + "\n")
-  with open(path + ".tmp", "w") as f:
-    f.writelines(keep)
-  os.replace(path + ".tmp", path)
-
-
-# keys that may differ between two invocations of one run: logging and checkpoint cadence, not what is trained
-_FREE_KEYS = {"log_every", "checkpoint_every", "keep_checkpoints", "stop_after", "checkpoint_root", "peak_flops",
-              "eval_every"}
-
-
-def check_same_run(workdir: str, cfg) -> None:
-  """Refuse a workdir whose config.json records another run (other steps, rate, seed, variant...): resuming it
-  would mix two runs under one result. Keys resolved at start (seq_len from context_bytes, the batch by rule) are
-  compared only when the new config sets them."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    old = json.load(f)
-  new = cfg.to_dict()
-  differ = config_differences(old, new)
-  if differ:
-    raise ValueError(f"{workdir} holds a run with another config ({', '.join(f'{k}: {old[k]} -> {new[k]}' for k in differ)}); "
-                     "train in a new --workdir, or delete this one to start it again")
-
-
-def config_differences(old: dict, new: dict, keys=None) -> list[str]:
-  """Keys (of `keys`, default all of `new`) whose values differ between a recorded config and a new one, leaving
-  out the cadence keys and those resolved at start (seq_len from context_bytes; global_batch 0: by rule)."""
-  resolved = {"seq_len"} if new.get("context_bytes") else set()
-  return sorted(k for k in (new if keys is None else keys) if k not in _FREE_KEYS and k not in resolved
-                and k in old and k in new and _plain(old[k]) != _plain(new[k])
-                and not (k == "global_batch" and not new[k]))
-
-
-def _plain(v):
-  return list(v) if isinstance(v, (tuple, list)) else v
-
-
 def setup(cfg):
   """(dataset summary, vocabularies, the grammar's SlotTable or None, ModelConfig) of a run config; prepares the
   dataset when it is missing. Outputs: the variant's ids (structlm/variants.py: grammar actions ending with EOF,
@@ -383,20 +295,6 @@ def checkpoint_dir(cfg, workdir: str) -> str:
   if cfg.checkpoint_root:
     return os.path.join(cfg.checkpoint_root, os.path.basename(os.path.normpath(workdir)))
   return os.path.abspath(os.path.join(workdir, "checkpoints"))
-
-
-def provenance() -> dict:
-  """The code a result came from: the git commit of this checkout and whether tracked files differ from it."""
-  import subprocess
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  try:
-    commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, check=True).stdout.strip())
-  except (OSError, subprocess.CalledProcessError):
-    return dict(commit=None, dirty=None)
-  return dict(commit=commit, dirty=dirty)
 
 
 def batch_by_rule(tokens: float, seq_len: int, target_steps: int = 800, smallest: int = 4, largest: int = 256,

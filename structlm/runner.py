@@ -94,7 +94,7 @@ def _check_same_config(rundir: str, member: dict) -> None:
     return
   with open(path) as f:
     old = json.load(f).get("config", {})
-  from structlm.run import config_differences
+  from structlm.workdir import config_differences
   cfg = load_config(member["spec"]).to_dict()
   changed = config_differences(old, cfg, member["overrides"])
   if changed:
@@ -118,7 +118,8 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
       log(command(m["spec"], os.path.join(workdir, m["name"])))
     return dict(members=len(todo), dry_run=True)
   os.makedirs(workdir, exist_ok=True)
-  from structlm.run import WorkdirBusy, train  # jax and the data stack load only for a real run
+  from structlm.run import train  # jax and the data stack load only for a real run
+  from structlm.workdir import WorkdirBusy
   counts = {"done": 0, "skipped": 0, "failed": 0}
   # two workers on one workdir share it: each member is claimed by its lock (structlm/run.py lock_workdir); the
   # second worker starts at the other end, so they meet in the middle instead of queueing on the same member

@@ -12,7 +12,8 @@ from flax import nnx
 
 from structlm import presets
 from structlm.model import ModelConfig, Transformer
-from structlm.run import WorkdirBusy, batch_by_rule, lock_workdir
+from structlm.run import batch_by_rule
+from structlm.workdir import WorkdirBusy, lock_workdir
 from structlm.train import decayed, lr_schedule
 
 
@@ -60,7 +61,7 @@ def test_workdir_lock_refuses_a_second_holder(tmp_path):
   """A second process on a locked workdir is refused at once, naming the holder; the lock goes with its holder."""
   held = lock_workdir(str(tmp_path))
   code = textwrap.dedent(f"""
-      from structlm.run import lock_workdir, WorkdirBusy
+      from structlm.workdir import lock_workdir, WorkdirBusy
       try:
           lock_workdir({str(tmp_path)!r})
       except WorkdirBusy as e:

@@ -40,8 +40,9 @@ demo: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/demo.py$(if $(QUICK),:quick) --workdir $(DEMO_DIR) --quiet
 	@echo "the demo's report: $(DEMO_DIR)/report.md"
 
-# The CPU study (about two hours on 2 cores): runs/study, then its report, plots and every run's result.json in
-# docs/study/ and its headline in the README. The learning rates it uses come from `make lr-sweep` (presets.py).
+# The CPU study: runs/study, then its report, plots and every run's result.json in docs/study/ and its section of
+# docs/study.md (the README's answer is written from it). Its learning-rate scale comes from `make lr-sweep`
+# (experiments/cpu_study.py LR_SCALE). Measured here: the first three budgets (63 runs) about 60 minutes.
 study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py --workdir runs/study
 	$(PY) -m analysis.publish runs/study --name study --copy-runs --readme docs/study.md

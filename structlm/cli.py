@@ -86,7 +86,7 @@ def _encode_scoped(codec, enc, window: int) -> int:
   se = scheme.encode(enc)
   m = ScopedMachine(scheme)
   last_spelled: dict[bytes, int] = {}
-  print(f"# REFs reach {window or 'the whole file'} bytes back" + (" (0: whole file)" if not window else ""))
+  print(f"# REFs reach {f'{window} bytes' if window else 'the whole file'} back")
   print(f"{'#':>6} {'offset':>7} {'depth':>5}  action")
   for i, (a, d) in enumerate(zip(se.actions.tolist(), se.depth.tolist())):
     at, note = m.leaf_offset(), ""

@@ -235,7 +235,8 @@ def grammar_mask(logits_BxTxV, slots_BxT, mask_bias_SxV):
 def ref_mask(logits_BxTxV, count_BxT, live_BxT, num_refs: int):
   """REF i (the last num_refs classes) only where it is legal before the predicted action: the `live` newest of
   the `count` name serials, REF id = serial mod num_refs (structlm/syntax/names.py)."""
-  legal_BxTxR = jnp.mod(count_BxT[..., None] - 1 - jnp.arange(num_refs), num_refs) < live_BxT[..., None]
+  from structlm.syntax.names import legal_refs
+  legal_BxTxR = legal_refs(count_BxT, live_BxT, num_refs, xp=jnp)
   bias_BxTxR = jnp.where(legal_BxTxR, 0.0, NEG).astype(logits_BxTxV.dtype)
   pad = [(0, 0)] * (logits_BxTxV.ndim - 1) + [(logits_BxTxV.shape[-1] - num_refs, 0)]
   return logits_BxTxV + jnp.pad(bias_BxTxR, pad)

@@ -303,7 +303,7 @@ def test_native_references_equal_the_reference(py_codec, py_files, js_grammar, m
     with pytest.raises(InvalidAction):
       scheme.encode(cut_enc)
   scoped = native.encode(cut)
-  with pytest.raises(InvalidAction, match="out of range"):
+  with pytest.raises(InvalidAction, match="outside the structured vocabulary"):
     native.encode(type(cut)(scoped.actions, scoped.slots, scoped.depth, scoped.parent))  # REFs already
 
 

@@ -170,7 +170,8 @@ class NameScheme:
     if not self.native:
       return self.encode_reference(enc)
     cols = [np.ascontiguousarray(x, np.int32) for x in (enc.actions, enc.slots, enc.depth, enc.parent)]
-    offsets = self.leaf_offsets(cols[0])
+    # (the whole-file arm needs no offsets: no decoder pass for it)
+    offsets = self.leaf_offsets(cols[0]) if self.window else np.zeros(len(cols[0]), np.int32)
     try:
       rows = np.frombuffer(self._native_refs().encode(*cols, offsets), np.int32).reshape(-1, 7)
     except ValueError as e:
@@ -181,7 +182,9 @@ class NameScheme:
     """`encode` in Python, one leaf at a time (offsets from the Python machine unless given): the reference the
     C transform is tested against."""
     a, sl, dp, pa = (np.asarray(x).tolist() for x in (enc.actions, enc.slots, enc.depth, enc.parent))
-    off = (self.leaf_offsets_reference(enc.actions) if offsets is None else np.asarray(offsets)).tolist()
+    if offsets is None:
+      offsets = self.leaf_offsets_reference(enc.actions) if self.window else np.zeros(len(enc.actions), np.int32)
+    off = np.asarray(offsets).tolist()
     leaf_end = dict(zip(*(x.tolist() for x in self._leaves(np.asarray(enc.actions), np.asarray(enc.slots)))))
     rows, anchors, latest, count, i, n = [], [], {}, 0, 0, len(a)
     while i < n:

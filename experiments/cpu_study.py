@@ -1,14 +1,15 @@
 """The CPU study (`make study`): an isoFLOP design on the stdlib that brackets each budget's optimum.
 
 Four compute budgets spanning a decade (3e11 to 3e12 FLOPs, and 1e11), at each five or six sizes of the ladder
-(structlm/presets.py LADDER: two layers, widths 8 to 96), sliding with the budget around Chinchilla's first guess
+(structlm/presets.py LADDER: two layers, widths 4 to 96), sliding with the budget around Chinchilla's first guess
 N ~ sqrt(C / 120) and leaning small (the previous study's optimum lay below it); every variant of the headline
 (token, structured, scoped with REFs inside the context) on the same sizes. Fair capacity (leaf pieces get as many
 BPE merges as the token BPE); each variant's context holds the same 768 source bytes, and the scoped variant's
 REFs reach exactly that far back; hyperparameters by rule: batch by the run's tokens (structlm/run.py
-batch_by_rule: 800-1,600 steps), peak rate by width and batch (presets.learning_rate, checked by
-experiments/lr_sweep.py), warm-up 10% of each run, AdamW beta2 0.99, weight decay on matrices only. Every run is
-scored on the whole test split at its end.
+batch_by_rule: 800-1,600 steps, at least 2 sequences; the ladder at each budget stops where a run would get under
+~400 steps), peak rate by width and batch (presets.learning_rate, checked by experiments/lr_sweep.py), warm-up
+10% of each run, AdamW beta2 0.99, weight decay on matrices only. Every run is scored on the whole test split at
+its end.
 
 Arms beside the headline, at two budgets on each variant's frontier sizes (`:arms`): scoped_file (whole-file name
 memory), every variant at 4x the context (3,072 bytes), the structured variant without its grammar mask and
@@ -28,7 +29,7 @@ COMMON = dict(corpus="stdlib", data_dir="data", vocab_size=2048, leaf_capacity="
               checkpoint_every=400, log_every=50, keep_checkpoints=1, lr_scale=LR_SCALE)
 # budget -> sizes (the same for every variant)
 DESIGNS = {
-    "": {1e11: ("w4", "w6", "w8", "w12", "w16", "w24", "w32"), 3e11: ("w6", "w8", "w12", "w16", "w24", "w32", "w48"),
+    "": {1e11: ("w4", "w6", "w8", "w12", "w16"), 3e11: ("w6", "w8", "w12", "w16", "w24", "w32", "w48"),
          1e12: ("w12", "w16", "w24", "w32", "w48", "w64"), 3e12: ("w16", "w24", "w32", "w48", "w64", "w96")},
     "demo": {3e10: ("w8", "w12", "w16", "w24", "w32"), 1e11: ("w8", "w12", "w16", "w24", "w32"),
              3e11: ("w8", "w12", "w16", "w24", "w32")},

@@ -297,11 +297,12 @@ def checkpoint_dir(cfg, workdir: str) -> str:
   return os.path.abspath(os.path.join(workdir, "checkpoints"))
 
 
-def batch_by_rule(tokens: float, seq_len: int, target_steps: int = 800, smallest: int = 4, largest: int = 256,
+def batch_by_rule(tokens: float, seq_len: int, target_steps: int = 800, smallest: int = 2, largest: int = 256,
                   multiple: int = 1) -> int:
   """The batch rule: the power of two that gives a run of `tokens` between `target_steps` and twice as many steps
   (so no run is a few dozen steps, and a large one is not thousands of tiny ones), within [smallest, largest],
-  then rounded up to a multiple of the data-parallel devices (`multiple`: data x fsdp of the mesh)."""
+  then rounded up to a multiple of the data-parallel devices (`multiple`: data x fsdp of the mesh). Below 2
+  sequences a step is a single window: a run too small for 400 steps at 2 belongs to a larger budget."""
   rows = tokens / (seq_len * target_steps)
   b = 2 ** math.floor(math.log2(rows)) if rows >= 1 else 1
   b = int(min(largest, max(smallest, b)))

@@ -21,8 +21,8 @@ def test_batch_rule_gives_800_to_1600_steps():
   for tokens in (3e5, 1e6, 4.2e6, 3e7, 1e8):
     b = batch_by_rule(tokens, 256)
     steps = tokens / (256 * b)
-    assert b & (b - 1) == 0 and (800 <= steps < 1600 or b in (4, 256)), (tokens, b, steps)
-  assert batch_by_rule(1e3, 256) == 4 and batch_by_rule(1e12, 256) == 256  # clipped at both ends
+    assert b & (b - 1) == 0 and (800 <= steps < 1600 or b in (2, 256)), (tokens, b, steps)
+  assert batch_by_rule(1e3, 256) == 2 and batch_by_rule(1e12, 256) == 256  # clipped at both ends
 
 
 def test_ladder_learning_rate_rule():
@@ -79,7 +79,7 @@ def test_workdir_lock_refuses_a_second_holder(tmp_path):
 
 
 def test_batch_rule_rounds_up_to_the_data_parallel_devices():
-  assert batch_by_rule(1e6, 256, multiple=16) % 16 == 0 and batch_by_rule(1e6, 256, multiple=1) == 4
+  assert batch_by_rule(1e6, 256, multiple=16) % 16 == 0 and batch_by_rule(1e6, 256, multiple=1) == 4 and batch_by_rule(4e5, 256) == 2
   assert batch_by_rule(1e12, 256, multiple=48) == 288  # 256 rounded up to a multiple of 48
 
 

@@ -45,6 +45,7 @@ demo: $(STAMP)
 # (experiments/cpu_study.py LR_SCALE). Measured here: the first three budgets (63 runs) about 60 minutes.
 study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py --workdir runs/study
+	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:seeds --workdir runs/study
 	$(PY) -m analysis.publish runs/study --name study --copy-runs --readme docs/study.md
 
 lr-sweep: $(STAMP)

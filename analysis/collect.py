@@ -75,7 +75,8 @@ def collect(runs_dir: str, allow_dirty: bool = False) -> tuple[list[dict], dict]
                      bpb=float(bpb), run=os.path.relpath(d, runs_dir), compressors=r.get("compressors") or {},
                      vocab=(r.get("grammar_hash"), r.get("vocab_hash")), commit=(r.get("code") or {}).get("commit"),
                      dirty=bool((r.get("code") or {}).get("dirty")),
-                     eval_split=r.get("eval_split", "validation")))
+                     eval_split=r.get("eval_split", "validation"),
+                     seed=int((r.get("config") or {}).get("seed") or 0), setup=_setup(r.get("config") or {})))
   for v in sorted({r["variant"] for r in rows}):
     groups = collections.defaultdict(list)
     for r in rows:
@@ -86,6 +87,15 @@ def collect(runs_dir: str, allow_dirty: bool = False) -> tuple[list[dict], dict]
                      "; ".join(f"grammar {g} / tokens {t}: {', '.join(runs[:3])}{' ...' if len(runs) > 3 else ''}"
                                for (g, t), runs in groups.items()) + " -- analyze them apart")
   return rows, dict(excluded)
+
+
+NOT_SETUP = ("seed", "name", "checkpoint_root", "checkpoint_every", "keep_checkpoints", "log_every", "eval_every",
+             "stop_after")
+
+
+def _setup(config: dict) -> str:
+  """What a run trained, less its seed and bookkeeping: runs with equal setups and different seeds are repeats."""
+  return json.dumps({k: v for k, v in config.items() if k not in NOT_SETUP}, sort_keys=True, default=str)
 
 
 def compressor_references(rows: list[dict]) -> dict[str, float]:

@@ -130,7 +130,30 @@ def shared_exponents_test(groups: dict[str, tuple], laws: dict[str, Law]) -> dic
               separate={k: dict(alpha=float(sep[k].x[3]), beta=float(sep[k].x[4])) for k in names})
 
 
-SEED_NOISE = 0.01  # bits/byte: run-to-run spread at one size and budget (seed repeats of the CPU studies)
+SEED_NOISE = 0.01  # bits/byte: the run-to-run spread assumed when the runs hold too few seed repeats
+MIN_REPEATS = 6  # sizes repeated with another seed before their spread replaces SEED_NOISE
+
+
+def seed_noise(rows: list[dict]) -> dict:
+  """The run-to-run spread from seed repeats: runs of one variant, size and budget that differ only in their
+  seed (equal `setup` where the rows carry one); the pooled standard deviation of one run's loss (bits/byte). Used when at least MIN_REPEATS sizes are
+  repeated, else SEED_NOISE (`measured` says which)."""
+  from analysis.frontier import budget_groups
+  groups: dict = {}
+  if rows:
+    g = budget_groups([r["C"] for r in rows])
+    for r, k in zip(rows, g):
+      key = (r["variant"], round(math.log(r["N"]), 6), int(k), r.get("setup"))
+      groups.setdefault(key, []).append(r["bpb"])
+  ss, dof, sizes = 0.0, 0, 0
+  for losses in groups.values():
+    if len(losses) > 1:
+      ss += float(np.sum((np.asarray(losses) - np.mean(losses)) ** 2))
+      dof += len(losses) - 1
+      sizes += 1
+  sd = math.sqrt(ss / dof) if dof else None
+  measured = sizes >= MIN_REPEATS
+  return dict(sd=sd, repeated_sizes=sizes, measured=measured, used=sd if measured else SEED_NOISE)
 
 
 def _vertex(x, L):
@@ -146,10 +169,12 @@ def _budget(N, D, L, C, noise: float) -> dict:
   """One isoFLOP budget's runs -> its optimum and status: interior (a smaller and a larger size than the best run
   are measured, each worse than it by more than `noise`, and the parabola's vertex lies between the sizes),
   edge-small / edge-large (the best run is the smallest / largest size, or the vertex lies beyond the sizes), flat
-  (no size on one side is clearly worse), concave, or too-few-sizes."""
-  order = np.argsort(N)
-  N, D, L, C = N[order], D[order], L[order], C[order]
-  out = dict(C=float(np.exp(np.mean(np.log(C)))), runs_N=N.tolist(), runs_L=L.tolist(), points=int(len(N)))
+  (no size on one side is clearly worse), concave, or too-few-sizes. Seed repeats of a size enter at their
+  mean."""
+  from analysis.frontier import per_size_mean
+  runs = int(len(N))
+  N, D, L, C = per_size_mean(N, D, L, C)  # seed repeats of a size: one point at their mean
+  out = dict(C=float(np.exp(np.mean(np.log(C)))), runs_N=N.tolist(), runs_L=L.tolist(), points=runs)
   if len(np.unique(N)) < 3:
     return dict(out, status="too-few-sizes")
   i = int(np.argmin(L))

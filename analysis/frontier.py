@@ -33,8 +33,18 @@ def budget_groups(C) -> np.ndarray:
   return groups
 
 
+def per_size_mean(N, *values) -> list[np.ndarray]:
+  """Runs of one budget -> [sizes, the mean of each of `values` over the runs of each size] (seed repeats of a
+  size count once, at their mean loss)."""
+  N = np.asarray(N, float)
+  sizes, index = np.unique(N, return_inverse=True)
+  return [sizes] + [np.bincount(index, np.asarray(v, float)) / np.bincount(index) for v in values]
+
+
 def _budget_point(N, L) -> float:
-  """The frontier loss of one isoFLOP budget: the parabola's minimum over log N, inside the measured sizes."""
+  """The frontier loss of one isoFLOP budget: the parabola's minimum over log N, inside the measured sizes (seed
+  repeats of a size at their mean)."""
+  N, L = per_size_mean(N, L)
   x, y = np.log(N), np.log(L)
   if len(np.unique(np.round(x, 6))) < 3:
     return float(L.min())

@@ -152,6 +152,13 @@ def caveats(f: dict) -> list[str]:
         out.append(f"{v}: at {len(budgets)} isoFLOP budget(s) ({', '.join(f'{c:.2g}' for c in budgets)} FLOPs) the "
                    f"best run is the {side} size measured, so the optimum may lie beyond the sizes and the measured "
                    "frontier there is an upper bound on the compute-optimal loss")
+  sn = f.get("seed_noise")
+  if sn:
+    out.append(f"seed noise (one run's spread in bits/byte, the margin an interior optimum must clear): "
+               + (f"{sn['used']:.3f}, measured from {sn['repeated_sizes']} sizes run with two or more seeds"
+                  if sn["measured"] else
+                  f"{sn['used']:.3f} assumed: only {sn['repeated_sizes']} sizes are repeated with another seed"
+                  + (f" (their spread {sn['sd']:.3f})" if sn.get("sd") is not None else "")))
   for v, n in f["runs_per_variant"].items():
     if n < 20:
       out.append(f"only {n} {v} runs: intervals are wide")

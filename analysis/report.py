@@ -93,7 +93,8 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
     data[v] = (N, D, L, C, rs)
     cost[v] = compare.CostModel(N, D, C)
     fits_v[v] = _fit_variant(N, D, L, C, fit_bootstrap, seed + i, floor, f"{v} runs")
-  iso = {v: compare.isoflop(data[v][0], data[v][1], data[v][2], data[v][3]) for v in names}
+  noise = compare.seed_noise([r for r in rows if r["variant"] in names])
+  iso = {v: compare.isoflop(data[v][0], data[v][1], data[v][2], data[v][3], noise=noise["used"]) for v in names}
   for v in names:  # an isoFLOP design identifies nothing unless three budgets have their optimum inside the sizes
     if iso[v] is not None and not iso[v]["identified"] and fits_v[v]["fitted"]:
       fits_v[v]["reasons"] = fits_v[v]["reasons"] + [f"{v} isoFLOP optimum not identified: {iso[v]['reason']}"]
@@ -141,7 +142,7 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
       asymptote=primary["asymptote"], shared_exponents_test=primary["shared_exponents_test"],
       comparisons=comparisons,
       edge_optima={v: measured.edge_optima(data[v][0], data[v][3], data[v][2]) for v in names},
-      isoflop=iso, compute_frontier=lc, repetition=repetition,
+      isoflop=iso, seed_noise=noise, compute_frontier=lc, repetition=repetition,
       figures=[os.path.basename(f) for f in figures],
       table=[dict(run=r.get("run", r.get("preset", "")), variant=r["variant"], N=r["N"],
                   output_share=1 - r["N_nonembedding"] / r["N"] if r.get("N_nonembedding") and r["N"] else None,

@@ -11,6 +11,9 @@ batch_by_rule: 800-1,600 steps, at least 2 sequences; the ladder at each budget 
 10% of each run, AdamW beta2 0.99, weight decay on matrices only. Every run is scored on the whole test split at
 its end.
 
+Seed repeats (`:seeds`, after the study, into its workdir): each variant's best size and its neighbours at every
+budget again with seed 1, measuring the seed noise and averaging the points that place each optimum.
+
 Arms beside the headline, at two budgets on each variant's frontier sizes (`:arms`): scoped_file (whole-file name
 memory), every variant at 4x the context (3,072 bytes), the structured variant without its grammar mask and
 without tree features, every variant at vocabulary 8,192, and a seed-1 repeat.
@@ -39,9 +42,38 @@ DESIGNS = {
 ARMS = {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24", "w32")}
 
 
+def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
+  """Seed-1 repeats of each variant's best size and `around` sizes on each side of it at every budget of
+  `design`, the best read from the study's finished runs in `runs_dir` (so the seed noise is measured where the
+  optimum is, and the points that place it are averaged over two seeds)."""
+  import json
+  runs = []
+  for c, names in design.items():
+    for v in variants.HEADLINE:
+      losses = {}
+      for p in names:
+        path = os.path.join(runs_dir, sweeps.run_name(dict(variant=v, preset=p, train_flops=float(c))),
+                            "result.json")
+        if os.path.exists(path):
+          with open(path) as f:
+            losses[p] = json.load(f)["eval_bpb"]
+      if len(losses) < len(names):
+        raise FileNotFoundError(f"{runs_dir} lacks {len(names) - len(losses)} of the study's {v} runs at {c:.0e} "
+                                "FLOPs: run the study first (python -m structlm sweep experiments/cpu_study.py "
+                                f"--workdir {runs_dir})")
+      k = names.index(min(losses, key=losses.get))
+      runs += [dict(variant=v, preset=p, train_flops=float(c), seed=1)
+               for p in names[max(0, k - around):k + around + 1]]
+  return runs
+
+
 def get_config(mode: str = ""):
-  """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), or
-  'arms' (the controls beside the headline)."""
+  """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), 'arms'
+  (the controls beside the headline), or 'seeds' (seed-1 repeats around each budget's best run, read from
+  $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir)."""
+  if mode == "seeds":
+    return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), DESIGNS[""]),
+                        common=COMMON, bootstrap=1000)
   if mode == "arms":
     runs = []
     for c, sizes in ARMS.items():

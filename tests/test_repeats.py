@@ -1,0 +1,65 @@
+"""Seed repeats: the study's design puts them around each budget's best run, the analysis measures the seed noise
+from them and counts a repeated size once, at its mean."""
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from analysis import compare, frontier
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def _study():
+  spec = importlib.util.spec_from_file_location("cpu_study", os.path.join(ROOT, "experiments", "cpu_study.py"))
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
+def test_seed_noise_is_the_pooled_spread_of_repeats_with_the_same_setup():
+  rng = np.random.default_rng(0)
+  rows = []
+  for size in range(40):
+    for seed in (0, 1):
+      rows.append(dict(variant="token", N=1e4 * (size + 1), C=1e11, bpb=2.0 + rng.normal(0, 0.03), setup="a",
+                       seed=seed))
+  rows.append(dict(variant="token", N=1e4, C=1e11, bpb=9.0, setup="ctx3072", seed=0))  # another arm: no repeat
+  got = compare.seed_noise(rows)
+  assert got["measured"] and got["repeated_sizes"] == 40 and 0.022 < got["used"] < 0.038, got
+  few = compare.seed_noise(rows[:4])  # two sizes repeated: too few to replace the assumed noise
+  assert not few["measured"] and few["used"] == compare.SEED_NOISE and few["sd"] is not None
+
+
+def test_a_repeated_size_counts_once_at_its_mean():
+  N = np.array([1e4, 1e4, 2e4, 4e4, 8e4])
+  L = np.array([2.0, 2.6, 2.1, 2.2, 2.4])  # the single best run is a repeat of the smallest size; its mean is not
+  b = compare._budget(N, N * 10, L, np.full(5, 1e11), noise=0.01)
+  assert b["runs_N"] == [1e4, 2e4, 4e4, 8e4] and b["runs_L"][0] == pytest.approx(2.3) and b["points"] == 5
+  assert b["status"] == "interior"
+  edge = compare._budget(N, N * 10, np.array([2.0, 2.02, 2.1, 2.2, 2.4]), np.full(5, 1e11), noise=0.01)
+  assert edge["status"] == "edge-small"
+  sizes, mean = frontier.per_size_mean(N, L)
+  assert list(sizes) == [1e4, 2e4, 4e4, 8e4] and mean[0] == pytest.approx(2.3)
+
+
+def test_seed_repeats_sit_around_each_budgets_best_run(tmp_path):
+  study = _study()
+  from structlm import sweeps
+  design = {1e11: ("w4", "w6", "w8", "w12"), 3e11: ("w8", "w12", "w16")}
+  best = {1e11: "w4", 3e11: "w12"}
+  for c, names in design.items():
+    for v in ("token", "structured", "scoped"):
+      for p in names:
+        d = tmp_path / sweeps.run_name(dict(variant=v, preset=p, train_flops=c))
+        d.mkdir()
+        (d / "result.json").write_text(json.dumps(dict(eval_bpb=2.0 if p == best[c] else 2.5)))
+  runs = study.seed_repeats(str(tmp_path), design)
+  got = {(r["train_flops"], r["preset"]) for r in runs if r["variant"] == "scoped"}
+  assert got == {(1e11, "w4"), (1e11, "w6"), (3e11, "w8"), (3e11, "w12"), (3e11, "w16")}
+  assert all(r["seed"] == 1 for r in runs) and len(runs) == 3 * 5
+  os.remove(tmp_path / "token-w12-C3e11" / "result.json")
+  with pytest.raises(FileNotFoundError, match="run the study first"):
+    study.seed_repeats(str(tmp_path), design)

@@ -1,6 +1,6 @@
 """The learning-rate rule, checked: the ladder rule's rate (structlm/presets.py learning_rate: width and batch)
 times lr_scale in {1/3, 1, 3}, for every variant at three sizes on each of the CPU study's two smallest budgets
-(the study's smallest and largest sizes included), with the study's data, context, batch rule and optimizer.
+(the smallest size and the largest each budget holds), with the study's data, context, batch rule and optimizer.
 `python -m structlm lr-choice runs/lr` prints the table and the choice (analysis/lr.py: per variant, the scale
 with the lowest bits per byte on the validation split averaged over the cells; a cell whose own best is at an edge
 of the grid is flagged). The chosen scale goes into presets.LADDER_LR.
@@ -13,10 +13,10 @@ from structlm import sweeps, variants
 from structlm.run import load_module
 
 SCALES = (1 / 3, 1.0, 3.0)
-CELLS = {1e11: ("w8", "w16", "w32"), 3e11: ("w16", "w48", "w96")}
-# extended where the first grid's best was at its top (1e11: w8 and w16; 3e11: w48 and w96), every variant.
+CELLS = {1e11: ("w4", "w8", "w16"), 3e11: ("w8", "w24", "w48")}
+# extended where a cell's best is at an edge of the grid, every variant (none yet under this batch rule).
 # The scales multiply the ladder rule (presets.LADDER_LR); the chosen one is cpu_study.LR_SCALE.
-EXTRA = {1e11: (("w8", "w16", "w32"), (9.0,)), 3e11: (("w16", "w48", "w96"), (9.0,))}
+EXTRA: dict = {}
 
 
 def get_config():

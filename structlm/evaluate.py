@@ -3,12 +3,13 @@ and length -- the same JSON keys for every variant (Python samples also: reads o
 
 Bits per byte = total NLL / total source bytes / ln 2 over whole documents, as in training. A sample is valid when
 tree-sitter parses it without ERROR or MISSING nodes (an empty program counts as valid); for Python `ast.parse`
-is checked too. distinct-n: distinct n-grams / all n-grams over the samples' BPE tokens (one tokenizer for both
+and the language's own compiler (CPython's `compile`, V8 through node) too, with what it refuses grouped by kind. distinct-n: distinct n-grams / all n-grams over the samples' BPE tokens (one tokenizer for both
 variants: the dataset's token BPE).
 """
 from __future__ import annotations
 
 import math
+import shutil
 
 import jax
 import numpy as np
@@ -18,7 +19,7 @@ from structlm.data.pipeline import PackedBatches
 from structlm.generate import LoadedRun, sample
 from structlm.model import model_inputs, position_nll
 from structlm.run import batch_options
-from structlm.syntax import languages
+from structlm.syntax import language_check, languages
 from structlm.syntax.tree import python3_ok
 
 
@@ -138,6 +139,12 @@ def validity(texts: list[bytes], language: str) -> dict:
   out = dict(valid_fraction=tree_ok / max(len(texts), 1))
   if language == "python":
     out["ast_valid_fraction"] = ast_ok / max(len(texts), 1)
+  if language == "python" or (language == "javascript" and shutil.which("node")):
+    # the language's own compiler (CPython's compile, V8): its accepted fraction and what it refuses, by kind
+    judged = language_check.rejections(texts, language)
+    out["compiler_valid_fraction"] = judged["accepted_fraction"]
+    out["compiler_rejections"] = {k: dict(count=c, example=ex[0] if ex else "")
+                                  for k, (c, ex) in list(judged["kinds"].items())[:8]}
   return out
 
 

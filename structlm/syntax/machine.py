@@ -101,11 +101,13 @@ class SlotTable:
 
 class Frame:
   """A node being built. t: rule / seg / gen / root / hole (a generic child hole being filled)."""
-  __slots__ = ("t", "kind", "id", "idx", "base", "head", "first", "action", "brackets", "prev", "n")
+  __slots__ = ("t", "kind", "id", "idx", "base", "head", "first", "action", "brackets", "prev", "n", "kids", "names")
 
   def __init__(self, t, kind=None, id=-1, base=b"", head=None, action=PAD):
     self.t, self.kind, self.id, self.base, self.head, self.action = t, kind, id, base, head, action
     self.idx, self.first, self.brackets, self.prev, self.n = 0, True, b"", START, 0
+    self.kids: list = []  # (kind, action) of each child begun so far (strict mode's placement rules read them)
+    self.names: set = set()  # names strict mode's placement rules file here (a parameter list's names)
 
 
 class Machine:
@@ -224,7 +226,10 @@ class Machine:
       return
     if kind == "hole":
       if a >= g.piece_base:
-        self._filled("#leaf")
+        self._leaf_owner = (self.owner, self.owner_field)
+        if self.strict:  # the lexicon strict mode spells this leaf from (structlm/syntax/placement.py)
+          key = self.table.strict.placement.leaf_key(self, key)
+        self._filled("#leaf", a)
         self._begin_sub("leaf", key)
         self._apply(a)
         return
@@ -232,14 +237,14 @@ class Machine:
       if a < g.seg_base:
         r = a - g.rule_base
         kind_, items = g.rules[r]
-        self._filled(kind_)
+        self._filled(kind_, a)
         self.frames.append(Frame("rule", kind_, r, base, head_of(items), a))
       elif a < g.open_base:
         s = a - g.seg_base
-        self._filled(g.segs[s][0])
+        self._filled(g.segs[s][0], a)
         self.frames.append(Frame("seg", g.segs[s][0], s, base, head_of(g.segs[s][2]), a))
       else:
-        self._filled(g.kinds[a - g.open_base])
+        self._filled(g.kinds[a - g.open_base], a)
         self.frames.append(Frame("gen", g.kinds[a - g.open_base], -1, base, None, a))
     elif kind == "seg":
       f = self.frames[-1]
@@ -270,9 +275,10 @@ class Machine:
     self.choice = ("hole", (f.kind, field, f.head, prev_marker(f.prev, field)))
     self.owner, self.owner_field = f, field
 
-  def _filled(self, child_kind: str) -> None:
+  def _filled(self, child_kind: str, a: int) -> None:
     if self.owner is not None:
       self.owner.prev = (self.owner_field, child_kind)
+      self.owner.kids.append((child_kind, a))
       self.owner = None
 
   def _target_gap(self):
@@ -338,6 +344,8 @@ class Machine:
     mode, text = self.sub_mode, bytes(self.sub_text)
     self.sub = None
     if mode == "leaf":
+      if self.strict:
+        self.table.strict.placement.leaf_done(self, text)
       self.out += text
       self._advance()
     elif mode == "raw":

@@ -122,6 +122,7 @@ class Scope:
   def __init__(self, kind: str, parent: "Scope | None"):
     self.kind, self.parent, self.names = kind, parent, set()
     self.read_through: set = set()  # names read here but bound outside (or builtins)
+    self.captured: set = set()  # names bound here that a nested scope reads (never deleted: it may run later)
     self.header: "Scope | None" = None  # a body block's function (or catch) scope: its names count as this one's
     self.reserved: set = set()  # (tdz) declared here but not readable: never declared again in this scope
 
@@ -307,8 +308,10 @@ class ScopeTracker:
     return [t for t in self.mc.g.slot_lexicon.get(key, ()) if not self.mc.scheme.is_name(t)]
 
   def _deletable(self) -> set:
-    """Names a `del` or an augmented assignment may take here: those bound in this very scope."""
-    return set(self._active().names)
+    """Names a `del` or an augmented assignment may take here: those bound in this very scope, less those a
+    nested function reads (it may run after the `del`)."""
+    scope = self._active()
+    return set(scope.names) - scope.captured
 
   def narrow_statements(self, m: np.ndarray) -> None:
     """At a hole: no `del` or augmented assignment where no name could be its target (when another choice is
@@ -396,7 +399,13 @@ class ScopeTracker:
       self.exported.add(text)
     elif role == DEL:
       active.names.discard(text)
-    elif role in (READ, LOOP) and self.rules.tdz:
+    if role in (READ, LOOP):  # read from a nested scope: the binding scope keeps it
+      scope = active
+      while scope is not None and text not in scope.names:
+        scope = scope.parent
+      if scope is not None and scope is not active:
+        scope.captured.add(text)
+    if role in (READ, LOOP) and self.rules.tdz:
       # every scope between here and the one that binds it reads it through, and a function whose
       # parameters are being read (a default value): `function f(a = b, b)` reads the parameter b
       scopes, scope = [], active

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from structlm.syntax.grammar import (LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, ActionGrammar, prev_marker)
+from structlm.syntax.placement import PlacementMask
 
 # Leaf texts longer than this (long docstrings) are not generated in strict mode: a leaf must be finishable
 # within the room left after the length cap.
@@ -34,6 +35,7 @@ class StrictMask:
     self._la_memo: dict = {}
     self.extra_lexicons: dict = {}  # lexicons under keys of their own (structlm/syntax/scope_rules.py)
     self._context = _context_actions(g)
+    self.placement = PlacementMask(g)  # where the language allows a node (structlm/syntax/placement.py)
     self._context_ids = np.flatnonzero(self._context[3]) if self._context is not None else None
 
   def narrow(self, mc, row: np.ndarray) -> np.ndarray:
@@ -83,11 +85,13 @@ class StrictMask:
       m[g.rule_base:g.open_base] &= self.costs.finite  # never start a node that cannot be completed
       m[g.piece_base:] = False
       if any(k.startswith("#leaf:") for k in kinds):
+        key = self.placement.leaf_key(mc, key)
         pieces = self._lexicon_pieces(key, b"")
         if mc.forced():
           pieces = self._shortest_finish(key, b"") or pieces
         for p in pieces:
           m[g.piece_base + p] = True
+      self.placement.narrow(mc, m)
     elif mc.choice[0] == "seg":
       m[g.seg_base:g.open_base] = False
       f = mc.frames[-1]
@@ -102,6 +106,7 @@ class StrictMask:
         nxt = [s for s in nxt if self.costs.to_end[s] == best]
       for s in nxt:
         m[g.seg_base + s] = True
+      self.placement.narrow_seg(mc, m)
     if self._context is not None:
       self._in_context(mc, m)
     if mc.forced():

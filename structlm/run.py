@@ -339,18 +339,25 @@ def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int =
   from structlm.model import loss_fn
   # the same documents for every run, whatever its training seed
   val = PackedBatches(ddir, split, unique_bytes=max_bytes or None, **dict(kw, seed=0))
-  rows = val.rows_per_epoch
   step = jax.jit(lambda p, b, t: loss_fn(nnx.merge(graphdef, p), b, t)[1][0])
   nll = n_bytes = 0.0
+  for host, counted in eval_batches(val):
+    nll += float(step(params, to_global(model_inputs(host), sharding.batch_sharding(mesh)), mask_bias_table))
+    n_bytes += counted
+  if jax.process_count() > 1:  # the NLL is a global sum already; each host counted its own rows' bytes
+    n_bytes = float(np.sum(multihost_utils.process_allgather(np.array([n_bytes]))))
+  return nll / max(n_bytes, 1.0) / math.log(2), val
+
+
+def eval_batches(val):
+  """One epoch of `val` as this host's batches: (batch, its source bytes). The last batch's rows past the epoch
+  (it wraps into the next) are masked out of the loss and their bytes not counted."""
+  rows = val.rows_per_epoch
   for b in range(-(-rows // val.global_batch)):
     host = val.host_batch(b)
     keep = (np.arange(val.local_batch) + b * val.global_batch + val.process_index * val.local_batch) < rows
     host["segment_ids"] = host["segment_ids"] * keep[:, None]  # rows past the epoch count nowhere
-    nll += float(step(params, to_global(model_inputs(host), sharding.batch_sharding(mesh)), mask_bias_table))
-    n_bytes += float((host["bytes"] * keep).sum())
-  if jax.process_count() > 1:  # the NLL is a global sum already; each host counted its own rows' bytes
-    n_bytes = float(np.sum(multihost_utils.process_allgather(np.array([n_bytes]))))
-  return nll / max(n_bytes, 1.0) / math.log(2), val
+    yield host, float((host["bytes"] * keep).sum())
 
 
 def _check_hashes(workdir: str, hashes: dict, write: bool = True) -> None:

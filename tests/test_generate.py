@@ -91,6 +91,21 @@ def test_per_file_bits_add_up_to_the_training_evaluation(runs):
     assert abs(sum(r["bits"] for r in ev["table"]) / ev["bytes"] - ev["bpb"]) < 1e-9
 
 
+def test_evaluation_counts_each_byte_of_the_split_once(runs):
+  """A last batch that wraps past the split's end: its extra rows count neither loss nor bytes."""
+  from structlm.data.pipeline import PackedBatches
+  from structlm.run import batch_options, eval_batches
+  run = load_run(runs["structured"][0])
+  kw = batch_options(run.cfg, run.mcfg)
+  probe = PackedBatches(run.data["dataset_dir"], "validation", **dict(kw, seed=0))
+  rows = probe.rows_per_epoch
+  val = PackedBatches(run.data["dataset_dir"], "validation", **dict(kw, seed=0, global_batch=max(rows - 1, 2)))
+  batches = list(eval_batches(val))
+  assert len(batches) * val.global_batch > rows  # the last batch wraps
+  assert sum(host["bytes"].sum() for host, _ in batches) > sum(n for _, n in batches)  # ... into counted rows
+  assert sum(n for _, n in batches) == per_file_bpb(run, "validation")["bytes"]
+
+
 def test_prompts_and_bad_input(runs, tmp_path):
   workdir, _ = runs["structured"]
   run = load_run(workdir)

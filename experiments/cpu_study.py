@@ -33,7 +33,7 @@ COMMON = dict(corpus="stdlib", data_dir="data", vocab_size=2048, leaf_capacity="
 # budget -> sizes (the same for every variant)
 DESIGNS = {
     "": {1e11: ("w4", "w6", "w8", "w12", "w16"), 3e11: ("w6", "w8", "w12", "w16", "w24", "w32", "w48"),
-         1e12: ("w12", "w16", "w24", "w32", "w48", "w64"), 3e12: ("w16", "w24", "w32", "w48", "w64", "w96")},
+         1e12: ("w8", "w12", "w16", "w24", "w32", "w48", "w64"), 3e12: ("w16", "w24", "w32", "w48", "w64", "w96")},
     "demo": {3e10: ("w8", "w12", "w16", "w24", "w32"), 1e11: ("w8", "w12", "w16", "w24", "w32"),
              3e11: ("w8", "w12", "w16", "w24", "w32")},
     "quick": {3e10: ("w8", "w12", "w16"), 1e11: ("w8", "w12", "w16"), 3e11: ("w8", "w12", "w16")},
@@ -70,9 +70,12 @@ def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), 'arms'
   (the controls beside the headline), or 'seeds' (seed-1 repeats around each budget's best run, read from
-  $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir)."""
-  if mode == "seeds":
-    return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), DESIGNS[""]),
+  $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
+  only, while larger ones still run)."""
+  if mode == "seeds" or mode.startswith("seeds-upto-"):  # seeds-upto-1e12: the budgets up to 1e12 only
+    top = float(mode[len("seeds-upto-"):]) if mode != "seeds" else float("inf")
+    design = {c: sizes for c, sizes in DESIGNS[""].items() if c <= top}
+    return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), design),
                         common=COMMON, bootstrap=1000)
   if mode == "arms":
     runs = []

@@ -148,11 +148,12 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
     try:
       res = train(load_config(m["spec"]), rundir, progress=progress, finished_ok=True)
       counts["done"] += 1
+      log(f"[{i}/{len(todo)}] {m['name']}: {res['eval_bpb']:.3f} bits/byte on {res.get('eval_split', 'validation')}, "
+          f"{res['seconds']:.0f} s")
     except WorkdirBusy:  # another sweep worker on this workdir has claimed the member
       counts["skipped"] += 1
       log(f"[{i}/{len(todo)}] {m['name']}: running in another worker, skipped")
       continue
-      log(f"[{i}/{len(todo)}] {m['name']}: {res['eval_bpb']:.3f} bits/byte on validation, {res['seconds']:.0f} s")
     except KeyboardInterrupt:
       raise
     except Exception as e:  # noqa: BLE001 -- a failed member is recorded and the sweep goes on

@@ -196,11 +196,23 @@ def _budget(N, D, L, C, noise: float) -> dict:
   return dict(out, status="interior", N_opt=n_opt, L_opt=v[1], D_opt=float(np.median(D * N)) / n_opt)
 
 
+def _residual_noise(budgets: list[dict], floor: float) -> float:
+  """The loss noise the bootstrap draws: the pooled residual of the interior budgets' parabolas (what a parabola
+  does not explain, seed noise included), at least `floor` (the seed noise)."""
+  ss, dof = 0.0, 0
+  for b in budgets:
+    x, L = np.log(b["runs_N"]), np.asarray(b["runs_L"])
+    ss += float(np.sum((L - np.polyval(b["parabola"], x)) ** 2))
+    dof += len(L) - 3
+  return max(floor, math.sqrt(ss / dof) if dof > 0 else 0.0)
+
+
 def isoflop(N, D, L, C, noise: float = SEED_NOISE, n_boot: int = 500, seed: int = 0, need: int = 3) -> dict | None:
   """Approach 2: per compute budget a parabola of L in log N; every budget gets a status (`_budget`), and only
   interior ones give optima. N_opt = k C^a and D_opt = k' C^b through the interior optima, with 95% intervals
-  from resampling each interior budget's runs (at least three sizes kept). Identified: at least `need` interior
-  budgets. None when no budget has three sizes."""
+  from redrawing each interior budget's losses with the parabolas' residual noise (at least the seed noise
+  `noise`) and finding every vertex again (kept inside the sizes). Identified: at least `need` interior budgets.
+  None when no budget has three sizes."""
   from analysis.frontier import budget_groups
   N, D, L, C = (np.asarray(x, float) for x in (N, D, L, C))
   groups = budget_groups(C)
@@ -221,24 +233,36 @@ def isoflop(N, D, L, C, noise: float = SEED_NOISE, n_boot: int = 500, seed: int 
   lc = np.log([b["C"] for b in inner])
   a_n, k_n = np.polyfit(lc, np.log([b["N_opt"] for b in inner]), 1)
   a_d, k_d = np.polyfit(lc, np.log([b["D_opt"] for b in inner]), 1)
+  sigma = _residual_noise(inner, noise)
   rng = np.random.default_rng(seed)
   draws = []
   for _ in range(n_boot):
     xs = []
     for b in inner:
-      n, l = np.asarray(b["runs_N"]), np.asarray(b["runs_L"])
-      for _try in range(20):
-        k = rng.integers(0, len(n), len(n))
-        if len(np.unique(n[k])) >= 3:
-          break
-      v = _vertex(np.log(n[k]), l[k])
-      xs.append(np.nan if v is None else v[0])
-    if np.isfinite(xs).all():
-      draws.append(np.polyfit(lc, xs, 1)[0])
-  ci = [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))] if len(draws) >= 0.9 * n_boot else None
-  return dict(out, N_opt_exponent=float(a_n), N_opt_coef=float(math.exp(k_n)), N_opt_exponent_ci=ci,
+      x, l = np.log(b["runs_N"]), np.asarray(b["runs_L"])
+      drawn = l + rng.normal(0, sigma, len(l))
+      v = _vertex(x, drawn)  # not convex: the drawn best size stands for the optimum
+      xs.append(float(np.clip(v[0], x.min(), x.max())) if v is not None else float(x[np.argmin(drawn)]))
+    draws.append(np.polyfit(lc, xs, 1)[0])
+  ci = [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))]
+  out["N_opt_exponent_draws"] = [float(d) for d in draws]
+  return dict(out, loss_noise=sigma, N_opt_exponent=float(a_n), N_opt_coef=float(math.exp(k_n)), N_opt_exponent_ci=ci,
               D_opt_exponent=float(a_d), D_opt_coef=float(math.exp(k_d)), D_opt_exponent_ci=(
                   [1 - ci[1], 1 - ci[0]] if ci else None))  # C = c N D: b = 1 - a
+
+
+def isoflop_exponent_test(subject: dict | None, baseline: dict | None) -> dict | None:
+  """Do the compute-optimal size exponents differ? a_subject - a_baseline with the 95% interval of the
+  difference of independent bootstrap draws; only when both isoFLOP fits are identified."""
+  if not (subject and baseline and subject.get("identified") and baseline.get("identified")
+          and subject.get("N_opt_exponent_draws") and baseline.get("N_opt_exponent_draws")):
+    return None
+  a, b = np.asarray(subject["N_opt_exponent_draws"]), np.asarray(baseline["N_opt_exponent_draws"])
+  k = min(len(a), len(b))
+  diff = a[:k] - b[:k]
+  lo, hi = (float(x) for x in np.percentile(diff, (2.5, 97.5)))
+  return dict(difference=subject["N_opt_exponent"] - baseline["N_opt_exponent"], interval=[lo, hi],
+              differ=bool(lo > 0 or hi < 0))
 
 
 def compute_frontier_fit(C, L, bins: int = 12) -> dict | None:

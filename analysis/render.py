@@ -225,6 +225,14 @@ def render(f: dict) -> str:
     else:
       lines.append(f"- {head}not tested: " + ((t or {}).get("note") or "the test needs both fits identified (see "
                                                 "above)") + ".")
+    it = c.get("isoflop_exponent_test")
+    if it:
+      lines.append(f"- {head}compute-optimal size exponents (isoFLOP) differ by {it['difference']:+.3f} (95% interval "
+                   f"{it['interval'][0]:+.3f} to {it['interval'][1]:+.3f}): "
+                   + ("they differ." if it["differ"] else "no difference measured."))
+    else:
+      lines.append(f"- {head}isoFLOP exponents not compared: both need an identified isoFLOP fit (three interior "
+                   "budgets).")
   for v in f["laws"]:
     iso, lc = f["isoflop"][v], f["compute_frontier"][v]
     lines.append(f"- **{v}**: " + "; ".join(filter(None, [

@@ -94,7 +94,8 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
     cost[v] = compare.CostModel(N, D, C)
     fits_v[v] = _fit_variant(N, D, L, C, fit_bootstrap, seed + i, floor, f"{v} runs")
   noise = compare.seed_noise([r for r in rows if r["variant"] in names])
-  iso = {v: compare.isoflop(data[v][0], data[v][1], data[v][2], data[v][3], noise=noise["used"]) for v in names}
+  iso = {v: compare.isoflop(data[v][0], data[v][1], data[v][2], data[v][3], noise=noise["used"],
+                           seed=seed + 11 * i) for i, v in enumerate(names)}
   for v in names:  # an isoFLOP design identifies nothing unless three budgets have their optimum inside the sizes
     if iso[v] is not None and not iso[v]["identified"] and fits_v[v]["fitted"]:
       fits_v[v]["reasons"] = fits_v[v]["reasons"] + [f"{v} isoFLOP optimum not identified: {iso[v]['reason']}"]
@@ -104,6 +105,8 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
   c_hi = max(float(data[v][3].max()) for v in names)
   comparisons = [_comparison(a, b, data, env, fits_v, identified, cost, n_bootstrap, seed + 7)
                  for a, b in pairs]
+  for c in comparisons:
+    c["isoflop_exponent_test"] = compare.isoflop_exponent_test(iso.get(c["subject"]), iso.get(c["baseline"]))
 
   lc = {v: compare.compute_frontier_fit(data[v][3], data[v][2]) for v in names}
   repetition = {v: compare.fit_repetition(fits_v[v]["law"], data[v][0], [r["unique_bytes"] for r in data[v][4]],
@@ -155,6 +158,9 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
       (f"**{c['subject']} over {c['baseline']}.** " if len(comparisons) > 1 else "") + c["headline"]
       for c in comparisons)
   fits["caveats"] = caveats(fits)
+  for v in iso.values():  # the bootstrap's draws served the exponent tests; fits.json keeps their interval
+    if v:
+      v.pop("N_opt_exponent_draws", None)
   with open(os.path.join(out_dir, "fits.json"), "w") as f:
     json.dump(fits, f, indent=1, default=_json_default)
   with open(os.path.join(out_dir, "report.md"), "w") as f:

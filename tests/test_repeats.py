@@ -63,3 +63,21 @@ def test_seed_repeats_sit_around_each_budgets_best_run(tmp_path):
   os.remove(tmp_path / "token-w12-C3e11" / "result.json")
   with pytest.raises(FileNotFoundError, match="run the study first"):
     study.seed_repeats(str(tmp_path), design)
+
+
+def test_isoflop_exponent_test_tells_equal_from_different_allocation():
+  from analysis import synthetic
+  from analysis.fit import Law
+
+  def iso(laws, v, seed):
+    rows = [r for r in synthetic.isoflop_runs(laws=laws, budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget=7,
+                                              noise=0.002, spread=1.0, seed=seed) if r["variant"] == v]
+    return compare.isoflop(*(np.array([r[k] for r in rows]) for k in ("N", "D", "bpb", "C")), n_boot=200,
+                           noise=0.002, seed=seed)
+  same = synthetic.TRUE  # equal exponents: a = beta / (alpha + beta) for both
+  t = compare.isoflop_exponent_test(iso(same, "structured", 1), iso(same, "token", 2))
+  assert t is not None and not t["differ"] and t["interval"][0] < 0 < t["interval"][1], t
+  other = {"token": Law(A=45.0, B=700.0, E=0.52, alpha=0.4, beta=0.25)}  # (the ladder centres on "token")
+  t = compare.isoflop_exponent_test(iso(other, "token", 1), iso(same, "token", 2))
+  assert t["differ"] and t["difference"] < 0, t  # the structured law puts more of C into data
+  assert compare.isoflop_exponent_test(None, iso(same, "token", 2)) is None

@@ -69,7 +69,7 @@ def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
 
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), 'arms'
-  (the controls beside the headline), or 'seeds' (seed-1 repeats around each budget's best run, read from
+  (the controls beside the headline), 'names' (the whole-file names arm alone), or 'seeds' (seed-1 repeats around each budget's best run, read from
   $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
   only, while larger ones still run)."""
   if mode == "seeds" or mode.startswith("seeds-upto-"):  # seeds-upto-1e12: the budgets up to 1e12 only
@@ -77,6 +77,9 @@ def get_config(mode: str = ""):
     design = {c: sizes for c, sizes in DESIGNS[""].items() if c <= top}
     return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), design),
                         common=COMMON, bootstrap=1000)
+  if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
+    return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
+                         for p in sizes], common=COMMON, bootstrap=1000)
   if mode == "arms":
     runs = []
     for c, sizes in ARMS.items():

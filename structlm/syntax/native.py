@@ -16,7 +16,7 @@ from structlm.syntax import languages, layout
 from structlm.syntax.grammar import CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, START
 from structlm.syntax.machine import ROOT_KEY
 from structlm.syntax.pieces import BYTE_CHARS, END
-from structlm.syntax.tree import DEFAULT_MAX_DEPTH, Skip, _tables
+from structlm.syntax.tree import DEFAULT_MAX_DEPTH, Skip, _tables, parse_error
 
 try:
   from structlm import _native
@@ -47,6 +47,8 @@ class NativeEncoder:
     """The rows of Codec.encode; raises Skip for a parse error or nesting deeper than max_depth."""
     out = self._encoder.encode(source, max_depth)
     if isinstance(out, int):
+      if out == 1:
+        raise parse_error(source)
       raise Skip(_SKIPS[out], f"nesting deeper than {max_depth}" if out == 2 else "")
     return np.frombuffer(out, np.int32).reshape(-1, 4)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import re
 import warnings
 
 from structlm.syntax import languages
@@ -53,12 +54,20 @@ def check_source(source: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     raise Skip("not_utf8", str(e)) from None
 
 
+def parse_error(source: bytes) -> Skip:
+  """The skip for a file tree-sitter does not parse: a file with CR-only line ends (valid Python, which
+  tree-sitter cannot read) is counted apart from real parse errors."""
+  if re.search(rb"\r(?!\n)", source):
+    return Skip("cr_line_endings", "a line ends in CR alone (tree-sitter reads LF and CRLF only)")
+  return Skip("parse_error")
+
+
 def parse(source: bytes, language: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
           max_depth: int = DEFAULT_MAX_DEPTH, parser=None) -> Parsed:
   check_source(source, max_bytes)
   tree = (parser or languages.parser(language)).parse(source)
   if tree.root_node.has_error:
-    raise Skip("parse_error")
+    raise parse_error(source)
   root, comments, tokens, depth = _flatten(tree, source, _tables(language), max_depth)
   return Parsed(source, root, comments, tokens, depth)
 

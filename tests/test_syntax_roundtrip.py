@@ -133,3 +133,12 @@ def test_oversized_file_is_skipped(py_codec):
   with pytest.raises(Skip) as e:
     py_codec.encode(b"x = 1\n" * 100, max_bytes=100)
   assert e.value.reason == "too_large"
+
+
+def test_a_grammar_from_no_usable_file_says_why():
+  from structlm.syntax.build import build_grammar
+  deep = b"x = " + b"(" * 5000 + b"1" + b")" * 5000 + b"\n"
+  with pytest.raises(ValueError, match=r"1 x too_deep.*1 x parse_error|1 x parse_error.*1 x too_deep"):
+    build_grammar("python", [("a.py", deep), ("b.py", b"def f(:\n")])
+  with pytest.raises(ValueError, match=r"too_large: 60 bytes > 30"):
+    build_grammar("python", [("a.py", b"x = 1\n" * 10)], max_bytes=30)

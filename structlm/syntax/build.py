@@ -111,11 +111,12 @@ def _leaf_stats(files, language, max_bytes, closed_max):
   strict mode checks its scope), never baked into a rule."""
   texts: dict[str, set] = collections.defaultdict(set)
   open_kinds: set = set(languages.spec(language).name_kinds)
-  parsed_files = []
+  parsed_files, skipped = [], collections.Counter()
   for path, src in files:
     try:
       p = parse(src, language, max_bytes=max_bytes)
-    except Skip:
+    except Skip as e:
+      skipped[str(e)] += 1
       continue
     parsed_files.append(p)
     stack = [p.root]
@@ -128,17 +129,17 @@ def _leaf_stats(files, language, max_bytes, closed_max):
         if len(texts[n[1]]) > closed_max:
           open_kinds.add(n[1])
   closed = {k: v for k, v in texts.items() if k not in open_kinds}
-  return closed, parsed_files
+  return closed, parsed_files, skipped
 
 
 def build_grammar(language: str, files: Iterable[tuple[str, bytes]], config: GrammarConfig | None = None,
                   max_bytes: int = 1 << 20) -> ActionGrammar:
   """`files`: (path, source bytes). Files that do not parse are ignored here (the encoder reports them)."""
   config = config or GrammarConfig()
-  closed, parsed_files = _leaf_stats(list(files), language, max_bytes,
-                                                  config.closed_leaf_max_texts)
+  closed, parsed_files, skipped = _leaf_stats(list(files), language, max_bytes, config.closed_leaf_max_texts)
   if not parsed_files:
-    raise ValueError("no training file parsed without errors: cannot build a grammar from nothing")
+    why = "; ".join(f"{n} x {reason}" for reason, n in skipped.items()) or "no files"
+    raise ValueError(f"no training file could be encoded ({why}): cannot build a grammar from nothing")
   stats = _Stats(closed)
   for p in parsed_files:
     stats.file(p)

@@ -11,6 +11,7 @@ import math
 import os
 import re
 import signal
+import sys
 import time
 
 import jax
@@ -145,8 +146,7 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
       max_to_keep=cfg.keep_checkpoints, enable_async_checkpointing=True))
   start, data_state, counted = 0, None, {}
   if ckpt.latest_step() is not None:  # only finalized checkpoints are listed
-    start = ckpt.latest_step()
-    restored = ckpt.restore(start, args=ocp.args.Composite(
+    start, restored = restore_newest(ckpt, lambda: ocp.args.Composite(
         state=ocp.args.StandardRestore({"params": params, "opt_state": opt_state}), data=ocp.args.JsonRestore()))
     params, opt_state = restored.state["params"], restored.state["opt_state"]
     # the data iterator's state, and the tokens and bytes counted before the checkpoint (C and D of the run)
@@ -347,6 +347,26 @@ def evaluate(graphdef, params, ddir, kw, mask_bias_table, mesh, max_bytes: int =
   if jax.process_count() > 1:  # the NLL is a global sum already; each host counted its own rows' bytes
     n_bytes = float(np.sum(multihost_utils.process_allgather(np.array([n_bytes]))))
   return nll / max(n_bytes, 1.0) / math.log(2), val
+
+
+def restore_newest(ckpt, args):
+  """(step, state) of the newest checkpoint that restores; a broken newer one (a file truncated by a crash) is
+  named in a warning and passed over, never deleted."""
+  broken = []
+  for step in sorted(ckpt.all_steps(), reverse=True):
+    try:
+      restored = ckpt.restore(step, args=args())
+    except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise many kinds for a damaged checkpoint
+      broken.append(step)
+      print(f"warning: checkpoint {step} in {ckpt.directory} does not restore ({type(e).__name__}: "
+            f"{str(e)[:200]}); trying an older one", file=sys.stderr)
+      continue
+    if broken:
+      print(f"warning: resuming from checkpoint {step}; checkpoints {broken} are broken and left in place",
+            file=sys.stderr)
+    return step, restored
+  raise RuntimeError(f"no checkpoint in {ckpt.directory} restores (steps {broken}): delete that folder to "
+                     "train the run from the start")
 
 
 def eval_batches(val):

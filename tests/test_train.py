@@ -211,3 +211,21 @@ def test_a_run_launched_for_a_gpu_stops_on_a_cpu(corpus, tmp_path):
   with pytest.raises(RuntimeError, match="launched for gpu .* found cpu"):
     train(config(corpus, expect_backend="gpu"), str(tmp_path / "g"), progress=False)
   assert not (tmp_path / "g" / "metrics.jsonl").exists()
+
+
+def test_a_truncated_checkpoint_falls_back_to_the_newest_that_restores(corpus, tmp_path, capsys):
+  """A crash that truncated the latest checkpoint's files: the resume warns, names it, restores the one before
+  and the run finishes with every step logged once."""
+  w = str(tmp_path / "w")
+  with pytest.raises(SystemExit):
+    train(config(corpus, stop_after=8, keep_checkpoints=3), w, progress=False)
+  ckdir = os.path.join(w, "checkpoints")
+  assert sorted(os.listdir(ckdir)) == ["4", "8"]
+  files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(ckdir, "8", "state")) for f in fs]
+  biggest = max(files, key=os.path.getsize)
+  with open(biggest, "r+b") as f:
+    f.truncate(os.path.getsize(biggest) // 3)
+  res = train(config(corpus, keep_checkpoints=3), w, progress=False)
+  err = capsys.readouterr().err
+  assert "checkpoint 8" in err and "resuming from checkpoint 4" in err
+  assert res["steps"] == 12 and steps_logged(w) == list(range(1, 13))

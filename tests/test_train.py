@@ -229,3 +229,25 @@ def test_a_truncated_checkpoint_falls_back_to_the_newest_that_restores(corpus, t
   err = capsys.readouterr().err
   assert "checkpoint 8" in err and "resuming from checkpoint 4" in err
   assert res["steps"] == 12 and steps_logged(w) == list(range(1, 13))
+
+
+def test_two_train_processes_on_one_workdir(corpus, tmp_path):
+  """Two `train` commands started together on one workdir: one trains, the other is refused at once, naming the
+  holder, and leaves the workdir to it."""
+  import subprocess
+  import sys
+  train(config(corpus, steps=2), str(tmp_path / "warm"), progress=False)  # the dataset both processes share
+  cfg = config(corpus, steps=6)
+  overrides = ",".join(f"{k}={v}" if not isinstance(v, tuple) else f"{k}=({','.join(map(str, v))})"
+                       for k, v in cfg.items() if not isinstance(v, dict))
+  w = str(tmp_path / "w")
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+  procs = [subprocess.Popen([sys.executable, "-m", "structlm", "train", "--quiet", "--config", f"{BASE}:{overrides}",
+                             "--workdir", w], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for _ in range(2)]
+  outs = [p.communicate(timeout=300) for p in procs]
+  codes = sorted(p.returncode for p in procs)
+  assert codes[0] == 0 and codes[1] != 0, outs
+  refused = outs[[p.returncode for p in procs].index(codes[1])][1]
+  assert "lock" in refused.lower() or "busy" in refused.lower(), refused[-2000:]
+  assert steps_logged(w) == list(range(1, 7))

@@ -46,6 +46,7 @@ demo: $(STAMP)
 study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py --workdir runs/study
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:seeds --workdir runs/study
+	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:names --workdir runs/study
 	$(PY) -m analysis.publish runs/study --name study --copy-runs --readme docs/study.md
 
 lr-sweep: $(STAMP)

@@ -131,29 +131,32 @@ def shared_exponents_test(groups: dict[str, tuple], laws: dict[str, Law]) -> dic
 
 
 SEED_NOISE = 0.01  # bits/byte: the run-to-run spread assumed when the runs hold too few seed repeats
-MIN_REPEATS = 6  # sizes repeated with another seed before their spread replaces SEED_NOISE
+UNSTABLE = 0.10  # share of bootstrap draws that may lose an interior optimum before the interval is withheld
+MIN_REPEATS = 15  # sizes repeated with another seed before their spread is used (an SD from fewer is too loose)
 
 
 def seed_noise(rows: list[dict]) -> dict:
-  """The run-to-run spread from seed repeats: runs of one variant, size and budget that differ only in their
-  seed (equal `setup` where the rows carry one); the pooled standard deviation of one run's loss (bits/byte). Used when at least MIN_REPEATS sizes are
-  repeated, else SEED_NOISE (`measured` says which)."""
+  """The run-to-run spread from seed repeats: runs of one variant, size and budget with equal setups (where the
+  rows carry one) and different seeds; the pooled standard deviation of one run's loss (bits/byte). With at
+  least MIN_REPEATS repeated sizes the margin used is the larger of it and SEED_NOISE, else SEED_NOISE
+  (`measured` says which)."""
   from analysis.frontier import budget_groups
   groups: dict = {}
   if rows:
     g = budget_groups([r["C"] for r in rows])
     for r, k in zip(rows, g):
       key = (r["variant"], round(math.log(r["N"]), 6), int(k), r.get("setup"))
-      groups.setdefault(key, []).append(r["bpb"])
+      groups.setdefault(key, {}).setdefault(r.get("seed", 0), r["bpb"])  # one run per seed (a rerun is no repeat)
   ss, dof, sizes = 0.0, 0, 0
-  for losses in groups.values():
+  for by_seed in groups.values():
+    losses = list(by_seed.values())
     if len(losses) > 1:
       ss += float(np.sum((np.asarray(losses) - np.mean(losses)) ** 2))
       dof += len(losses) - 1
       sizes += 1
   sd = math.sqrt(ss / dof) if dof else None
   measured = sizes >= MIN_REPEATS
-  return dict(sd=sd, repeated_sizes=sizes, measured=measured, used=sd if measured else SEED_NOISE)
+  return dict(sd=sd, repeated_sizes=sizes, measured=measured, used=max(sd, SEED_NOISE) if measured else SEED_NOISE)
 
 
 def _vertex(x, L):
@@ -236,15 +239,20 @@ def isoflop(N, D, L, C, noise: float = SEED_NOISE, n_boot: int = 500, seed: int 
   sigma = _residual_noise(inner, noise)
   rng = np.random.default_rng(seed)
   draws = []
+  unstable = 0  # draws in which some budget's optimum left the sizes or its parabola turned concave
   for _ in range(n_boot):
-    xs = []
+    xs, lost = [], False
     for b in inner:
       x, l = np.log(b["runs_N"]), np.asarray(b["runs_L"])
       drawn = l + rng.normal(0, sigma, len(l))
       v = _vertex(x, drawn)  # not convex: the drawn best size stands for the optimum
+      lost |= v is None or not x.min() < v[0] < x.max()
       xs.append(float(np.clip(v[0], x.min(), x.max())) if v is not None else float(x[np.argmin(drawn)]))
+    unstable += lost
     draws.append(np.polyfit(lc, xs, 1)[0])
-  ci = [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))]
+  out["unstable_share"] = unstable / n_boot
+  # an interval from draws that often lose the interior optimum is not one: withheld above UNSTABLE
+  ci = [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))] if unstable <= UNSTABLE * n_boot else None
   out["N_opt_exponent_draws"] = [float(d) for d in draws]
   return dict(out, loss_noise=sigma, N_opt_exponent=float(a_n), N_opt_coef=float(math.exp(k_n)), N_opt_exponent_ci=ci,
               D_opt_exponent=float(a_d), D_opt_coef=float(math.exp(k_d)), D_opt_exponent_ci=(

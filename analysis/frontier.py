@@ -65,13 +65,14 @@ def isoflop_budgets(N, C) -> dict[int, float]:
 
 
 def edge_optima(N, C, L) -> dict[str, list[float]]:
-  """The isoFLOP budgets whose best run is the smallest or the largest size measured there: the optimum may lie
+  """The isoFLOP budgets whose best size is the smallest or the largest size measured there: the optimum may lie
   beyond the sizes, so the frontier at that budget is only an upper bound on the compute-optimal loss."""
   N, C, L = (np.asarray(x, float) for x in (N, C, L))
   groups, out = budget_groups(C), {"smallest": [], "largest": []}
   for g, c in isoflop_budgets(N, C).items():
     m = groups == g
-    best = N[m][np.argmin(L[m])]
+    sizes, mean = per_size_mean(N[m], L[m])  # (seed repeats at their mean, as the isoFLOP status reads them)
+    best = sizes[np.argmin(mean)]
     if best == N[m].min():
       out["smallest"].append(c)
     elif best == N[m].max():

@@ -18,7 +18,10 @@ def isoflop_line(iso) -> str:
   if not iso["identified"]:
     return f"isoFLOP optimum not identified ({iso['reason']}); budgets {statuses}"
   ci = iso.get("N_opt_exponent_ci")
-  band = f" (95% {ci[0]:.2f}–{ci[1]:.2f})" if ci else " (interval: too few resamples converged)"
+  shaky = iso.get("unstable_share", 0.0)
+  band = (f" (95% {ci[0]:.2f}–{ci[1]:.2f}; loss noise {iso.get('loss_noise', 0):.3f})" if ci else
+          f" (no interval: in {shaky:.0%} of the bootstrap's draws some budget's optimum leaves its sizes; add "
+          "sizes around the optima or seed repeats)")
   return (f"isoFLOP N_opt ∝ C^{iso['N_opt_exponent']:.2f}{band}, D_opt ∝ C^{iso['D_opt_exponent']:.2f}, from "
           f"{len(iso['budgets'])} interior budgets; budgets {statuses}")
 

@@ -92,7 +92,8 @@ def get_config(mode: str = ""):
         runs += [dict(variant=v, preset=p, train_flops=c, seed=1) for v in variants.HEADLINE]
     return sweeps.sweep(runs, common=COMMON, bootstrap=1000)
   if mode not in DESIGNS:
-    raise ValueError(f"experiments/cpu_study.py takes no argument, 'demo', 'quick' or 'arms', not {mode!r}")
+    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'seeds' or "
+                     f"'seeds-upto-BUDGET', not {mode!r}")
   common = dict(COMMON)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long
     common.update(eval_bytes=400_000)

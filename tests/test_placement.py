@@ -88,3 +88,17 @@ def test_language_check_groups_rejections():
   assert got["kinds"]["positional argument follows keyword argument"][1] == ["f(a=1, 2)"]
   with pytest.raises(ValueError, match="no compiler check"):
     language_check.rejections([b""], "cobol")
+
+
+@pytest.mark.skipif(not __import__("shutil").which("node"), reason="judging JavaScript needs node")
+def test_javascript_walks_pass_v8(js_grammar):
+  """Uniform strict walks on the JavaScript grammar: V8 (node, as a script or a module) accepts every one; the
+  same walks without the placement rules are mostly refused (a `const` with no value, a name declared twice)."""
+  table = SlotTable(js_grammar)
+  got = language_check.rejections(language_check.random_walks(js_grammar, 150, seed=3, table=table), "javascript")
+  assert got["accepted_fraction"] == 1.0, got["kinds"]
+  bare = SlotTable(js_grammar)
+  bare.strict.placement.rules, bare.strict.placement.checks = None, []
+  without = language_check.rejections(language_check.random_walks(js_grammar, 150, seed=3, table=bare),
+                                      "javascript")
+  assert without["accepted_fraction"] < 0.6 and "Missing initializer in const declaration" in without["kinds"]

@@ -31,6 +31,8 @@ def test_seed_noise_is_the_pooled_spread_of_repeats_with_the_same_setup():
   assert got["measured"] and got["repeated_sizes"] == 40 and 0.022 < got["used"] < 0.038, got
   few = compare.seed_noise(rows[:4])  # two sizes repeated: too few to replace the assumed noise
   assert not few["measured"] and few["used"] == compare.SEED_NOISE and few["sd"] is not None
+  rerun = compare.seed_noise([dict(r, seed=0) for r in rows])  # the same seed twice is no repeat
+  assert rerun["repeated_sizes"] == 0 and rerun["used"] == compare.SEED_NOISE
 
 
 def test_a_repeated_size_counts_once_at_its_mean():

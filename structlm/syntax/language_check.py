@@ -21,7 +21,11 @@ const vm = require('vm');
 const sources = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 const out = sources.map((src) => {
   try { new vm.Script(src); return null; } catch (e) {
-    try { new vm.SourceTextModule(src); return null; } catch (e2) { return [e.message, 0]; }
+    try { new vm.SourceTextModule(src); return null; } catch (e2) {
+      const err = /import|export/.test(e.message) ? e2 : e;  // a module's refusal when it is one
+      const m = /:(\d+)\s*$/m.exec(String(err.stack).split('\n')[0]);
+      return [err.message, m ? Number(m[1]) : 0];
+    }
   }
 });
 process.stdout.write(JSON.stringify(out));

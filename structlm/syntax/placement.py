@@ -68,10 +68,31 @@ class Placement:
   leaf_done: Callable | None = None  # (mask, machine, text): a leaf is spelled
 
 
+def fresh_lexicon(mc, key, taken: frozenset):
+  """The lexicon key for a name that must not be one of `taken`: the slot's own texts less those, or, when none
+  is left, every identifier any slot knows less those (so a small grammar never dead-ends); the slot's own
+  when even that is empty."""
+  strict = mc.table.strict
+  new = ("#fresh", key, taken)
+  if new not in strict.extra_lexicons:
+    own = [t for t in strict.g.slot_lexicon.get(key, ()) if t not in taken]
+    if not own:
+      every = strict.extra_lexicons.get(("#identifiers",))
+      if every is None:
+        every = strict.extra_lexicons[("#identifiers",)] = sorted(
+            {t for lex in strict.g.slot_lexicon.values() for t in lex if t.isascii() and t.decode().isidentifier()})
+      own = [t for t in every if t not in taken] or list(strict.g.slot_lexicon.get(key, ()))
+    strict.extra_lexicons[new] = own
+  return new
+
+
 def rules_for(language: str) -> Placement | None:
   if language == "python":
     from structlm.syntax.placement_python import PYTHON
     return PYTHON
+  if language == "javascript":
+    from structlm.syntax.placement_javascript import JAVASCRIPT
+    return JAVASCRIPT
   return None
 
 

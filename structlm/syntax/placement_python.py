@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import keyword
 
-from structlm.syntax.placement import LEAF, Placement
+from structlm.syntax.placement import LEAF, Placement, fresh_lexicon
 
 def _nearest(chain, kinds):
   """The innermost open node of `kinds` whose body (not header) holds the hole: a def's defaults, annotations
@@ -362,11 +362,7 @@ def _leaf_key(pm, mc, key):
   names = _name_list(mc)
   if names is None or not names.names:
     return key
-  taken = frozenset(names.names)
-  new = ("#fresh", key, taken)
-  if new not in strict.extra_lexicons:
-    strict.extra_lexicons[new] = [t for t in strict.g.slot_lexicon.get(key, ()) if t not in taken]
-  return new
+  return fresh_lexicon(mc, key, frozenset(names.names))
 
 def _leaf_done(pm, mc, text: bytes) -> None:
   """A leaf is spelled: a parameter's name is filed with its list."""

@@ -67,6 +67,23 @@ def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
   return runs
 
 
+def best_sizes(runs_dir: str, budget: float, names) -> dict:
+  """{variant: its best size at `budget`} from the study's finished seed-0 runs."""
+  import json
+  out = {}
+  for v in variants.HEADLINE:
+    losses = {}
+    for p in names:
+      path = os.path.join(runs_dir, sweeps.run_name(dict(variant=v, preset=p, train_flops=float(budget))), "result.json")
+      if os.path.exists(path):
+        with open(path) as f:
+          losses[p] = json.load(f)["eval_bpb"]
+    if len(losses) < len(names):
+      raise FileNotFoundError(f"{runs_dir} lacks {v} runs at {budget:.0e} FLOPs: run the study first")
+    out[v] = min(losses, key=losses.get)
+  return out
+
+
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), 'arms'
   (the controls beside the headline), 'names' (the whole-file names arm alone), or 'seeds' (seed-1 repeats around each budget's best run, read from
@@ -77,6 +94,13 @@ def get_config(mode: str = ""):
     design = {c: sizes for c, sizes in DESIGNS[""].items() if c <= top}
     return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), design),
                         common=COMMON, bootstrap=1000)
+  if mode == "lr-check":  # the learning-rate rule at the largest budget: each variant's best size at half and
+    top = max(DESIGNS[""])  # double the rule's rate
+    best = best_sizes(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), top, DESIGNS[""][top])
+    common = dict(COMMON)
+    common.pop("lr_scale")
+    return sweeps.sweep([dict(variant=v, preset=p, train_flops=top, lr_scale=LR_SCALE * k) for v, p in best.items()
+                         for k in (0.5, 2.0)], common=common, bootstrap=0)
   if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
     return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
                          for p in sizes], common=COMMON, bootstrap=1000)
@@ -92,8 +116,8 @@ def get_config(mode: str = ""):
         runs += [dict(variant=v, preset=p, train_flops=c, seed=1) for v in variants.HEADLINE]
     return sweeps.sweep(runs, common=COMMON, bootstrap=1000)
   if mode not in DESIGNS:
-    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'seeds' or "
-                     f"'seeds-upto-BUDGET', not {mode!r}")
+    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'seeds', "
+                     f"'seeds-upto-BUDGET' or 'lr-check', not {mode!r}")
   common = dict(COMMON)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long
     common.update(eval_bytes=400_000)

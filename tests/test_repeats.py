@@ -83,3 +83,20 @@ def test_isoflop_exponent_test_tells_equal_from_different_allocation():
   t = compare.isoflop_exponent_test(iso(other, "token", 1), iso(same, "token", 2))
   assert t["differ"] and t["difference"] < 0, t  # the structured law puts more of C into data
   assert compare.isoflop_exponent_test(None, iso(same, "token", 2)) is None
+
+
+def test_lr_check_takes_each_variants_best_size_at_the_top_budget(tmp_path, monkeypatch):
+  study = _study()
+  from structlm import sweeps
+  top = max(study.DESIGNS[""])
+  names = study.DESIGNS[""][top]
+  for v, best in (("token", names[2]), ("structured", names[1]), ("scoped", names[3])):
+    for p in names:
+      d = tmp_path / sweeps.run_name(dict(variant=v, preset=p, train_flops=top))
+      d.mkdir()
+      (d / "result.json").write_text(json.dumps(dict(eval_bpb=2.0 if p == best else 2.4)))
+  monkeypatch.setenv("STRUCTLM_STUDY_RUNS", str(tmp_path))
+  runs = study.get_config("lr-check").runs
+  assert {(r["variant"], r["preset"], r["lr_scale"]) for r in runs} == {
+      (v, p, study.LR_SCALE * k) for v, p in (("token", names[2]), ("structured", names[1]), ("scoped", names[3]))
+      for k in (0.5, 2.0)}

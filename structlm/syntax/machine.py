@@ -123,6 +123,7 @@ class Machine:
     self.frames: list[Frame] = [Frame("root")]
     self.owner: Frame | None = None  # the frame whose hole is the current choice
     self.owner_field = None
+    self._leaf_owner = (None, None)  # (frame, field) of the leaf being spelled
     # pending run: ["l", text] literals and ["g", default class, base, written parts, closed] gaps. Layout
     # actions fill the gaps from the last one (next to the coming content) backwards.
     self.pending: list = [["g", g.root_defaults[0], b"", [], False, None]]

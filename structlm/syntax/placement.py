@@ -46,8 +46,10 @@ class Placement:
   need: dict  # kind or (kind, tag) -> predicate(chain of Open, innermost last) that must hold where it starts
   # list kind -> predicate(the list's Open) that is true when no further child may come (only closing segments)
   closed: dict = dataclasses.field(default_factory=dict)
-  seg_tags: frozenset = frozenset()  # tags whose rule also governs a list's continuation segments
-  seg_sees_self: frozenset = frozenset()  # list kinds whose continuation rules read the list itself (its kids)
+  seg_tags: frozenset = frozenset()  # tags whose `need` rule also governs continuation segments (it sees the
+  #                                   node's ancestors, as when the node started)
+  # (kind, tag) -> predicate(chain with the node itself innermost) for its continuation segments of that tag
+  seg_need: dict = dataclasses.field(default_factory=dict)
   # list kind -> predicate([the list's Open]) under which segments with literal children (`None`, `True`) are
   # not offered
   no_literal_kids: dict = dataclasses.field(default_factory=dict)
@@ -161,12 +163,14 @@ class PlacementMask:
       row = (self.check_of[0, idx] >= 0).astype(int)
       assert not (self.check_of[1, idx[row == 1]] >= 0).any(), "an action under more than two placement checks"
       self.check_of[row, idx] = c
-    for (kind, tag), pred in [(k, p) for k, p in r.need.items() if isinstance(k, tuple) and k[1] in r.seg_tags]:
+    seg_rules = [(k, p, False) for k, p in r.need.items() if isinstance(k, tuple) and k[1] in r.seg_tags]
+    seg_rules += [(k, p, True) for k, p in r.seg_need.items()]
+    for (kind, tag), pred, sees_self in seg_rules:
       segs = np.zeros(g.vocab_size, bool)
       for i in g.segs_by_kind.get(kind, ()):
         segs[g.seg_base + i] = self.seg_tag[i] == tag and i not in g.seg_first
       if segs.any():
-        self.seg_checks.setdefault(kind, []).append((segs, pred))
+        self.seg_checks.setdefault(kind, []).append((segs, pred, sees_self))
 
   def tag_of(self, a) -> str | None:
     """The tag of the production an action starts (None for leaves and generic nodes)."""
@@ -199,10 +203,10 @@ class PlacementMask:
         and kind not in r.not_last):
       return
     chain = None
-    for segs, pred in self.seg_checks.get(kind, ()):
+    for segs, pred, sees_self in self.seg_checks.get(kind, ()):
       if (m & segs).any():
         chain = self.chain(mc) if chain is None else chain
-        if not pred(chain if kind in r.seg_sees_self else chain[:-1]):
+        if not pred(chain if sees_self else chain[:-1]):
           m &= ~segs
     f = mc.frames[-1]
     last = chain[-1] if chain else Open(f.kind, None, f, None, self)

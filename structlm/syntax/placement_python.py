@@ -175,6 +175,12 @@ def _not_chained_annotated(chain) -> bool:
               and (o.tag == "annotated" or "type" in dict(o.kids)))
 
 
+def _annotated_not_a_value(chain) -> bool:
+  """`y = x: T = v` is not Python: an annotated assignment is no assignment's value."""
+  o = chain[-1] if chain else None
+  return not (o is not None and o.kind == "assignment" and o.field == "right")
+
+
 def _annotation_ok(chain) -> bool:
   """(an assignment's `: T` segment) only after a single target."""
   kids = chain[-1].kids if chain else ()
@@ -378,7 +384,8 @@ def _leaf_done(pm, mc, text: bytes) -> None:
 
 
 PYTHON = Placement(
-    tag=_python_tag, seg_sees_self=frozenset({"assignment"}), seg_tags=frozenset({"dotted", "wildcard", "literal", "annotated"}),
+    tag=_python_tag, seg_tags=frozenset({"dotted", "wildcard", "literal"}),
+    seg_need={("assignment", "annotated"): lambda c: _annotation_ok(c) and _annotated_not_a_value(c[:-1])},
     # Python 2 only; `from __future__` only first in a file; global / nonlocal need the names' whole-scope history;
     # `match` needs its patterns' reachability and bindings
     never=frozenset({"print_statement", "exec_statement", "chevron", "future_import_statement", "global_statement",
@@ -402,7 +409,7 @@ PYTHON = Placement(
          (("for_in_clause", "async"), _in_async_function), (("import_from_statement", "wildcard"), _module_level),
          (("dotted_name", "dotted"), _not_from_import_name),
          (("except_clause", "star"), _except_ok("star")), (("except_clause", None), _except_ok(None)),
-         (("except_clause", "bare"), _except_ok("bare")), (("assignment", "annotated"), _annotation_ok),
+         (("except_clause", "bare"), _except_ok("bare")), (("assignment", "annotated"), _annotated_not_a_value),
          ("assignment", _not_chained_annotated)]
         + [(k, _not_low_precedence) for k in ("boolean_operator", "not_operator", "comparison_operator",
                                               "conditional_expression", "lambda")]

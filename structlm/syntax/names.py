@@ -293,9 +293,33 @@ class ScopedMachine(Machine):
     if self.at_name():
       if self.scopes is not None:  # strict mode
         self.scopes.narrow(m)
+        self._not_taken(m)
       else:
         m[[s.ref_base + i for i, _ in self.legal()]] = True
     return m
+
+  def _not_taken(self, m: np.ndarray) -> None:
+    """Strict mode: no REF to, nor spelling of, a name the language's placement rules refuse here (a parameter
+    list's names so far, structlm/syntax/placement.py)."""
+    taken = self.table.strict.placement.taken(self)
+    if not taken:
+      return
+    s = self.scheme
+    for i, t in self.legal():
+      if t in taken:
+        m[s.ref_base + i] = False
+    pieces = m[s.g.piece_base:s.piece_end]
+    if pieces.any():
+      ok = np.zeros(s.vocab_size, bool)
+      ok[self.table.strict._lexicon_actions(self._spelled_key(taken), b"")] = True
+      m[s.g.piece_base:s.piece_end] &= ok[s.g.piece_base:s.piece_end]
+
+  def _spelled_key(self, taken):
+    """The lexicon a name spelled here comes from: the scope rules' (or the slot's, as placement narrows it)
+    less the names taken."""
+    from structlm.syntax.placement import fresh_lexicon
+    key = self.scopes.spelling_key_here() or self.table.strict.placement.leaf_key(self, self.choice[1])
+    return fresh_lexicon(self, key, taken)
 
   def action_name(self, a: int) -> str:
     s = self.scheme
@@ -327,14 +351,17 @@ class ScopedMachine(Machine):
       return
     self.last_name = 0
     starts = not self._replaying and s.g.piece_base <= a < s.piece_end and self.at_name()
+    taken = frozenset()
     if starts:
       self._name_leaf = True
       self._leaf_start = self.leaf_offset()
       if self.scopes is not None:
         self.scopes.begin()
+        taken = self.table.strict.placement.taken(self)
+        spelled = self._spelled_key(taken) if taken else None
     super()._apply(a)
     if starts and self.sub == "leaf" and self.scopes is not None:
-      key = self.scopes.spelling_key()
+      key = spelled if taken else self.scopes.spelling_key()
       if key is not None:
         self.sub_key = key
     if self._name_leaf and self.sub is None:  # the name's last piece

@@ -68,6 +68,7 @@ class Placement:
   # (mask, machine, slot key) -> the lexicon key a leaf at the machine's hole is spelled from
   leaf_key: Callable | None = None
   leaf_done: Callable | None = None  # (mask, machine, text): a leaf is spelled
+  taken: Callable | None = None  # (mask, machine) -> names the leaf at the hole may not be (REFs included)
 
 
 def fresh_lexicon(mc, key, taken: frozenset):
@@ -77,13 +78,13 @@ def fresh_lexicon(mc, key, taken: frozenset):
   strict = mc.table.strict
   new = ("#fresh", key, taken)
   if new not in strict.extra_lexicons:
-    own = [t for t in strict.g.slot_lexicon.get(key, ()) if t not in taken]
+    own = [t for t in strict._lexicon(key) if t not in taken]
     if not own:
       every = strict.extra_lexicons.get(("#identifiers",))
       if every is None:
         every = strict.extra_lexicons[("#identifiers",)] = sorted(
             {t for lex in strict.g.slot_lexicon.values() for t in lex if t.isascii() and t.decode().isidentifier()})
-      own = [t for t in every if t not in taken] or list(strict.g.slot_lexicon.get(key, ()))
+      own = [t for t in every if t not in taken] or list(strict._lexicon(key))
     strict.extra_lexicons[new] = own
   return new
 
@@ -115,6 +116,7 @@ class PlacementMask:
     self.literal_kids = np.zeros(g.vocab_size, bool)  # segments with a literal child (`None`, `True`, ...)
     self.kind_starts: dict = {}
     self.inside: dict = {}
+    self.cache: dict = {}  # the rules' own memo (lexicon keys by slot)
     if r is None:
       return
     groups: dict = {}
@@ -263,6 +265,12 @@ class PlacementMask:
   def leaf_key(self, mc, key):
     """The lexicon a leaf at the machine's hole is spelled from (the slot's own unless a rule narrows it)."""
     return key if self.rules is None or self.rules.leaf_key is None else self.rules.leaf_key(self, mc, key)
+
+  def taken(self, mc) -> frozenset:
+    """Names the leaf at the machine's hole may not be, spelled or by reference (a parameter list's so far)."""
+    if self.rules is None or self.rules.taken is None:
+      return frozenset()
+    return self.rules.taken(self, mc)
 
   def leaf_done(self, mc, text: bytes) -> None:
     if self.rules is not None and self.rules.leaf_done is not None:

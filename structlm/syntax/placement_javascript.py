@@ -133,14 +133,20 @@ def _leaf_key(pm, mc, key):
     if new not in strict.extra_lexicons:
       strict.extra_lexicons[new] = [t for t in strict.g.slot_lexicon.get(key, ()) if t != b"use strict"]
     return new
+  taken = _taken(pm, mc)
+  return fresh_lexicon(mc, key, taken) if taken else key
+
+
+def _taken(pm, mc) -> frozenset:
+  """Names the leaf at this hole may not be: those its block, parameter list or class has taken."""
   names = _name_list(mc.frames, mc.owner, mc.owner_field)
   if names is None:
-    return key
+    return frozenset()
   taken = set(names.names)
   up = _function_of(mc.frames, names)
   if up is not None:  # a function body's own names may not repeat its parameters
     taken |= up.names
-  return fresh_lexicon(mc, key, frozenset(taken)) if taken else key
+  return frozenset(taken)
 
 
 def _leaf_done(pm, mc, text: bytes) -> None:
@@ -163,4 +169,4 @@ JAVASCRIPT = Placement(
           ("binary_expression", "in"): _not_in_for_head, ("string", "directive"): lambda chain: False},
     closed={"formal_parameters": lambda o: "rest_pattern" in dict(o.kids)},
     last_only={"formal_parameters": {"rest_pattern"}},
-    punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done)
+    punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done, taken=_taken)

@@ -7,6 +7,7 @@ children so far), innermost last. Found by measurement (random walks of the stri
 from __future__ import annotations
 
 import keyword
+import re
 
 from structlm.syntax.placement import LEAF, Placement, fresh_lexicon
 
@@ -39,6 +40,7 @@ _MULTI_TARGETS = {"pattern_list", "tuple_pattern", "list_pattern", "tuple", "lis
                   "parenthesized_expression"}
 _COMPOUND = {"while_statement", "with_statement", "for_statement", "if_statement", "try_statement",
              "function_definition", "class_definition", "decorated_definition", "match_statement"}
+_PY2_NUMBER = re.compile(rb"-?(0[0-9]+|[0-9]+[lL])")  # an old octal (0777) or long (10L) literal
 _PUNCT = {b",", b"(", b")", b"[", b"]", b"{", b"}", b":", b";", b"=", b".", b"*", b"**", b"->"}
 
 
@@ -365,10 +367,26 @@ def _leaf_key(pm, mc, key):
                                     if t.isascii() and t.decode().isidentifier() and not keyword.iskeyword(t.decode())
                                     and t not in (b"None", b"True", b"False")]
     return new
+  taken = _taken(pm, mc)
+  if taken:
+    return fresh_lexicon(mc, key, taken)
+  hit = pm.cache.get(("py3-numbers", key))
+  if hit is None:  # Python 2's 0777 and 10L are never written
+    base = strict._lexicon(key)
+    kept = [t for t in base if not _PY2_NUMBER.fullmatch(t)]
+    hit = key
+    if len(kept) < len(base):
+      hit = ("#py3-numbers", key)
+      strict.extra_lexicons[hit] = kept
+    pm.cache[("py3-numbers", key)] = hit
+  return hit
+
+
+def _taken(pm, mc) -> frozenset:
+  """Names the leaf at this hole may not be: its parameter list's or its call's keyword names so far."""
   names = _name_list(mc)
-  if names is None or not names.names:
-    return key
-  return fresh_lexicon(mc, key, frozenset(names.names))
+  return frozenset(names.names) if names is not None else frozenset()
+
 
 def _leaf_done(pm, mc, text: bytes) -> None:
   """A leaf is spelled: a parameter's name is filed with its list."""
@@ -431,4 +449,4 @@ PYTHON = Placement(
     inside={"interpolation": {LEAF, "attribute", "format_specifier", "interpolation"}},
     restrict={"argument_list": _call_arguments, "as_pattern": _except_alias, "as_pattern_target": _except_alias,
               "list_splat_pattern": _splat_name, "dictionary_splat_pattern": _splat_name},
-    punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done)
+    punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done, taken=_taken)

@@ -123,6 +123,7 @@ class Scope:
     self.kind, self.parent, self.names = kind, parent, set()
     self.read_through: set = set()  # names read here but bound outside (or builtins)
     self.captured: set = set()  # names bound here that a nested scope reads (never deleted: it may run later)
+    self.deleted: set = set()  # names `del` unbound here
     self.header: "Scope | None" = None  # a body block's function (or catch) scope: its names count as this one's
     self.reserved: set = set()  # (tdz) declared here but not readable: never declared again in this scope
 
@@ -267,7 +268,8 @@ class ScopeTracker:
       lex = self._lexicon(("#literals",) + tuple(key), lambda: self._literals(key))
       if self.mc.table.strict._lexicon(lex):  # (a literal: not valid Python, but no read of a name either)
         return role, None, here, lex
-    ok = self._visible() | self.builtins
+    visible = self._visible()
+    ok = visible | (self.builtins - (self._deleted() - visible))  # a builtin whose shadow was deleted: not read
     active = self._active()
     if self.rules.tdz:  # `let x = x`: a name being declared is not readable yet, anywhere
       ok -= {n for e in self.stack for _, n in e.pending}
@@ -306,6 +308,15 @@ class ScopeTracker:
   def _literals(self, key) -> list:
     """The texts of the slot's lexicon that are not names (numbers, ...)."""
     return [t for t in self.mc.g.slot_lexicon.get(key, ()) if not self.mc.scheme.is_name(t)]
+
+  def _deleted(self) -> set:
+    """Names deleted (and not bound again) in the active scope and those enclosing it: pyflakes, our independent
+    check, reads a builtin of that name as undefined there."""
+    out, scope = set(), self._active()
+    while scope is not None:
+      out |= scope.deleted
+      scope = scope.parent
+    return out
 
   def _deletable(self) -> set:
     """Names a `del` or an augmented assignment may take here: those bound in this very scope, less those a
@@ -374,6 +385,13 @@ class ScopeTracker:
     """The lexicon key a name being spelled continues under (None: the slot's own)."""
     return self._lex if self.enabled else None
 
+  def spelling_key_here(self):
+    """The lexicon key a name spelled at the current hole would take (None: the slot's own)."""
+    if not self.enabled:
+      return None
+    self._sync()
+    return self._rules()[3]
+
   def end(self, text: bytes) -> None:
     if not self.enabled or self.role is None:
       return
@@ -399,6 +417,7 @@ class ScopeTracker:
       self.exported.add(text)
     elif role == DEL:
       active.names.discard(text)
+      active.deleted.add(text)
     if role in (READ, LOOP):  # read from a nested scope: the binding scope keeps it
       scope = active
       while scope is not None and text not in scope.names:

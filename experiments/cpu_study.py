@@ -95,13 +95,13 @@ def get_config(mode: str = ""):
     design = {c: sizes for c, sizes in DESIGNS[""].items() if c <= top}
     return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), design),
                         common=COMMON, bootstrap=1000)
-  if mode == "lr-check":  # the learning-rate rule at the largest budget: each variant's best size at half and
-    top = max(DESIGNS[""])  # double the rule's rate
+  if mode == "lr-check":  # the learning-rate rule at the largest budget: each variant's best size at a
+    top = max(DESIGNS[""])  # quarter, half and double the rule's rate
     best = best_sizes(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), top, DESIGNS[""][top])
     common = dict(COMMON)
     common.pop("lr_scale")
     return sweeps.sweep([dict(variant=v, preset=p, train_flops=top, lr_scale=LR_SCALE * k) for v, p in best.items()
-                         for k in (0.5, 2.0)], common=common, bootstrap=0)
+                         for k in (0.25, 0.5, 2.0)], common=common, bootstrap=0)
   if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
     return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
                          for p in sizes], common=COMMON, bootstrap=1000)

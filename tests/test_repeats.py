@@ -99,4 +99,4 @@ def test_lr_check_takes_each_variants_best_size_at_the_top_budget(tmp_path, monk
   runs = study.get_config("lr-check").runs
   assert {(r["variant"], r["preset"], r["lr_scale"]) for r in runs} == {
       (v, p, study.LR_SCALE * k) for v, p in (("token", names[2]), ("structured", names[1]), ("scoped", names[3]))
-      for k in (0.5, 2.0)}
+      for k in (0.25, 0.5, 2.0)}

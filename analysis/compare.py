@@ -314,4 +314,4 @@ def fit_repetition(law: Law, N, U, epochs, L) -> dict | None:
 
 
 __all__ = ["CostModel", "frontier_curve", "parametric_multiplier", "compute_to_reach", "shared_exponents_test", "isoflop", "compute_frontier_fit",
-           "effective_data", "fit_repetition", "fit"]
+           "effective_data", "fit_repetition", "seed_noise", "isoflop_exponent_test"]

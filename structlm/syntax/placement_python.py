@@ -29,7 +29,6 @@ _PATTERNS = {"pattern_list", "tuple_pattern", "list_pattern", "list_splat_patter
 _TARGETS = {("assignment", "left"), ("augmented_assignment", "left"), ("for_statement", "left"),
             ("for_in_clause", "left")}
 _PARAM_LISTS = {"parameters", "lambda_parameters"}
-_PLAIN_PARAMS = {LEAF, "typed_parameter"}
 _DEFAULT_PARAMS = {"default_parameter", "typed_default_parameter"}
 _STAR_PARAMS = {"list_splat_pattern", "keyword_separator"}
 _KEYWORD_ARGS = {"keyword_argument", "dictionary_splat"}

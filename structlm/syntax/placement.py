@@ -109,7 +109,8 @@ class PlacementMask:
     self.seg_tag = [None] * len(g.segs)
     self.checks: list = []  # (actions as a bool mask, predicate or None for never)
     self.check_of = np.full((2, g.vocab_size), -1, np.int32)
-    self.seg_checks: dict = {}  # list kind -> [(its continuation segments as a bool mask, predicate)]
+    # node kind -> [(its continuation segments of a tag as a bool mask, predicate, whether it sees the node itself)]
+    self.seg_checks: dict = {}
     self.hole_items = np.zeros(g.vocab_size, bool)  # segments with a hole (not offered once a list is closed)
     self.seg_mask = np.zeros(g.vocab_size, bool)
     self.seg_mask[g.seg_base:g.open_base] = True
@@ -142,14 +143,10 @@ class PlacementMask:
     self.all_starts = {}  # kind -> all its start actions (LEAF: the pieces)
     for (k, _), actions in groups.items():
       self.all_starts.setdefault(k, np.zeros(g.vocab_size, bool))[actions] = True
-    self.kind_starts = {}  # kind -> all its start actions, for the kinds `before_literal` and `last_only` name
+    # the kinds `before_literal`, `last_only` and `not_last` name (none of them in this grammar: no actions)
     for kinds in [k for _, k in r.before_literal.values()] + list(r.last_only.values()) + list(r.not_last.values()):
       for kind in kinds:
-        starts = np.zeros(g.vocab_size, bool)
-        for (k, _), actions in groups.items():
-          if k == kind:
-            starts[actions] = True
-        self.kind_starts[kind] = starts
+        self.kind_starts[kind] = self.all_starts.get(kind, np.zeros(g.vocab_size, bool))
     for (kind, tag), actions in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
       starts = np.zeros(g.vocab_size, bool)
       starts[actions] = True

@@ -43,51 +43,43 @@ DESIGNS = {
 ARMS = {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24", "w32")}
 
 
-def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
-  """Seed-1 repeats of each variant's best size and `around` sizes on each side of it at every budget of
-  `design`, the best read from the study's finished runs in `runs_dir` (so the seed noise is measured where the
-  optimum is, and the points that place it are averaged over two seeds)."""
-  import json
-  runs = []
-  for c, names in design.items():
-    for v in variants.HEADLINE:
-      losses = {}
-      for p in names:
-        path = os.path.join(runs_dir, sweeps.run_name(dict(variant=v, preset=p, train_flops=float(c))),
-                            "result.json")
-        if os.path.exists(path):
-          with open(path) as f:
-            losses[p] = json.load(f)["eval_bpb"]
-      if len(losses) < len(names):
-        raise FileNotFoundError(f"{runs_dir} lacks {len(names) - len(losses)} of the study's {v} runs at {c:.0e} "
-                                "FLOPs: run the study first (python -m structlm sweep experiments/cpu_study.py "
-                                f"--workdir {runs_dir})")
-      k = names.index(min(losses, key=losses.get))
-      runs += [dict(variant=v, preset=p, train_flops=float(c), seed=1)
-               for p in names[max(0, k - around):k + around + 1]]
-  return runs
-
-
 def best_sizes(runs_dir: str, budget: float, names) -> dict:
-  """{variant: its best size at `budget`} from the study's finished seed-0 runs."""
+  """{variant: its best size at `budget`} from the study's finished seed-0 runs in `runs_dir`."""
   import json
   out = {}
   for v in variants.HEADLINE:
     losses = {}
     for p in names:
-      path = os.path.join(runs_dir, sweeps.run_name(dict(variant=v, preset=p, train_flops=float(budget))), "result.json")
+      path = os.path.join(runs_dir, sweeps.run_name(dict(variant=v, preset=p, train_flops=float(budget))),
+                          "result.json")
       if os.path.exists(path):
         with open(path) as f:
           losses[p] = json.load(f)["eval_bpb"]
     if len(losses) < len(names):
-      raise FileNotFoundError(f"{runs_dir} lacks {v} runs at {budget:.0e} FLOPs: run the study first")
+      raise FileNotFoundError(f"{runs_dir} lacks {len(names) - len(losses)} of the study's {v} runs at "
+                              f"{budget:.0e} FLOPs: run the study first (python -m structlm sweep "
+                              f"experiments/cpu_study.py --workdir {runs_dir})")
     out[v] = min(losses, key=losses.get)
   return out
 
 
+def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
+  """Seed-1 repeats of each variant's best size and `around` sizes on each side of it at every budget of
+  `design`, the best read from the study's finished runs in `runs_dir` (so the seed noise is measured where the
+  optimum is, and the points that place it are averaged over two seeds)."""
+  runs = []
+  for c, names in design.items():
+    for v, best in best_sizes(runs_dir, c, names).items():
+      k = names.index(best)
+      runs += [dict(variant=v, preset=p, train_flops=float(c), seed=1)
+               for p in names[max(0, k - around):k + around + 1]]
+  return runs
+
+
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), 'arms'
-  (the controls beside the headline), 'names' (the whole-file names arm alone), or 'seeds' (seed-1 repeats around each budget's best run, read from
+  (the controls beside the headline), 'names' (the whole-file names arm alone), 'lr-check' (the learning-rate
+  rule at the largest budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
   $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
   only, while larger ones still run)."""
   if mode == "seeds" or mode.startswith("seeds-upto-"):  # seeds-upto-1e12: the budgets up to 1e12 only

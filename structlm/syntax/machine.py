@@ -279,7 +279,8 @@ class Machine:
   def _filled(self, child_kind: str, a: int) -> None:
     if self.owner is not None:
       self.owner.prev = (self.owner_field, child_kind)
-      self.owner.kids.append((child_kind, a))
+      if self.strict:  # (read only by strict mode's placement rules)
+        self.owner.kids.append((child_kind, a))
       self.owner = None
 
   def _target_gap(self):

@@ -23,10 +23,11 @@ class Open:
   """An open node around the hole: its kind, its production's tag (see `Placement.tag`), the field of its child
   being built (the hole's own field for the innermost), and (kind, tag) of each child it has begun (tag and
   kids computed when a rule asks)."""
-  __slots__ = ("kind", "field", "_frame", "_start", "_mask")
+  __slots__ = ("kind", "field", "_frame", "_start", "_mask", "_kids")
 
   def __init__(self, kind, field, frame=None, start=None, mask=None):
     self.kind, self.field, self._frame, self._start, self._mask = kind, field, frame, start, mask
+    self._kids = None
 
   @property
   def tag(self) -> str | None:
@@ -34,9 +35,9 @@ class Open:
 
   @property
   def kids(self) -> tuple:
-    if self._frame is None:
-      return ()
-    return tuple((k, self._mask.tag_of(a)) for k, a in self._frame.kids)
+    if self._kids is None:
+      self._kids = () if self._frame is None else tuple((k, self._mask.tag_of(a)) for k, a in self._frame.kids)
+    return self._kids
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,8 +261,15 @@ class PlacementMask:
 
   # ---- leaves ------------------------------------------------------------------------------------------------
   def leaf_key(self, mc, key):
-    """The lexicon a leaf at the machine's hole is spelled from (the slot's own unless a rule narrows it)."""
-    return key if self.rules is None or self.rules.leaf_key is None else self.rules.leaf_key(self, mc, key)
+    """The lexicon a leaf at the machine's hole is spelled from (the slot's own unless a rule narrows it). Asked
+    twice per leaf (the hole's mask, then the leaf's first piece): the second answer is the first's."""
+    if self.rules is None or self.rules.leaf_key is None:
+      return key
+    at = (mc.owner, len(mc.owner.kids) if mc.owner is not None else -1, key)
+    memo = getattr(mc, "_placement_leaf_key", None)
+    if memo is None or memo[0] != at:
+      memo = mc._placement_leaf_key = (at, self.rules.leaf_key(self, mc, key))
+    return memo[1]
 
   def taken(self, mc) -> frozenset:
     """Names the leaf at the machine's hole may not be, spelled or by reference (a parameter list's so far)."""

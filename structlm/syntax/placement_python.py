@@ -329,11 +329,9 @@ def _in_target_hole(pm, mc) -> bool:
     return False
   return _in_target(pm.chain(mc))
 
-def _name_list(mc):
-  """The parameter list (or call's argument list) whose name the leaf at the machine's hole would be, or None:
+def _name_list(frames, f, field):
+  """The parameter list (or call's argument list) whose name a leaf of frame `f`'s `field` would be, or None:
   a list's names are distinct."""
-  f, field = mc.owner, mc.owner_field
-  frames = mc.frames
   if f is None:
     return None
   if f.kind in _PARAM_LISTS:
@@ -348,6 +346,7 @@ def _name_list(mc):
     return parent
   return None
 
+
 def _leaf_key(pm, mc, key):
   """The lexicon a leaf at this hole is spelled from: a module name never `__future__`, a target's name an
   identifier, a parameter's name none its list has taken; else the slot's own."""
@@ -357,12 +356,12 @@ def _leaf_key(pm, mc, key):
       and mc.frames[-2].kind == "import_from_statement" and mc.frames[-2].prev[0] == "module_name"):
     new = ("#not-future", key)  # `from __future__` only first in a file: never
     if new not in strict.extra_lexicons:
-      strict.extra_lexicons[new] = [t for t in strict.g.slot_lexicon.get(key, ()) if t != b"__future__"]
+      strict.extra_lexicons[new] = [t for t in strict._lexicon(key) if t != b"__future__"]
     return new
   if mc.owner is not None and _in_target_hole(pm, mc):  # a target's name: an identifier
     new = ("#identifier", key)
     if new not in strict.extra_lexicons:
-      strict.extra_lexicons[new] = [t for t in strict.g.slot_lexicon.get(key, ())
+      strict.extra_lexicons[new] = [t for t in strict._lexicon(key)
                                     if t.isascii() and t.decode().isidentifier() and not keyword.iskeyword(t.decode())
                                     and t not in (b"None", b"True", b"False")]
     return new
@@ -383,19 +382,13 @@ def _leaf_key(pm, mc, key):
 
 def _taken(pm, mc) -> frozenset:
   """Names the leaf at this hole may not be: its parameter list's or its call's keyword names so far."""
-  names = _name_list(mc)
+  names = _name_list(mc.frames, mc.owner, mc.owner_field)
   return frozenset(names.names) if names is not None else frozenset()
 
 
 def _leaf_done(pm, mc, text: bytes) -> None:
   """A leaf is spelled: a parameter's name is filed with its list."""
-  owner, field = mc._leaf_owner
-  saved = mc.owner, mc.owner_field
-  mc.owner, mc.owner_field = owner, field
-  try:
-    names = _name_list(mc)
-  finally:
-    mc.owner, mc.owner_field = saved
+  names = _name_list(mc.frames, *mc._leaf_owner)
   if names is not None:
     names.names.add(text)
 

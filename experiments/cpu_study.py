@@ -78,7 +78,8 @@ def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
 
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), 'arms'
-  (the controls beside the headline), 'names' (the whole-file names arm alone), 'lr-check' (the learning-rate
+  (the controls beside the headline), 'names' (the whole-file names arm alone), 'context' (every variant at 4x the
+  context alone: its own workdir), 'lr-check' (the learning-rate
   rule at the largest budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
   $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
   only, while larger ones still run)."""
@@ -97,6 +98,10 @@ def get_config(mode: str = ""):
   if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
     return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
                          for p in sizes], common=COMMON, bootstrap=1000)
+  if mode == "context":  # every headline variant at 4x the context (names reach as far), on the arms' sizes: its
+    return sweeps.sweep([dict(variant=v, preset=p, train_flops=c, context_bytes=4 * COMMON["context_bytes"])
+                         for c, sizes in ARMS.items() for p in sizes for v in variants.HEADLINE],
+                        common=COMMON, bootstrap=0)  # own workdir, paired with the study by analysis.arms
   if mode == "arms":
     runs = []
     for c, sizes in ARMS.items():
@@ -109,7 +114,8 @@ def get_config(mode: str = ""):
         runs += [dict(variant=v, preset=p, train_flops=c, seed=1) for v in variants.HEADLINE]
     return sweeps.sweep(runs, common=COMMON, bootstrap=1000)
   if mode not in DESIGNS:
-    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'seeds', "
+    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'context', "
+                     "'seeds', "
                      f"'seeds-upto-BUDGET' or 'lr-check', not {mode!r}")
   common = dict(COMMON)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long

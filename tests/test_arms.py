@@ -1,0 +1,72 @@
+"""The arms' analysis pairs each arm run with the study run of the same variant, size, budget and seed, and
+reports each budget's gaps at both contexts."""
+import json
+
+import pytest
+
+from analysis import arms
+from analysis.collect import RunError
+
+
+def _run(root, variant, preset, budget, bpb, seed=0, context=768):
+  name = f"{variant}-{preset}-C{budget:.0e}" + (f"-s{seed}" if seed else "") + (f"-ctx{context}" if context != 768
+                                                                                 else "")
+  d = root / name
+  d.mkdir(parents=True)
+  config = dict(variant=variant, preset=preset, train_flops=budget, seed=seed, context_bytes=context)
+  (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, params=1e4, tokens=1e6, bytes=3e6,
+                                                 flops=budget, eval_bpb=bpb, config=config,
+                                                 grammar_hash=variant, vocab_hash="v")))
+
+
+# the study: bits/byte by (variant, size) at each budget; the context arm lowers each by a known amount
+STUDY = {"token": {"w12": 2.50, "w16": 2.45}, "structured": {"w12": 2.30, "w16": 2.32},
+         "scoped": {"w12": 2.00, "w16": 2.05}}
+CONTEXT_GAIN = {"token": 0.20, "structured": 0.05, "scoped": 0.0}
+
+
+def _write(tmp_path):
+  study, context = tmp_path / "study", tmp_path / "context"
+  for v, sizes in STUDY.items():
+    for p, bpb in sizes.items():
+      _run(study, v, p, 3e11, bpb)
+      _run(study, v, p, 3e11, bpb + 0.01, seed=1)  # a seed repeat: never paired with a seed-0 arm run
+      _run(context, v, p, 3e11, bpb - CONTEXT_GAIN[v], context=3072)
+  for p, bpb in STUDY["scoped"].items():
+    _run(study, "scoped_file", p, 3e11, bpb - 0.1)
+  (study / "fits.json").write_text(json.dumps(dict(seed_noise=dict(used=0.02))))
+  return study, context
+
+
+def test_arms_pair_like_with_like_and_measure_each_gap_at_both_contexts(tmp_path):
+  study, context = _write(tmp_path)
+  result = arms.analyze(str(study), str(context), str(tmp_path / "out"))
+  assert result["study_context"] == 768
+  assert [(p["preset"], round(p["change"], 6)) for p in result["names"]] == [("w12", -0.1), ("w16", -0.1)]
+  assert all(p["seed"] == 0 for p in result["context"]) and len(result["context"]) == 6
+  for p in result["context"]:
+    assert p["change"] == pytest.approx(-CONTEXT_GAIN[p["variant"]])
+  gaps = {g["pair"]: g for g in result["context_gaps"]}
+  # token's best is w16 (2.45 -> 2.25), structured's w12 (2.30 -> 2.25), scoped's w12 (2.00 both)
+  assert gaps["token - structured"]["study"] == pytest.approx(0.15)
+  assert gaps["token - structured"]["arm"] == pytest.approx(0.0)
+  assert gaps["structured - scoped"]["change"] == pytest.approx(-0.05)
+  assert "beyond noise" in result["markdown"] and "within noise" not in result["markdown"].split("Context")[0]
+  assert (tmp_path / "out" / "arms.md").read_text() == result["markdown"]
+
+
+def test_an_arm_run_without_its_study_partner_names_what_to_train(tmp_path):
+  study, context = _write(tmp_path)
+  _run(context, "token", "w24", 3e11, 2.4, context=3072)
+  with pytest.raises(RunError, match="no study run of token w24 at 3e\\+11 FLOPs, seed 0"):
+    arms.analyze(str(study), str(context), str(tmp_path / "out"))
+
+
+def test_publish_fills_only_its_section(tmp_path):
+  page = tmp_path / "study.md"
+  page.write_text("before\n<!-- arms:begin -->\nold\n<!-- arms:end -->\nafter\n")
+  arms.publish("new table", str(page))
+  assert page.read_text() == "before\n<!-- arms:begin -->\n\nnew table\n<!-- arms:end -->\nafter\n"
+  (tmp_path / "bare.md").write_text("no markers")
+  with pytest.raises(ValueError, match="add the two markers"):
+    arms.publish("x", str(tmp_path / "bare.md"))

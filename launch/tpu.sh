@@ -14,7 +14,9 @@
 # requirements-tpu.txt (jax[tpu]). Run: the sweep is started with nohup on every worker (a dropped ssh does not
 # stop it), its log and runs are synced to gs://BUCKET/runs/<sweep>/ every 5 minutes by worker 0, and its exit
 # code lands in runs/<sweep>/.exit; `wait` polls for it and leaves if the slice is FAILED or SUSPENDED.
-# Checkpoints go to gs://BUCKET/ckpt/<sweep>/ (a preempted slice resumes from them). The members' settings: the
+# Checkpoints go to gs://BUCKET/ckpt/<sweep>/ (a preempted slice resumes from them; each finished run leaves its
+# result.json there too, so a new slice skips it), the dataset to gs://BUCKET/data/ (worker 0 builds and uploads it,
+# every worker reads it from there; structlm/storage.py). The members' settings: the
 # profile of the accelerator first (bfloat16, mesh, peak FLOPs, expect_backend=tpu), --set last. Before creating
 # anything, every member's mesh and global batch are checked against the slice's chips (structlm.launch_check).
 # --dry-run prints the exact commands and runs nothing.
@@ -67,7 +69,7 @@ SWEEP_NAME=$(sweep_name "$SWEEP")
 SSH=("${GCLOUD[@]}" compute tpus tpu-vm ssh "$NAME" --zone "$ZONE" --worker=all)
 SSH0=("${GCLOUD[@]}" compute tpus tpu-vm ssh "$NAME" --zone "$ZONE" --worker=0)
 RUNS="runs/$SWEEP_NAME"
-PROFILE="checkpoint_root=$BUCKET/ckpt/$SWEEP_NAME,dtype=bfloat16,mesh=(-1,1,1),expect_backend=tpu"
+PROFILE="checkpoint_root=$BUCKET/ckpt/$SWEEP_NAME,data_dir=$BUCKET/data,dtype=bfloat16,mesh=(-1,1,1),expect_backend=tpu"
 [[ -n "$PEAK" ]] && PROFILE+=",peak_flops=$PEAK"
 SETTINGS="$PROFILE${SET:+,$SET}"  # the user's last: a later key=value wins
 

@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from structlm import storage
 from structlm.syntax import languages
 
 
@@ -144,6 +145,11 @@ def _analyze(args) -> int:
       return 0 if res["within_tolerance"] else 1
     if not args.runs_dir:
       sys.exit("analyze: give RUNS_DIR (a sweep's directory) or --chinchilla-check CSV")
+    if storage.is_remote(args.runs_dir):  # gs://...: the runs' result.json and metrics into a local mirror
+      local = storage.mirror(args.runs_dir)
+      n = storage.pull(args.runs_dir, local, names=("result.json", "metrics.jsonl", "config.json"))
+      print(f"{args.runs_dir}: {n} files fetched into {local}")
+      args.runs_dir = local
     res = analyze(args.runs_dir, args.out or os.path.join(args.runs_dir, "analysis"), n_bootstrap=args.bootstrap,
                   fit_bootstrap=args.fit_bootstrap, seed=args.seed,
                   n_key="N_nonembedding" if args.nonembedding else "N", allow_dirty=args.allow_dirty)

@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 import time
+import zlib
 
 import jax
 import numpy as np
@@ -23,7 +24,7 @@ from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 from analysis import compressors
-from structlm import flops, presets, sharding, variants
+from structlm import flops, presets, sharding, storage, variants
 from structlm.data import vocab as vocab_lib
 from structlm.data.code_corpus.code_corpus import vocab_dir, vocab_name
 from structlm.data.pipeline import PackedBatches, to_global
@@ -107,6 +108,10 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
     multihost_utils.sync_global_devices("structlm dataset prepared")
   data, vocab, table, mcfg = setup(cfg)
   hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
+  if jax.process_count() > 1:  # every host must read the same grammar and vocabularies
+    multihost_utils.assert_equal(np.array([zlib.crc32(str(h).encode()) for h in hashes.values()], np.int64),
+                                 f"hosts read different grammars/vocabularies ({hashes} on process "
+                                 f"{jax.process_index()}): give every host the same --data-dir (a gs:// one)")
   _check_hashes(workdir, hashes, write=False)  # a workdir of other vocabularies: refused before any write
   mesh = sharding.make_mesh(tuple(cfg.mesh))
   expect_backend(cfg)
@@ -222,7 +227,15 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
                              name=data.get("config")), **hashes)
   if main:
     write_json_atomic(os.path.join(workdir, "result.json"), result)
+    if remote_result(cfg, workdir):  # beside the remote checkpoints: outlives this host's disk
+      storage.write_text(remote_result(cfg, workdir), json.dumps(result, indent=1))
   return result
+
+
+def remote_result(cfg, workdir: str) -> str | None:
+  """Where a run with remote checkpoints (checkpoint_root=gs://...) keeps a copy of its result.json, else None."""
+  ckpt = checkpoint_dir(cfg, workdir)
+  return f"{ckpt.rstrip('/')}/result.json" if storage.is_remote(ckpt) else None
 
 
 def setup(cfg):
@@ -232,7 +245,7 @@ def setup(cfg):
   shape = presets.preset(cfg.preset)
   opts = dataset_options(cfg)
   data = prepare(**opts)
-  vocab = vocab_lib.load(vocab_dir(cfg.data_dir, vocab_name(
+  vocab = vocab_lib.load(vocab_dir(data.get("local_data_dir", cfg.data_dir), vocab_name(
       cfg.corpus, cfg.language, cfg.strip_comments, cfg.vocab_size, opts["leaf_capacity"])), opts["name_window"])
   v = variants.get(cfg.variant)
   table = vocab.table if v.grammar else None

@@ -15,6 +15,7 @@ import shlex
 import time
 import traceback
 
+from structlm import storage
 from structlm.run import load_config, load_module
 
 
@@ -131,11 +132,12 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
     bad = _corrupt_result(rundir)
     if bad:
       log(f"[{i}/{len(todo)}] {m['name']}: {bad}; moved to result.json.corrupt, the member is trained again")
+    fetched = _fetch_finished(m["spec"], rundir)
     state = _agreed(status(rundir))
     _check_same_config(rundir, m)
     if state == "done":
       counts["skipped"] += 1
-      log(f"[{i}/{len(todo)}] {m['name']}: done already, skipped")
+      log(f"[{i}/{len(todo)}] {m['name']}: done already{' (its result.json fetched from beside its checkpoints)' if fetched else ''}, skipped")
       continue
     if state == "failed" and skip_failed:
       counts["failed"] += 1
@@ -168,6 +170,22 @@ def run_sweep(spec: str, workdir: str, *, dry_run: bool = False, only: str | Non
   if analyze:
     out["analysis"] = _analyze(workdir, sweep, log)
   return out
+
+
+def _fetch_finished(spec: str, rundir: str) -> bool:
+  """A member that finished on another machine (a preempted slice whose disk is gone) left a copy of its
+  result.json beside its remote checkpoints: process 0 brings it back into the workdir, so it is skipped."""
+  import jax
+  from structlm.run import remote_result
+  if jax.process_index() != 0 or os.path.exists(os.path.join(rundir, "result.json")):
+    return False
+  url = remote_result(load_config(spec), rundir)
+  if not url or not storage.exists(url):
+    return False
+  os.makedirs(rundir, exist_ok=True)
+  from structlm.workdir import write_json_atomic
+  write_json_atomic(os.path.join(rundir, "result.json"), json.loads(storage.read_text(url)))
+  return True
 
 
 STATES = ("done", "failed", "interrupted", "pending")

@@ -186,7 +186,8 @@ def test_tpu_launch_dry_run():
   assert inner[:10] == [".venv/bin/python", "-m", "structlm", "sweep", "experiments/isoflop.py", "--workdir",
                         "runs/isoflop", "--multihost", "--no-analysis", "--quiet"]
   settings = inner[inner.index("--set") + 1]
-  assert settings.startswith("checkpoint_root=gs://bkt/ckpt/isoflop,dtype=bfloat16,mesh=(-1,1,1),expect_backend=tpu")
+  assert settings.startswith("checkpoint_root=gs://bkt/ckpt/isoflop,data_dir=gs://bkt/data,dtype=bfloat16,"
+                             "mesh=(-1,1,1),expect_backend=tpu")
   assert settings.endswith(",mesh=(-1,2,1),global_batch=64,seed=3")  # the user's after the profile's: theirs win
   assert inner[inner.index("--only") + 1] == "token-*"
   assert cmds[6][:-1] == ssh0 and "gcloud storage rsync -r runs/isoflop gs://bkt/runs/isoflop" in cmds[6][-1]

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
 from etils import epath
+
+from structlm import storage
 
 INDEX_FILE, SUMMARY_FILE = "index.npz", "summary.json"
 REBUILD = ("python -m structlm prepare --corpus {corpus} --language {language}{strip} --vocab-size {vocab}"
@@ -18,13 +21,17 @@ def dataset_dir(data_dir: str, name: str, version: str) -> str:
 
 def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bool = False, vocab_size: int = 8192,
             leaf_capacity: str = "merges", data_dir: str = "data", max_bytes: int = 1 << 20, workers: int = 0, beam_runner=None,
-            beam_options=None, name_window: int | None = None) -> dict:
+            beam_options=None, name_window: int | None = None, build: bool = True,
+            wait_s: float = 7200.0) -> dict:
   """Build the dataset (or reuse it). With `beam_runner` (e.g. "DirectRunner", or a runner object) and
-  `beam_options` (apache_beam PipelineOptions), the records are encoded by an Apache Beam pipeline."""
+  `beam_options` (apache_beam PipelineOptions), the records are encoded by an Apache Beam pipeline.
+  A remote `data_dir` (gs://...): the dataset is built in this host's local mirror and uploaded, or, when it is
+  there already, downloaded into the mirror; `dataset_dir` is then the local copy. `build=False` (multi-host: every
+  process but one) waits up to `wait_s` for another host's upload instead of building."""
   import tensorflow_datasets as tfds
 
   from structlm.data.code_corpus import CodeCorpus, CodeCorpusConfig
-  from structlm.data.code_corpus.code_corpus import VERSION, config_name
+  from structlm.data.code_corpus.code_corpus import VERSION, config_name, vocab_name
   from structlm.data.vocab import DEFAULT_NAME_WINDOW
   t0 = time.time()
   name_window = DEFAULT_NAME_WINDOW if name_window is None else int(name_window)
@@ -32,6 +39,12 @@ def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bo
     raise ValueError(f"name_window {name_window}: give the bytes a scoped REF may reach back (>= 1; the whole "
                      "file is the scoped_file variant, stored beside it)")
   name = config_name(corpus, language, strip_comments, vocab_size, leaf_capacity, name_window)
+  if storage.is_remote(data_dir):
+    return _prepare_remote(data_dir, name, vocab_name(corpus, language, strip_comments, vocab_size, leaf_capacity),
+                           build, wait_s, dict(corpus=corpus, language=language, strip_comments=strip_comments,
+                                               vocab_size=vocab_size, leaf_capacity=leaf_capacity,
+                                               max_bytes=max_bytes, workers=workers, beam_runner=beam_runner,
+                                               beam_options=beam_options, name_window=name_window))
   ddir = dataset_dir(data_dir, name, VERSION)
   summary_path = epath.Path(ddir) / SUMMARY_FILE
   if summary_path.exists():
@@ -66,6 +79,31 @@ def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bo
   res["build_seconds"] = round(time.time() - t0, 2)
   summary_path.write_text(json.dumps(res, indent=1))  # written last: marks the dataset complete
   res.update(reused=False, seconds=res["build_seconds"])
+  return res
+
+
+def _prepare_remote(data_dir: str, name: str, vocab: str, build: bool, wait_s: float, kw: dict) -> dict:
+  """The dataset `name` (and its vocabulary `vocab`) under a remote `data_dir`, read through a local mirror."""
+  from structlm.data.code_corpus.code_corpus import VERSION
+  local = storage.mirror(data_dir)
+  parts = [os.path.join("code_corpus", name, VERSION), os.path.join("code_corpus", vocab, "vocab")]
+  marker = f"{data_dir.rstrip('/')}/{parts[0]}/{SUMMARY_FILE}"
+  t0 = time.time()
+  uploaded = False
+  if not storage.exists(marker):
+    if not build:
+      storage.wait_for(marker, wait_s, "the host that builds the dataset (process 0) failed or is still "
+                       "building: see its log")
+    else:
+      prepare(data_dir=local, **kw)  # built (or found) in the mirror, then uploaded: the summary last
+      storage.push(os.path.join(local, parts[1]), f"{data_dir.rstrip('/')}/{parts[1]}")
+      storage.push(os.path.join(local, parts[0]), f"{data_dir.rstrip('/')}/{parts[0]}", last=(SUMMARY_FILE,))
+      uploaded = True
+  for part in parts:
+    storage.pull(f"{data_dir.rstrip('/')}/{part}", os.path.join(local, part))
+  res = json.loads(storage.read_text(marker))
+  res.update(dataset_dir=os.path.join(local, parts[0]), remote_dataset_dir=f"{data_dir.rstrip('/')}/{parts[0]}",
+             local_data_dir=local, reused=not uploaded, seconds=round(time.time() - t0, 2))
   return res
 
 

@@ -20,10 +20,30 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
+def slurm_env(i: int, n: int) -> dict:
+  """The variables srun sets for task `i` of `n` on one node (jax.distributed's SLURM detection reads these; its
+  coordinator port comes from the job id, so the id is picked for a free port)."""
+  while True:
+    job = 100_000 + int.from_bytes(os.urandom(2), "big")
+    port = job % 2 ** 12 + (65535 - 2 ** 12 + 1)
+    with socket.socket() as s:
+      try:
+        s.bind(("localhost", port))
+        break
+      except OSError:
+        continue
+  return dict(SLURM_JOB_ID=str(job), SLURM_STEP_NODELIST="localhost", SLURM_NODELIST="localhost",
+              SLURM_NTASKS=str(n), SLURM_PROCID=str(i), SLURM_LOCALID=str(i), SLURM_STEP_NUM_NODES="1",
+              SLURM_JOB_NUM_NODES="1", SLURM_NTASKS_PER_NODE=str(n))
+
+
 @pytest.mark.skipif(len(jax.devices()) < 8, reason="needs XLA_FLAGS=--xla_force_host_platform_device_count=8")
-@pytest.mark.parametrize("variant", ["structured"])
-def test_two_processes_match_one(corpus, tmp_path, variant):  # noqa: F811
-  cfg = config(corpus, variant=variant, **OVERRIDES)
+@pytest.mark.parametrize("launch", ["flags", "slurm"])
+def test_two_processes_match_one(corpus, tmp_path, launch):  # noqa: F811
+  """Two processes of 4 CPU devices each, started with explicit flags or as srun starts two tasks on a node (no
+  flags: jax.distributed reads the SLURM variables): the (2, 2, 2) mesh spans all 8 devices and the run equals
+  one process's."""
+  cfg = config(corpus, variant="structured", **OVERRIDES)
   one = str(tmp_path / "one")
   train(cfg, one, progress=False)  # also prepares the dataset the two processes then share
 
@@ -32,10 +52,14 @@ def test_two_processes_match_one(corpus, tmp_path, variant):  # noqa: F811
                        for k, v in cfg.items() if k not in ("config",) and not isinstance(v, dict))
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
   coordinator = f"localhost:{free_port()}"
-  procs = [subprocess.Popen([sys.executable, "-m", "structlm", "train", "--quiet", "--config", f"{BASE}:{overrides}",
-                             "--workdir", two, "--coordinator", coordinator, "--num-processes", "2",
-                             "--process-id", str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in range(2)]
+  slurm = slurm_env(0, 2)
+  cmd = [sys.executable, "-m", "structlm", "train", "--quiet", "--config", f"{BASE}:{overrides}", "--workdir", two]
+  if launch == "flags":
+    procs = [subprocess.Popen(cmd + ["--coordinator", coordinator, "--num-processes", "2", "--process-id", str(i)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+  else:
+    procs = [subprocess.Popen(cmd, env=dict(env, **dict(slurm, SLURM_PROCID=str(i), SLURM_LOCALID=str(i))),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
   outs = [p.communicate(timeout=300) for p in procs]
   for p, (out, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]

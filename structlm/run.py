@@ -165,7 +165,11 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   it = train_data.iterator(steps, data_state)
 
   stop = {"now": False}
-  signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))  # preemption: save, then exit
+  # preemption: save, then exit. One host: its own SIGTERM. Several: jax's preemption service takes a SIGTERM on any
+  # host and names one step at which every host stops and saves (the sync point, asked every step)
+  multi = jax.process_count() > 1
+  if not multi:
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
   metrics_f = open(os.path.join(workdir, "metrics.jsonl") if main else os.devnull, "a")
   board = SummaryWriter(os.path.join(workdir, "tensorboard")) if main else None
   tokens, seen_bytes = int(counted.get("tokens", 0)), int(counted.get("bytes", 0))
@@ -179,6 +183,8 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
     params, opt_state, m = step_fn(params, opt_state, batch, mask_bias_table)
     loss = float(jax.block_until_ready(m["loss"]))  # block every step: XLA's CPU collectives can deadlock
     step += 1
+    if multi and multihost_utils.reached_preemption_sync_point(step):
+      stop["now"] = True
     tokens += int(m["predicted"])
     seen_bytes += int(host["bytes"].sum())
     if step % cfg.log_every == 0 or step == steps:

@@ -101,3 +101,47 @@ def test_two_process_sweep_runs_and_then_skips_together(corpus, tmp_path):  # no
   assert not os.path.exists(tmp_path / "host1" / "token-200k-D2e04" / "result.json")
   second = run_both()
   assert all("done already, skipped" in out for out in second), second
+
+
+def _launch_two(cfg, workdir):
+  overrides = ",".join(f"{k}={v}" if not isinstance(v, tuple) else f"{k}=({','.join(map(str, v))})"
+                       for k, v in cfg.items() if k not in ("config",) and not isinstance(v, dict))
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  coordinator = f"localhost:{free_port()}"
+  return [subprocess.Popen([sys.executable, "-m", "structlm", "train", "--quiet", "--config", f"{BASE}:{overrides}",
+                            "--workdir", workdir, "--coordinator", coordinator, "--num-processes", "2",
+                            "--process-id", str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True) for i in range(2)]
+
+
+@pytest.mark.skipif(len(jax.devices()) < 8, reason="needs XLA_FLAGS=--xla_force_host_platform_device_count=8")
+def test_sigterm_on_one_host_stops_every_host_at_one_step(corpus, tmp_path):  # noqa: F811
+  """Preemption reaches one host: every host stops at the step jax's preemption service agrees on, saves there and
+  exits; the same command resumes both and ends with the one-process run's losses."""
+  import re
+  import signal
+  import time
+  cfg = config(corpus, variant="token", steps=60, checkpoint_every=1000, mesh=(2, 2, 2))
+  one = str(tmp_path / "one")
+  train(cfg, one, progress=False)
+  two = str(tmp_path / "two")
+  procs = _launch_two(cfg, two)
+  metrics = os.path.join(two, "metrics.jsonl")
+  t0 = time.time()
+  while not (os.path.exists(metrics) and len(open(metrics).readlines()) >= 5):
+    assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-3000:]
+    assert time.time() - t0 < 300
+    time.sleep(0.02)
+  procs[1].send_signal(signal.SIGTERM)  # one host only
+  errs = [p.communicate(timeout=300)[1] for p in procs]
+  stops = [re.search(r"stopped at step (\d+)", e) for e in errs]
+  assert all(p.returncode != 0 for p in procs) and all(stops), [e[-2000:] for e in errs]
+  stopped = {int(s.group(1)) for s in stops}
+  assert len(stopped) == 1 and 5 <= min(stopped) < 60, stopped  # the same step on both hosts
+  assert sorted(int(x) for x in os.listdir(os.path.join(two, "checkpoints")) if x.isdigit()) == sorted(stopped)
+  procs = _launch_two(cfg, two)
+  for p in procs:
+    assert p.wait(timeout=300) == 0, p.communicate()[1][-3000:]
+  a, b = losses(one), losses(two)
+  assert sorted(b) == list(range(1, 61))
+  assert all(abs(a[s] - b[s]) <= 1e-5 for s in a), (a, b)

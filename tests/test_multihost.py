@@ -118,14 +118,27 @@ def _launch_two(cfg, workdir):
 def test_sigterm_on_one_host_stops_every_host_at_one_step(corpus, tmp_path):  # noqa: F811
   """Preemption reaches one host: every host stops at the step jax's preemption service agrees on, saves there and
   exits; the same command resumes both and ends with the one-process run's losses."""
-  import re
-  import signal
-  import time
   cfg = config(corpus, variant="token", steps=60, checkpoint_every=1000, mesh=(2, 2, 2))
   one = str(tmp_path / "one")
   train(cfg, one, progress=False)
   two = str(tmp_path / "two")
   procs = _launch_two(cfg, two)
+  try:
+    _stop_one_and_resume(cfg, two, procs)
+  finally:
+    for p in procs:  # a host left waiting on a collective would outlive the test
+      if p.poll() is None:
+        p.kill()
+  a, b = losses(one), losses(two)
+  assert sorted(b) == list(range(1, 61))
+  assert all(abs(a[s] - b[s]) <= 1e-5 for s in a), (a, b)
+
+
+def _stop_one_and_resume(cfg, two, procs):
+  """SIGTERM to the second host once five steps are logged; both must stop at one step; then both again."""
+  import re
+  import signal
+  import time
   metrics = os.path.join(two, "metrics.jsonl")
   t0 = time.time()
   while not (os.path.exists(metrics) and len(open(metrics).readlines()) >= 5):
@@ -139,9 +152,6 @@ def test_sigterm_on_one_host_stops_every_host_at_one_step(corpus, tmp_path):  # 
   stopped = {int(s.group(1)) for s in stops}
   assert len(stopped) == 1 and 5 <= min(stopped) < 60, stopped  # the same step on both hosts
   assert sorted(int(x) for x in os.listdir(os.path.join(two, "checkpoints")) if x.isdigit()) == sorted(stopped)
-  procs = _launch_two(cfg, two)
+  procs[:] = _launch_two(cfg, two)
   for p in procs:
     assert p.wait(timeout=300) == 0, p.communicate()[1][-3000:]
-  a, b = losses(one), losses(two)
-  assert sorted(b) == list(range(1, 61))
-  assert all(abs(a[s] - b[s]) <= 1e-5 for s in a), (a, b)

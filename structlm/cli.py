@@ -425,6 +425,6 @@ def main(argv=None) -> None:
   args = ap.parse_args(argv)
   try:
     code = args.fn(args)
-  except (FileNotFoundError, ValueError) as e:
+  except (FileNotFoundError, ValueError, TimeoutError) as e:
     sys.exit(f"structlm {args.command}: error: {e}")
   sys.exit(code)

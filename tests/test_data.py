@@ -208,6 +208,10 @@ def test_beam_build_gives_the_same_records(built, tmp_path):
     rows_b = sorted((x["path"], x["tokens"].tobytes(), x["actions"].tobytes(), x["slots"].tobytes())
                     for x in (b[i] for i in range(len(b))))
     assert rows_a == rows_b
+  # the documents reached the pipeline through shard files, not inside its graph (Dataflow caps a graph at 10 MB)
+  import glob
+  shards = glob.glob(str(tmp_path / "beam" / "code_corpus" / "*" / "beam_input" / "*" / "docs-*.pkl"))
+  assert len(shards) >= 3 and sum(os.path.getsize(p) for p in shards) >= beamed["bytes"]  # every document, once
 
 
 def test_parquet_corpus(tmp_path):

@@ -136,3 +136,8 @@ def test_a_sweep_skips_a_member_finished_on_another_host_and_analyze_reads_the_b
   assert f"{len(kept)} files fetched" in out.stdout
   fits = json.loads((tmp_path / "out" / "fits.json").read_text())
   assert len(fits["table"]) == len(kept)
+
+
+def test_a_beam_build_into_a_bucket_is_refused_before_anything_is_read(tmp_path):
+  with pytest.raises(ValueError, match="shared mount"):
+    prepare(corpus=str(tmp_path / "none"), data_dir="gs://bucket/data", beam_runner="DirectRunner")

@@ -39,6 +39,11 @@ def prepare(corpus: str = "stdlib", language: str = "python", strip_comments: bo
     raise ValueError(f"name_window {name_window}: give the bytes a scoped REF may reach back (>= 1; the whole "
                      "file is the scoped_file variant, stored beside it)")
   name = config_name(corpus, language, strip_comments, vocab_size, leaf_capacity, name_window)
+  if storage.is_remote(data_dir) and beam_runner is not None:
+    raise ValueError(f"--beam-runner with --data-dir {data_dir}: a Beam build writes its ArrayRecord files from the "
+                     "workers, and ArrayRecord writes only to file systems the workers mount. Give --data-dir a "
+                     "shared mount (NFS, a gcsfuse mount of the bucket), or build without Beam: --data-dir gs://... "
+                     "builds on this host and uploads")
   if storage.is_remote(data_dir):
     return _prepare_remote(data_dir, name, vocab_name(corpus, language, strip_comments, vocab_size, leaf_capacity),
                            build, wait_s, dict(corpus=corpus, language=language, strip_comments=strip_comments,

@@ -123,10 +123,25 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
       yield key, res
 
 
-def _beam_examples(docs: list[Document], vdir: str, language: str, name_window: int):
+def _beam_examples(docs: list[Document], vdir: str, language: str, name_window: int, shards: int = 64):
   """The same encoding as a Beam PTransform: tfds runs it on the runner given in DownloadConfig (DirectRunner,
-  Dataflow, Spark, Flink). Vocabularies are read once per worker from `vdir` (which must be reachable)."""
+  Dataflow, Spark, Flink). The documents go to the workers through shard files beside the vocabulary (`vdir` must
+  be reachable by the workers: a gs:// data dir for Dataflow), so the job graph holds only the shards' paths
+  (Dataflow caps a graph at 10 MB); vocabularies are read once per worker from `vdir`."""
+  import hashlib
+  import pickle
   beam = tfds.core.lazy_imports.apache_beam
+  payload = pickle.dumps([(d.key, d.content) for d in docs])
+  folder = epath.Path(vdir).parent / "beam_input" / hashlib.sha256(payload).hexdigest()[:16]
+  folder.mkdir(parents=True, exist_ok=True)
+  paths = []
+  for i in range(min(shards, max(len(docs), 1))):
+    path = folder / f"docs-{i:05d}.pkl"
+    path.write_bytes(pickle.dumps([(d.key, d.content) for d in docs[i::shards]]))
+    paths.append(str(path))
+
+  def read_shard(path):
+    yield from pickle.loads(epath.Path(path).read_bytes())
 
   class Encode(beam.DoFn):
     def setup(self):
@@ -137,7 +152,7 @@ def _beam_examples(docs: list[Document], vdir: str, language: str, name_window: 
       if not isinstance(res, str):
         yield arg[0], res
 
-  return beam.Create([(d.key, d.content) for d in docs]) | beam.ParDo(Encode())
+  return beam.Create(paths) | beam.FlatMap(read_shard) | beam.Reshuffle() | beam.ParDo(Encode())
 
 
 def vocab_dir(data_dir: str, name: str) -> str:

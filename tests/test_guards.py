@@ -2,6 +2,7 @@
 that only tabs, form feeds and odd line endings exercise; the fairness switches' defaults; tree features that reach
 the model; splits that share no file."""
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -92,3 +93,30 @@ def test_splits_share_no_file(tmp_path):
   for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
     assert not paths[a] & paths[b] and not contents[a] & contents[b], (a, b)
   assert all(paths.values()) and os.path.isdir(res["dataset_dir"])
+
+
+def test_no_module_of_structlm_imports_one_that_imports_it_back():
+  """Languages are found through their LanguageSpec: shared modules never import a language's (no cycles,
+  function-level imports included)."""
+  import ast
+  root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "structlm")
+  paths = {}
+  for d, _, files in os.walk(root):
+    for f in files:
+      if f.endswith(".py"):
+        name = os.path.relpath(os.path.join(d, f), os.path.dirname(root))[:-3].replace(os.sep, ".")
+        paths[name.removesuffix(".__init__")] = os.path.join(d, f)
+  graph = {}
+  for m, p in paths.items():
+    deps = set()
+    for node in ast.walk(ast.parse(open(p).read())):
+      names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+      if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in paths:
+        names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in paths else node.module for a in node.names]
+      deps |= {n for n in names if n in paths and n != m}
+    graph[m] = deps
+
+  def reaches(a, b, seen):
+    return any(d == b or (d not in seen and not seen.add(d) and reaches(d, b, seen)) for d in graph[a])
+  cycles = sorted((a, b) for a in graph for b in graph[a] if a < b and reaches(b, a, set()))
+  assert not cycles, cycles

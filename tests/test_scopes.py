@@ -3,7 +3,7 @@ import ast
 
 import pytest
 
-from structlm.syntax import scopes, sources
+from structlm.syntax import scopes, scopes_python, sources
 
 
 def test_agrees_with_symtable_on_stdlib_files():
@@ -17,7 +17,7 @@ def test_agrees_with_symtable_on_stdlib_files():
       ast.parse(src)
     except (SyntaxError, ValueError):
       continue
-    r = scopes.compare_with_symtable(src)
+    r = scopes_python.compare_with_symtable(src)
     for k in ("scopes", "agree", "reads", "reads_agree"):
       total[k] += r[k]
     total["files"] += 1
@@ -50,9 +50,9 @@ def test_resolution_rules(src, scope, read, where):
 
 
 def test_private_names_are_mangled_like_the_compiler():
-  r = scopes.compare_with_symtable(b"class C:\n    __x = 1\n    def m(self):\n        __y = self.__x\n")
+  r = scopes_python.compare_with_symtable(b"class C:\n    __x = 1\n    def m(self):\n        __y = self.__x\n")
   assert r["agree"] == r["scopes"] == 3
-  assert scopes.mangle("__x", "_C") == "_C__x" and scopes.mangle("__init__", "C") == "__init__"
+  assert scopes_python.mangle("__x", "_C") == "_C__x" and scopes_python.mangle("__init__", "C") == "__init__"
 
 
 JS = b"""import def, {b as c, d} from "m"; import * as ns from "n";

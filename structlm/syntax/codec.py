@@ -16,8 +16,8 @@ from structlm.syntax import layout
 from structlm.syntax import native as native_encoder
 from structlm.syntax.build import production_items, split_gap
 from structlm.syntax.grammar import (CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, PAD, START,
-                                     ActionGrammar, advance_brackets, head_of, prev_marker, segments_of)
-from structlm.syntax.machine import ROOT_KEY, UNK_KEY, Machine, SlotTable
+                                     ActionGrammar, head_of, node_plan, prev_marker)
+from structlm.syntax.machine import ROOT_KEY, Machine, SlotTable, kind_allowed
 from structlm.syntax.tree import (DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, LEAF, NODE, Parsed, check_source, parse,
                                   strip_comments)
 
@@ -88,27 +88,6 @@ class Codec:
     if s is None:
       s = self._slot_cache[k] = self.table.slot(kind, key, flag)
     return s
-
-
-def kind_allowed(g: ActionGrammar, key, kind: str) -> bool:
-  """May a node of `kind` fill the hole `key` as a rule or segments (else it takes the generic form)?"""
-  return key == UNK_KEY or key not in g.slot_kinds or kind in g.slot_kinds[key]
-
-
-def node_plan(g: ActionGrammar, kind: str, items: tuple):
-  """How a node with production `items` is encoded: ("rule", r), ("segs", segment ids, segments), or None
-  (the generic form)."""
-  r = g.rule_index.get((kind, items))  # long lists never become rules (see build_grammar)
-  if r is not None:
-    return ("rule", r)
-  segs = segments_of(items)
-  sids, brackets, head = [], b"", head_of(items)
-  for j, (sitems, end) in enumerate(segs):
-    sids.append(g.seg_index.get((kind, (head, brackets) if j else None, sitems, end)))
-    brackets = advance_brackets(brackets, sitems)
-  if None not in sids and sids[0] in g.seg_first:
-    return ("segs", sids, segs)
-  return None
 
 
 class _Encoder:

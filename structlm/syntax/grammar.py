@@ -295,3 +295,19 @@ def _finish(data: dict, pieces: LeafPieces) -> ActionGrammar:
   digest = hashlib.sha256(json.dumps(enc, sort_keys=True).encode() + pieces.to_json().encode()).hexdigest()
   enc["hash"] = digest[:16]
   return ActionGrammar(_decode_json(enc), pieces)
+
+
+def node_plan(g: ActionGrammar, kind: str, items: tuple):
+  """How a node with production `items` is encoded: ("rule", r), ("segs", segment ids, segments), or None
+  (the generic form)."""
+  r = g.rule_index.get((kind, items))  # long lists never become rules (see build_grammar)
+  if r is not None:
+    return ("rule", r)
+  segs = segments_of(items)
+  sids, brackets, head = [], b"", head_of(items)
+  for j, (sitems, end) in enumerate(segs):
+    sids.append(g.seg_index.get((kind, (head, brackets) if j else None, sitems, end)))
+    brackets = advance_brackets(brackets, sitems)
+  if None not in sids and sids[0] in g.seg_first:
+    return ("segs", sids, segs)
+  return None

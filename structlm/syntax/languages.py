@@ -25,6 +25,10 @@ class LanguageSpec:
   name_kinds: tuple[str, ...] = ("identifier",)
   name_pattern: str = r"[^\W\d]\w*"
   keywords: frozenset = frozenset(keyword.kwlist)  # never names
+  # what the language brings beyond its grammar, each "module:attribute" (empty: the language has none):
+  scope_rules: str = ""  # the scoped variant's strict-mode scopes (a scope_rules.Rules)
+  scope_analyzer: str = ""  # the scope analysis of a source file (a class: Analyzer(source).run(root) -> Scope)
+  placement: str = ""  # strict mode's placement rules (a placement.Placement)
 
   def is_name(self, text: bytes) -> bool:
     t = text.decode("utf-8", "replace")
@@ -40,11 +44,17 @@ _JS_RESERVED = frozenset(
     "break case catch class const continue debugger default delete do else export extends false finally for function "
     "if import in instanceof new null return super switch this throw true try typeof var void while with".split())
 LANGUAGES: dict[str, LanguageSpec] = {
-    "python": LanguageSpec("python", "tree_sitter_python", (".py", ".pyi")),
+    "python": LanguageSpec("python", "tree_sitter_python", (".py", ".pyi"),
+                           scope_rules="structlm.syntax.scope_rules_python:PYTHON",
+                           scope_analyzer="structlm.syntax.scopes_python:Analyzer",
+                           placement="structlm.syntax.placement_python:PYTHON"),
     "javascript": LanguageSpec("javascript", "tree_sitter_javascript", (".js", ".mjs", ".cjs", ".jsx"),
                                name_kinds=("identifier", "property_identifier", "shorthand_property_identifier",
                                            "shorthand_property_identifier_pattern", "statement_identifier"),
-                               name_pattern=r"[^\W\d][\w$]*|\$[\w$]*", keywords=_JS_RESERVED),
+                               name_pattern=r"[^\W\d][\w$]*|\$[\w$]*", keywords=_JS_RESERVED,
+                               scope_rules="structlm.syntax.scope_rules_js:JAVASCRIPT",
+                               scope_analyzer="structlm.syntax.scopes_js:Analyzer",
+                               placement="structlm.syntax.placement_javascript:JAVASCRIPT"),
 }
 
 
@@ -54,6 +64,17 @@ def spec(name: str) -> LanguageSpec:
   except KeyError:
     raise ValueError(f"unknown language {name!r}; supported: {', '.join(sorted(LANGUAGES))} "
                      "(add one in structlm/syntax/languages.py)") from None
+
+
+def provided(name: str, what: str):
+  """What the language `name` provides as `what` (a LanguageSpec field: scope_rules, scope_analyzer, placement),
+  imported from the module its spec names; None for an unknown language or one without it."""
+  s = LANGUAGES.get(name)
+  ref = getattr(s, what) if s is not None else ""
+  if not ref:
+    return None
+  module, attribute = ref.split(":")
+  return getattr(importlib.import_module(module), attribute)
 
 
 @functools.cache

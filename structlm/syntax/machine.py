@@ -24,6 +24,11 @@ ROOT_KEY = ("#root", None, None, None)
 UNK_KEY = ("#unk", None, None, None)
 
 
+def kind_allowed(g: ActionGrammar, key, kind: str) -> bool:
+  """May a node of `kind` fill the hole `key` as a rule or segments (else it takes the generic form)?"""
+  return key == UNK_KEY or key not in g.slot_kinds or kind in g.slot_kinds[key]
+
+
 class InvalidAction(ValueError):
   pass
 

@@ -13,8 +13,8 @@ import json
 import numpy as np
 
 from structlm.syntax import languages, layout
-from structlm.syntax.grammar import CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, START
-from structlm.syntax.machine import ROOT_KEY
+from structlm.syntax.grammar import CLOSE, EOF, LAYOUT_C_RAW, LAYOUT_DEFAULT, LAYOUT_RAW, START, node_plan
+from structlm.syntax.machine import ROOT_KEY, kind_allowed
 from structlm.syntax.pieces import BYTE_CHARS, END
 from structlm.syntax.tree import DEFAULT_MAX_DEPTH, Skip, _tables, parse_error
 
@@ -94,8 +94,6 @@ class _Resolver:
   """Answers the C encoder's cache misses with the Python encoder's own decisions."""
 
   def __init__(self, codec):
-    from structlm.syntax import codec as codec_module
-    self._codec_module = codec_module
     self.codec = codec
     self.g = codec.g
     sym_kinds, _ = _tables(self.g.language)
@@ -105,7 +103,7 @@ class _Resolver:
   def plan(self, kind: str, items: tuple) -> list[int]:
     """[mode, nseg, per segment: action, nitems, defaults..., nkd, (item, child kind, class)...]."""
     g = self.g
-    plan = self._codec_module.node_plan(g, kind, items)
+    plan = node_plan(g, kind, items)
     if plan is None:
       return [2, 0]
     if plan[0] == "rule":
@@ -127,7 +125,7 @@ class _Resolver:
     return [action, nitems] + [-1 if d is None else d for d in defaults] + [len(kd) // 3] + kd
 
   def allowed(self, key, kind: str) -> bool:
-    return self._codec_module.kind_allowed(self.g, key, kind)
+    return kind_allowed(self.g, key, kind)
 
   def slot(self, kind: str, key, flag: bool) -> int:
     return self.codec.slot(kind, key, flag)

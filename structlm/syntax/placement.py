@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from structlm.syntax import languages
+
 LEAF = "#leaf"
 
 
@@ -91,13 +93,8 @@ def fresh_lexicon(mc, key, taken: frozenset):
 
 
 def rules_for(language: str) -> Placement | None:
-  if language == "python":
-    from structlm.syntax.placement_python import PYTHON
-    return PYTHON
-  if language == "javascript":
-    from structlm.syntax.placement_javascript import JAVASCRIPT
-    return JAVASCRIPT
-  return None
+  """The language's placement rules, found through its LanguageSpec (structlm/syntax/languages.py), or None."""
+  return languages.provided(language, "placement")
 
 
 class PlacementMask:

@@ -47,6 +47,7 @@ def pairs(study_rows: list[dict], arm_rows: list[dict], base_variant: dict | Non
     s = study[k]
     out.append(dict(variant=k[0], arm_variant=r["variant"], preset=k[1], budget=k[2], seed=k[3],
                     study_bpb=s["bpb"], arm_bpb=r["bpb"], change=r["bpb"] - s["bpb"],
+                    tokens_ratio=r["tokens"] / s["tokens"],
                     study_context=_config(s).get("context_bytes"), arm_context=_config(r).get("context_bytes")))
   return sorted(out, key=lambda p: (p["budget"], p["variant"], p["preset"]))
 
@@ -99,9 +100,13 @@ def render(names: list[dict], context: list[dict], noise: float, study_context: 
     b = best_per_budget(context)
     lines += [f"**Context**: every variant at {arm} bytes against itself at {study_context} (the scoped "
               "variant's names reach as far as its context). Negative: the longer context is better.", "",
-              f"| budget (FLOPs) | variant | size | {study_context} B | {arm} B | change |", "|---|---|---|---|---|---|"]
+              "At equal FLOPs a longer context buys attention with tokens: the last column is the tokens the "
+              f"{arm}-byte run trained on over the {study_context}-byte run's (at these widths attention is a large "
+              "share of each token's FLOPs).", "",
+              f"| budget (FLOPs) | variant | size | {study_context} B | {arm} B | change | tokens |",
+              "|---|---|---|---|---|---|---|"]
     lines += [f"| {p['budget']:.0e} | {p['variant']} | {p['preset']} | {p['study_bpb']:.3f} | {p['arm_bpb']:.3f} | "
-              f"{p['change']:+.3f} |" for p in context]
+              f"{p['change']:+.3f} | {p['tokens_ratio']:.2f}× |" for p in context]
     lines += ["", "Each budget's gaps, each variant at its best size among these (positive: the second is better):",
               "", f"| budget (FLOPs) | gap | at {study_context} B | at {arm} B | change |", "|---|---|---|---|---|"]
     lines += [f"| {g['budget']:.0e} | {g['pair']} | {g['study']:.3f} | {g['arm']:.3f} | {g['change']:+.3f} "

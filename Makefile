@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: test demo study lr-sweep venv roundtrip-stdlib bench clean foreign
+.PHONY: test demo study lr-sweep venv roundtrip-stdlib bench clean foreign js-corpus
 
 NATIVE := setup.py $(wildcard structlm/native/*.c structlm/native/*.h)
 
@@ -62,6 +62,11 @@ foreign: $(STAMP)
 	rm -rf data/foreign
 	$(PY) -m analysis.foreign unpack build/foreign data/foreign
 	$(PY) -m analysis.foreign check data/foreign
+
+# The JavaScript corpus: pinned npm packages (version and sha512 integrity, experiments/js-packages.txt), their
+# hand-written .js files in data/js/ with a manifest (the same files and hashes on every run). Needs npm.
+js-corpus: $(STAMP)
+	$(PY) -m structlm.data.npm_corpus experiments/js-packages.txt build/js data/js
 
 roundtrip-stdlib: $(STAMP)
 	$(PY) -m structlm roundtrip --stdlib --json

@@ -102,3 +102,45 @@ def test_javascript_walks_pass_v8(js_grammar):
   without = language_check.rejections(language_check.random_walks(js_grammar, 150, seed=3, table=bare),
                                       "javascript")
   assert without["accepted_fraction"] < 0.6 and "Missing initializer in const declaration" in without["kinds"]
+
+
+# V8's refusals (as language_check words them) -> (the node kinds a JavaScript walk is pushed toward, the `need`
+# keys of the rule that removes it: the same walks with only that rule dropped must show the refusal)
+PUSHED_JS = {
+    "Illegal return statement": ({"return_statement", "if_statement"}, ["return_statement"]),
+    "Setter must have exactly one formal parameter.": ({"method_definition", "formal_parameters"},
+                                                       [("formal_parameters", "none"), ("formal_parameters", "many")]),
+    "Export '…' is not defined in module": ({"export_clause", "export_specifier"}, [("export_statement", "clause")]),
+    "More than one default clause in switch statement": ({"switch_statement", "switch_default"}, ["switch_default"]),
+    "Unexpected token '…'": ({"for_statement", "expression_statement"},  # no automatic `;` (a for head has none)
+                             [(k, "asi") for k in ("expression_statement", "variable_declaration",
+                                                   "lexical_declaration")]),
+}
+
+
+@pytest.fixture(scope="module")
+def js_statements_grammar(js_files):
+  import os
+  from structlm.syntax import sources
+  from structlm.syntax.build import build_grammar
+  from structlm.syntax.grammar import GrammarConfig
+  path = os.path.join(os.path.dirname(__file__), "data", "placement", "statements.js")
+  return build_grammar("javascript", js_files + [(path, sources.read(path))],
+                       GrammarConfig(vocab_size=2048, min_count=1))
+
+
+@pytest.mark.skipif(not __import__("shutil").which("node"), reason="judging JavaScript needs node")
+@pytest.mark.parametrize("kind", sorted(PUSHED_JS))
+def test_each_javascript_rule_removes_its_rejection(js_statements_grammar, kind):
+  import dataclasses
+  from structlm.syntax.placement import PlacementMask
+  from structlm.syntax.placement_javascript import JAVASCRIPT
+  g = js_statements_grammar
+  kinds, keys = PUSHED_JS[kind]
+  with_rules = language_check.rejections(pushed_walks(g, SlotTable(g), kinds, 60, seed=2), "javascript")
+  assert with_rules["accepted_fraction"] == 1.0, with_rules["kinds"]
+  dropped = SlotTable(g)  # every other rule kept
+  dropped.strict.placement = PlacementMask(g, dataclasses.replace(
+      JAVASCRIPT, need={k: v for k, v in JAVASCRIPT.need.items() if k not in keys}))
+  without = language_check.rejections(pushed_walks(g, dropped, kinds, 60, seed=2), "javascript")
+  assert kind in without["kinds"], without["kinds"]

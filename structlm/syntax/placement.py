@@ -100,9 +100,10 @@ def rules_for(language: str) -> Placement | None:
 class PlacementMask:
   """Per grammar: the actions each rule governs as masks, so that a choice point is narrowed with array ops."""
 
-  def __init__(self, g):
+  def __init__(self, g, rules: Placement | None = None):
+    """`rules`: the language's own (from its LanguageSpec) unless given."""
     self.g = g
-    self.rules = r = rules_for(g.language)
+    self.rules = r = rules if rules is not None else rules_for(g.language)
     self.rule_tag = [None] * len(g.rules)
     self.seg_tag = [None] * len(g.segs)
     self.checks: list = []  # (actions as a bool mask, predicate or None for never)

@@ -6,7 +6,9 @@ innermost last.
 """
 from __future__ import annotations
 
-from structlm.syntax.placement import Placement, fresh_lexicon
+import functools
+
+from structlm.syntax.placement import LEAF, Placement, fresh_lexicon
 
 _FUNCS = {"function_declaration", "function_expression", "function", "arrow_function", "method_definition",
           "generator_function_declaration", "generator_function"}
@@ -65,8 +67,72 @@ def _one_default_export(chain) -> bool:
   return not (chain and ("export_statement", "default") in chain[-1].kids)
 
 
+def _in_function(chain) -> bool:
+  """`return` only inside a function."""
+  return any(o.kind in _FUNCS for o in chain)
+
+
+def _one_default_clause(chain) -> bool:
+  """One `default:` per switch."""
+  return not (chain and any(k == "switch_default" for k, _ in chain[-1].kids))
+
+
+def _accessor(which: str):
+  def ok(chain) -> bool:
+    """A setter takes exactly one parameter, a getter none: the parameter lists that would break that are not
+    started in their parameters."""
+    return not (chain and chain[-1].kind == "method_definition" and chain[-1].tag in which)
+  return ok
+
+
+_ASI = ("expression_statement", "variable_declaration", "lexical_declaration", "return_statement", "throw_statement",
+        "break_statement", "continue_statement")
+
+
+def _not_in_setter(chain) -> bool:
+  """A setter's one parameter is not a rest parameter."""
+  return not (len(chain) > 1 and chain[-1].kind == "formal_parameters" and chain[-2].kind == "method_definition"
+              and chain[-2].tag == "set")
+
+
+_FOR_STATEMENTS = frozenset({"lexical_declaration", "variable_declaration", "expression_statement", "empty_statement"})
+
+
+def _for_head(chain):
+  """A for head's initializer (or condition) followed by a literal `;` is an expression; one that is not carries
+  its own `;`, so it is a declaration or a statement. (tree-sitter's productions differ in which it is.)"""
+  owner = chain[-1]
+  tag = owner.tag or ""
+  if owner.field not in ("initializer", "condition") or not tag.startswith("for:"):
+    return None
+  if owner.field[0] in tag[4:]:  # followed by `;`: an expression, never one of the statements
+    return _expression_kinds()
+  return _FOR_STATEMENTS
+
+
+@functools.cache
+def _expression_kinds() -> frozenset:
+  from structlm.syntax import languages
+  return frozenset(k for k, named in languages.node_kinds("javascript") if named) - _FOR_STATEMENTS | {LEAF}
+
+
 def _tag(kind: str, items, end: bool = True) -> str | None:
   lits = [it[1] for it in items if it[0] == "L"]
+  if kind == "for_statement":  # which of the head's holes a literal `;` follows ("for:ic": both); segmented
+    if not end:                # for loops are not started ("for:seg"): their next segments cannot be foreseen
+      return "for:seg" if items and items[0] == ("L", b"for") else None
+    follows = {items[i][1] for i in range(len(items) - 1) if items[i][0] == "H" and items[i + 1] == ("L", b";")}
+    return "for:" + "".join(f[0] for f in ("initializer", "condition") if f in follows)
+  if kind == "method_definition" and (b"get" in lits or b"set" in lits):
+    return "get" if b"get" in lits else "set"
+  if kind == "formal_parameters":
+    holes = sum(it[0] == "H" for it in items)
+    return "many" if not end or holes > 1 else ("one" if holes else "none")
+  if kind in _ASI and end and b";" not in lits:
+    return "asi"  # its `;` left to automatic insertion (a continuation segment too: see seg_tags); never
+    #               generated: it is legal only where a line break follows, which layout does not promise
+  if kind == "export_statement" and b"default" not in lits and ("H", None) in items:
+    return "clause"  # `export { a, b as c } [from ...]`: never started (names local to the module, exported once)
   if kind == "lexical_declaration":
     return "const" if lits[:1] == [b"const"] else None
   if kind == "variable_declarator":
@@ -87,9 +153,8 @@ def _scope(frames):
   return None
 
 
-def _name_list(frames, owner, field):
-  """The frame whose names the leaf at this hole must not repeat: a block's declared names (destructured ones
-  too), a parameter list's names, a class's constructor (only `constructor` is filed there)."""
+def _declaration(frames, owner, field):
+  """(index, frame, field, parent) of what the name at this hole declares, past destructuring patterns, or None."""
   if owner is None or not frames or frames[-1] is not owner:
     return None
   i, f, fld = len(frames) - 1, owner, field
@@ -102,9 +167,21 @@ def _name_list(frames, owner, field):
       return None
     f = frames[i]
     fld = f.prev[0] if isinstance(f.prev, tuple) else None
-  parent = frames[i - 1] if i > 0 else None
+  return i, f, fld, (frames[i - 1] if i > 0 else None)
+
+
+def _name_list(frames, owner, field):
+  """The frame whose names the leaf at this hole must not repeat: a block's declared names (destructured and
+  imported ones too; an import's `a as b` files both), a parameter list's names, a class's constructor (only
+  `constructor` is filed there)."""
+  d = _declaration(frames, owner, field)
+  if d is None:
+    return None
+  i, f, fld, parent = d
   if f.kind == "formal_parameters":
     return f
+  if f.kind in ("import_clause", "import_specifier", "namespace_import"):  # imported names: the module's
+    return _scope(frames[:i])
   if parent is None:
     return None
   if f.kind == "variable_declarator" and fld == "name" and parent.kind in ("lexical_declaration",
@@ -115,6 +192,22 @@ def _name_list(frames, owner, field):
   if f.kind == "method_definition" and fld == "name" and parent.kind == "class_body":
     return parent
   return None
+
+
+def _var_blocks(frames, owner, field) -> list:
+  """A `var` name belongs to its function (or the module): every block from its declaration up to there may
+  neither hold nor later declare it."""
+  d = _declaration(frames, owner, field)
+  if d is None or not (d[1].kind == "variable_declarator" and d[2] == "name" and d[3] is not None
+                       and d[3].kind == "variable_declaration"):
+    return []
+  out = []
+  for f in reversed(frames[:d[0] - 1]):
+    if f.kind in _FUNCS:
+      break
+    if f.kind in _BLOCKS:
+      out.append(f)
+  return out
 
 
 def _function_of(frames, block):
@@ -142,7 +235,7 @@ def _taken(pm, mc) -> frozenset:
   names = _name_list(mc.frames, mc.owner, mc.owner_field)
   if names is None:
     return frozenset()
-  taken = set(names.names)
+  taken = set(names.names).union(*(b.names for b in _var_blocks(mc.frames, mc.owner, mc.owner_field)))
   up = _function_of(mc.frames, names)
   if up is not None:  # a function body's own names may not repeat its parameters
     taken |= up.names
@@ -154,6 +247,8 @@ def _leaf_done(pm, mc, text: bytes) -> None:
   names = _name_list(mc.frames, owner, field)
   if names is not None and (names.kind != "class_body" or text == b"constructor"):
     names.names.add(text)
+    for block in _var_blocks(mc.frames, owner, field):
+      block.names.add(text)
     if names.kind == "formal_parameters":  # the function keeps its parameters' names for its body
       i = next(k for k, f in enumerate(mc.frames) if f is names)
       if i > 0 and mc.frames[i - 1].kind in _FUNCS:
@@ -161,12 +256,17 @@ def _leaf_done(pm, mc, text: bytes) -> None:
 
 
 JAVASCRIPT = Placement(
-    tag=_tag, seg_tags=frozenset(), never=frozenset({"with_statement", "debugger_statement"}),
+    tag=_tag, seg_tags=frozenset({"asi"}), never=frozenset({"with_statement", "debugger_statement"}),
     need={"await_expression": _await_ok, "continue_statement": _in_loop(_LOOPS),
           "break_statement": _in_loop(_LOOPS | {"switch_statement"}),
           ("variable_declarator", "bare"): _declarator_ok, "object_pattern": _pattern_ok,
           "array_pattern": _pattern_ok, ("export_statement", "default"): _one_default_export,
-          ("binary_expression", "in"): _not_in_for_head, ("string", "directive"): lambda chain: False},
+          ("binary_expression", "in"): _not_in_for_head, ("string", "directive"): lambda chain: False,
+          "return_statement": _in_function, "switch_default": _one_default_clause,
+          ("formal_parameters", "none"): _accessor({"set"}), ("formal_parameters", "one"): _accessor({"get"}),
+          ("formal_parameters", "many"): _accessor({"get", "set"}), **{(k, "asi"): lambda chain: False for k in _ASI}, "rest_pattern": _not_in_setter,
+          ("for_statement", "for:seg"): lambda chain: False, ("export_statement", "clause"): lambda chain: False},
+    restrict={"for_statement": _for_head},
     closed={"formal_parameters": lambda o: "rest_pattern" in dict(o.kids)},
     last_only={"formal_parameters": {"rest_pattern"}},
     punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done, taken=_taken)

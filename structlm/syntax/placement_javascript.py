@@ -89,6 +89,23 @@ _ASI = ("expression_statement", "variable_declaration", "lexical_declaration", "
         "break_statement", "continue_statement")
 
 
+# (kind, field) whose child starts where the node starts (nothing of the node's own comes first)
+_LEFTMOST = {("call_expression", "function"), ("member_expression", "object"), ("subscript_expression", "object"),
+             ("binary_expression", "left"), ("assignment_expression", "left"),
+             ("augmented_assignment_expression", "left"), ("ternary_expression", "condition")}
+
+
+def _not_at_statement_start(chain) -> bool:
+  """An expression statement may not begin with `function`, `class` or `{` (those would start a declaration or
+  a block): such an expression is not started where it would come first."""
+  for o in reversed(chain):
+    if o.kind == "expression_statement":
+      return False
+    if (o.kind, o.field) not in _LEFTMOST:
+      return True
+  return True
+
+
 def _not_in_setter(chain) -> bool:
   """A setter's one parameter is not a rest parameter."""
   return not (len(chain) > 1 and chain[-1].kind == "formal_parameters" and chain[-2].kind == "method_definition"
@@ -265,6 +282,7 @@ JAVASCRIPT = Placement(
           "return_statement": _in_function, "switch_default": _one_default_clause,
           ("formal_parameters", "none"): _accessor({"set"}), ("formal_parameters", "one"): _accessor({"get"}),
           ("formal_parameters", "many"): _accessor({"get", "set"}), **{(k, "asi"): lambda chain: False for k in _ASI}, "rest_pattern": _not_in_setter,
+          **{k: _not_at_statement_start for k in ("function_expression", "function", "class", "object")},
           ("for_statement", "for:seg"): lambda chain: False, ("export_statement", "clause"): lambda chain: False},
     restrict={"for_statement": _for_head},
     closed={"formal_parameters": lambda o: "rest_pattern" in dict(o.kids)},

@@ -88,13 +88,19 @@ def get_config(mode: str = ""):
     design = {c: sizes for c, sizes in DESIGNS[""].items() if c <= top}
     return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), design),
                         common=COMMON, bootstrap=1000)
-  if mode == "lr-check":  # the learning-rate rule at the largest budget: each variant's best size at a
-    top = max(DESIGNS[""])  # quarter, half and double the rule's rate
-    best = best_sizes(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), top, DESIGNS[""][top])
+  if mode == "lr-check" or mode.startswith("lr-check-"):  # the learning-rate rule at every budget (largest
+    study = os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")  # first; lr-check-3e12: that budget alone): each
+    budgets = sorted(DESIGNS[""], reverse=True)                   # variant's best size at a quarter, half and
+    if mode != "lr-check":                                         # double the rule's rate
+      budgets = [float(mode[len("lr-check-"):])]
     common = dict(COMMON)
     common.pop("lr_scale")
-    return sweeps.sweep([dict(variant=v, preset=p, train_flops=top, lr_scale=LR_SCALE * k) for v, p in best.items()
-                         for k in (0.25, 0.5, 2.0)], common=common, bootstrap=0)
+    runs = []
+    for c in budgets:
+      best = best_sizes(study, c, DESIGNS[""][c])
+      runs += [dict(variant=v, preset=p, train_flops=c, lr_scale=LR_SCALE * k) for v, p in best.items()
+               for k in (0.25, 0.5, 2.0)]
+    return sweeps.sweep(runs, common=common, bootstrap=0)
   if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
     return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
                          for p in sizes], common=COMMON, bootstrap=1000)

@@ -1,4 +1,6 @@
-"""`python -m structlm lr-choice RUNS`: each variant's learning-rate scale from a learning-rate sweep.
+"""`python -m structlm lr-choice RUNS`: each variant's learning-rate scale from a learning-rate sweep; and
+`python -m analysis.lr RUNS_LR_CHECK --study RUNS_STUDY [--publish docs/study.md]`: the rule checked at every
+budget of the study (experiments/cpu_study.py:lr-check), each variant's gaps at the rule's and at its own best rate.
 
 The sweep (experiments/lr_sweep.py) multiplies the ladder rule's rate (structlm/presets.py learning_rate) by
 `lr_scale` on a grid, for every variant at several (budget, size) cells. The rule: per variant, the scale with
@@ -50,3 +52,83 @@ def render(choice: dict) -> str:
       lines.append(f"  {cell:<14}" + "".join(f"{row.get(s, float('nan')):>9.4f}" for s in scales))
     lines.append(f"  {'mean':<14}" + "".join(f"{c['mean'][s]:>9.4f}" for s in scales))
   return "\n".join(lines)
+
+
+def check(lr_dir: str, study_dir: str) -> dict:
+  """The learning-rate check (experiments/cpu_study.py:lr-check) beside the study's own runs at the rule's rate:
+  {budget: {variant: {size, bpb by scale, best scale}}} and each budget's variant gaps at the rule's rate and at
+  each variant's own best rate."""
+  rows = collections.defaultdict(dict)  # (budget, variant) -> {scale: bpb}, size
+  sizes = {}
+  for d, _, files in sorted(os.walk(lr_dir)):
+    if "result.json" in files:
+      with open(os.path.join(d, "result.json")) as f:
+        r = json.load(f)
+      key = (float(r["config"]["train_flops"]), r["variant"])
+      rows[key][float(r["config"]["lr_scale"])] = float(r["eval_bpb"])
+      sizes[key] = r["preset"]
+  if not rows:
+    raise ValueError(f"no finished runs under {lr_dir}: run experiments/cpu_study.py:lr-check first")
+  for (c, v), p in sizes.items():  # the rule's own run: the study's seed-0 run of that size and budget
+    for d, _, files in os.walk(study_dir):
+      if "result.json" not in files:
+        continue
+      with open(os.path.join(d, "result.json")) as f:
+        r = json.load(f)
+      cfg = r.get("config", {})
+      if (r["variant"], r["preset"], float(cfg.get("train_flops", 0)), int(cfg.get("seed", 0) or 0),
+          cfg.get("context_bytes")) == (v, p, c, 0, 768):
+        rows[(c, v)][float(cfg.get("lr_scale", 1.0))] = float(r["eval_bpb"])
+  out = {}
+  for (c, v), by_scale in sorted(rows.items()):
+    best = min(by_scale, key=by_scale.get)
+    scales = sorted(by_scale)
+    out.setdefault(c, {})[v] = dict(size=sizes[(c, v)], bpb={str(s): round(b, 4) for s, b in sorted(by_scale.items())},
+                                    best_scale=best, at_edge=best in (scales[0], scales[-1]))
+  gaps = []
+  for c, cells in sorted(out.items()):
+    for worse, better in (("token", "structured"), ("structured", "scoped")):
+      if worse in cells and better in cells:
+        rule = {v: cells[v]["bpb"].get(str(3.0)) for v in (worse, better)}
+        own = {v: min(cells[v]["bpb"].values()) for v in (worse, better)}
+        gaps.append(dict(budget=c, pair=f"{worse} - {better}",
+                         at_rule=None if None in rule.values() else rule[worse] - rule[better],
+                         at_own_best=own[worse] - own[better]))
+  return dict(cells=out, gaps=gaps)
+
+
+def render_check(result: dict) -> str:
+  scales = sorted({float(s) for cells in result["cells"].values() for c in cells.values() for s in c["bpb"]})
+  lines = ["| budget (FLOPs) | variant | size | " + " | ".join(f"×{s / 3:g}" for s in scales) + " | best |",
+           "|---|---|---|" + "---|" * len(scales) + "---|"]
+  for c, cells in sorted(result["cells"].items()):
+    for v, cell in cells.items():
+      row = [f"{cell['bpb'][str(s)]:.3f}" if str(s) in cell["bpb"] else "" for s in scales]
+      lines.append(f"| {c:.0e} | {v} | {cell['size']} | " + " | ".join(row) + f" | ×{cell['best_scale'] / 3:g}"
+                   + (" (grid edge)" if cell["at_edge"] else "") + " |")
+  lines += ["", "| budget (FLOPs) | gap (bits/byte) | each at the rule's rate | each at its own best rate |",
+            "|---|---|---|---|"]
+  lines += [f"| {g['budget']:.0e} | {g['pair']} | " + ("" if g["at_rule"] is None else f"{g['at_rule']:.3f}")
+            + f" | {g['at_own_best']:.3f} |" for g in result["gaps"]]
+  return "\n".join(lines)
+
+
+def main():
+  import argparse
+  ap = argparse.ArgumentParser(description="the learning-rate rule checked at every budget of the study")
+  ap.add_argument("lr_dir")
+  ap.add_argument("--study", required=True, help="the study's workdir (its runs at the rule's rate)")
+  ap.add_argument("--publish", help="a page with <!-- lr-check:begin/end --> markers to fill")
+  args = ap.parse_args()
+  result = check(args.lr_dir, args.study)
+  text = render_check(result)
+  with open(os.path.join(args.lr_dir, "lr_check.json"), "w") as f:
+    json.dump(result, f, indent=1, default=str)
+  if args.publish:
+    from analysis.arms import publish
+    publish(text, args.publish, name="lr-check")
+  print(text)
+
+
+if __name__ == "__main__":
+  main()

@@ -70,3 +70,27 @@ def test_publish_fills_only_its_section(tmp_path):
   (tmp_path / "bare.md").write_text("no markers")
   with pytest.raises(ValueError, match="add the two markers"):
     arms.publish("x", str(tmp_path / "bare.md"))
+
+
+def test_learning_rate_check_pairs_the_rule_with_its_scaled_runs(tmp_path):
+  from analysis import lr
+
+  def run(root, variant, preset, budget, scale, bpb, seed=0):
+    d = root / f"{variant}-{preset}-lr{scale}-C{budget:.0e}-s{seed}"
+    d.mkdir(parents=True)
+    config = dict(train_flops=budget, lr_scale=scale, seed=seed, context_bytes=768)
+    (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, eval_bpb=bpb, config=config)))
+
+  # token's best rate is a quarter of the rule's, structured's the rule's own: the gap at each one's best shrinks
+  for scale, t, s in ((0.75, 2.0, 1.95), (1.5, 2.05, 1.92), (3.0, 2.2, 1.9), (6.0, 2.3, 2.0)):
+    root = tmp_path / ("study" if scale == 3.0 else "lr")
+    run(root, "token", "w48", 3e12, scale, t)
+    run(root, "structured", "w32", 3e12, scale, s)
+  run(tmp_path / "study", "token", "w48", 3e12, 3.0, 9.9, seed=1)  # a seed repeat is not the rule's run
+  result = lr.check(str(tmp_path / "lr"), str(tmp_path / "study"))
+  cells = result["cells"][3e12]
+  assert cells["token"]["best_scale"] == 0.75 and cells["token"]["at_edge"]
+  assert cells["structured"]["best_scale"] == 3.0 and not cells["structured"]["at_edge"]
+  (gap,) = result["gaps"]
+  assert gap["at_rule"] == pytest.approx(0.3) and gap["at_own_best"] == pytest.approx(0.1)
+  assert "| 3e+12 | token - structured | 0.300 | 0.100 |" in lr.render_check(result)

@@ -127,6 +127,16 @@ def _for_head(chain):
   return _FOR_STATEMENTS
 
 
+_TARGETS = frozenset({LEAF, "member_expression", "subscript_expression", "object_pattern", "array_pattern"})
+
+
+def _assignment_target(chain):
+  """An assignment's left side is a name, a member, an index or (`=` only) a pattern; never `new X.y`, a call."""
+  if chain[-1].field != "left":
+    return None
+  return _TARGETS if chain[-1].kind == "assignment_expression" else _TARGETS - {"object_pattern", "array_pattern"}
+
+
 @functools.cache
 def _expression_kinds() -> frozenset:
   from structlm.syntax import languages
@@ -284,7 +294,8 @@ JAVASCRIPT = Placement(
           ("formal_parameters", "many"): _accessor({"get", "set"}), **{(k, "asi"): lambda chain: False for k in _ASI}, "rest_pattern": _not_in_setter,
           **{k: _not_at_statement_start for k in ("function_expression", "function", "class", "object")},
           ("for_statement", "for:seg"): lambda chain: False, ("export_statement", "clause"): lambda chain: False},
-    restrict={"for_statement": _for_head},
+    restrict={"for_statement": _for_head, "assignment_expression": _assignment_target,
+              "augmented_assignment_expression": _assignment_target},
     closed={"formal_parameters": lambda o: "rest_pattern" in dict(o.kids)},
     last_only={"formal_parameters": {"rest_pattern"}},
     punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done, taken=_taken)

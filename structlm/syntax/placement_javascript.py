@@ -97,13 +97,24 @@ _LEFTMOST = {("call_expression", "function"), ("member_expression", "object"), (
 
 def _not_at_statement_start(chain) -> bool:
   """An expression statement may not begin with `function`, `class` or `{` (those would start a declaration or
-  a block): such an expression is not started where it would come first."""
+  a block): such an expression is not started where it would come first; nor first in a larger `export default`
+  value (alone there it is the declaration)."""
+  inner = False
   for o in reversed(chain):
     if o.kind == "expression_statement":
       return False
+    if o.kind == "export_statement" and o.field == "value":
+      return not inner
     if (o.kind, o.field) not in _LEFTMOST:
       return True
+    inner = True
   return True
+
+
+def _not_member_object(chain) -> bool:
+  """`new X` without arguments is not a member's object: `new X.y` reads as `new (X.y)`."""
+  return not (chain and chain[-1].kind in ("member_expression", "subscript_expression", "call_expression")
+              and chain[-1].field in ("object", "function"))
 
 
 def _not_in_setter(chain) -> bool:
@@ -150,6 +161,8 @@ def _tag(kind: str, items, end: bool = True) -> str | None:
       return "for:seg" if items and items[0] == ("L", b"for") else None
     follows = {items[i][1] for i in range(len(items) - 1) if items[i][0] == "H" and items[i + 1] == ("L", b";")}
     return "for:" + "".join(f[0] for f in ("initializer", "condition") if f in follows)
+  if kind == "new_expression" and end and ("H", "arguments") not in items:
+    return "bare"  # `new X` without arguments
   if kind == "method_definition" and (b"get" in lits or b"set" in lits):
     return "get" if b"get" in lits else "set"
   if kind == "formal_parameters":
@@ -291,7 +304,7 @@ JAVASCRIPT = Placement(
           ("binary_expression", "in"): _not_in_for_head, ("string", "directive"): lambda chain: False,
           "return_statement": _in_function, "switch_default": _one_default_clause,
           ("formal_parameters", "none"): _accessor({"set"}), ("formal_parameters", "one"): _accessor({"get"}),
-          ("formal_parameters", "many"): _accessor({"get", "set"}), **{(k, "asi"): lambda chain: False for k in _ASI}, "rest_pattern": _not_in_setter,
+          ("formal_parameters", "many"): _accessor({"get", "set"}), **{(k, "asi"): lambda chain: False for k in _ASI}, "rest_pattern": _not_in_setter, ("new_expression", "bare"): _not_member_object,
           **{k: _not_at_statement_start for k in ("function_expression", "function", "class", "object")},
           ("for_statement", "for:seg"): lambda chain: False, ("export_statement", "clause"): lambda chain: False},
     restrict={"for_statement": _for_head, "assignment_expression": _assignment_target,

@@ -52,4 +52,5 @@ def _python_hole(tracker, kind, field, owner):
 
 PYTHON = Rules(frozenset(_BIND), frozenset(_FREE), frozenset(_PARAMS | {"lambda"}), _OPENS,
                frozenset(_COMMIT_ON_CLOSE), frozenset(_COMMIT_ON_BODY), tuple(BUILTINS), hole=_python_hole,
-               del_kinds=("delete_statement", "augmented_assignment"), unbind_after=frozenset({"except_clause"}))
+               del_kinds=("delete_statement", "augmented_assignment"), unbind_after=frozenset({"except_clause"}),
+               never_bound=frozenset({b"__debug__"}))  # CPython: "cannot assign to __debug__"

@@ -92,7 +92,8 @@ _ASI = ("expression_statement", "variable_declaration", "lexical_declaration", "
 # (kind, field) whose child starts where the node starts (nothing of the node's own comes first)
 _LEFTMOST = {("call_expression", "function"), ("member_expression", "object"), ("subscript_expression", "object"),
              ("binary_expression", "left"), ("assignment_expression", "left"),
-             ("augmented_assignment_expression", "left"), ("ternary_expression", "condition")}
+             ("augmented_assignment_expression", "left"), ("ternary_expression", "condition"),
+             ("update_expression", "argument"), ("sequence_expression", "left")}  # (`++x`: over-cautious)
 
 
 def _not_at_statement_start(chain) -> bool:

@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: test demo study lr-sweep venv roundtrip-stdlib bench clean foreign js-corpus
+.PHONY: test demo study data-study lr-sweep venv roundtrip-stdlib bench clean foreign js-corpus
 
 NATIVE := setup.py $(wildcard structlm/native/*.c structlm/native/*.h)
 
@@ -50,6 +50,12 @@ study: $(STAMP)
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:seeds --workdir runs/study
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:names --workdir runs/study
 	$(PY) -m analysis.publish runs/study --name study --copy-runs --readme docs/study.md
+
+# The data-constrained study (experiments/cpu_data.py, 60 runs): R* per variant and the data multiplier
+# (analysis/data_study.py) -> runs/data-study/data_study.md. Not yet run end to end (its time is not measured).
+data-study: $(STAMP)
+	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_data.py --workdir runs/data-study --no-analysis --quiet
+	$(PY) -m analysis.data_study runs/data-study
 
 lr-sweep: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/lr_sweep.py --workdir runs/lr --no-analysis

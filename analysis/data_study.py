@@ -1,0 +1,177 @@
+"""The data-constrained comparison (`make data-study`, experiments/cpu_data.py): when unique code is the limit, how
+much is each variant's data worth?
+
+Per variant, Muennighoff et al.'s (2023) effective data D' = U + U R* (1 - exp(-(E - 1) / R*)) (U unique bytes,
+E epochs) inside L = e_N + B / D'^beta (one floor e_N per model size, B, beta and R* shared): R* is the repetition
+half-life (larger: repeated data keeps more of its value), fitted in log space with intervals from residual
+resampling, "not identified" when the design cannot pin it. The *data multiplier* comes from the runs alone: the
+unique bytes the token model needs, at the same size and epochs, to reach a grammar variant's loss (log-log
+interpolation between the token runs' U levels; beyond them only a bound), over the grammar variant's U.
+
+python -m analysis.data_study runs/data-study [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+import numpy as np
+from scipy import optimize
+
+R_BOUNDS = (0.1, 1e3)  # R* searched in this range: an estimate at either end is not identified
+
+
+def effective_data(U, E, r_star):
+  U, E = np.asarray(U, float), np.asarray(E, float)
+  return U + U * r_star * (1 - np.exp(-(E - 1) / r_star))
+
+
+def _predict(p, size_index, U, E):
+  n_sizes = int(size_index.max()) + 1
+  floors, log_b, beta, log_r = p[:n_sizes], p[n_sizes], p[n_sizes + 1], p[n_sizes + 2]
+  return floors[size_index] + math.exp(log_b) / effective_data(U, E, math.exp(log_r)) ** beta
+
+
+def fit_variant(size_index, U, E, L, start=None) -> dict:
+  """Least squares in log loss over (e_N per size, log B, beta, log R*), from several starts of R* (or `start`)."""
+  size_index, U, E, L = (np.asarray(x) for x in (size_index, U, E, L))
+  n_sizes = int(size_index.max()) + 1
+  best = None
+  starts = [np.concatenate([[float(L[size_index == k].min()) * 0.7 for k in range(n_sizes)],
+                            [math.log(10.0), 0.3, math.log(r0)]]) for r0 in (1.0, 5.0, 30.0)]
+  for p0 in ([np.asarray(start)] if start is not None else starts):
+    lo = np.concatenate([np.zeros(n_sizes), [-10, 0.01, math.log(R_BOUNDS[0])]])
+    hi = np.concatenate([np.full(n_sizes, float(L.min())), [50, 2.0, math.log(R_BOUNDS[1])]])
+    res = optimize.least_squares(lambda p: np.log(_predict(p, size_index, U, E)) - np.log(L), np.clip(p0, lo, hi),
+                                 bounds=(lo, hi))
+    if best is None or res.cost < best.cost:
+      best = res
+  r = math.exp(best.x[n_sizes + 2])
+  resid = best.fun
+  return dict(R_star=r, params=best.x.tolist(), sigma=float(np.sqrt(np.mean(resid ** 2))), runs=int(len(L)))
+
+
+def bootstrap_r_star(size_index, U, E, L, fit: dict, n: int = 200, seed: int = 0) -> np.ndarray:
+  """R* refitted on the fitted losses with resampled residuals (log space; centred and rescaled by
+  sqrt(n / (n - parameters)), as fitted residuals understate the noise)."""
+  rng = np.random.default_rng(seed)
+  size_index, U, E, L = (np.asarray(x) for x in (size_index, U, E, L))
+  pred = _predict(np.asarray(fit["params"]), size_index, U, E)
+  resid = np.log(L) - np.log(pred)
+  resid = (resid - resid.mean()) * math.sqrt(len(L) / max(len(L) - len(fit["params"]), 1))  # fitted residuals
+  out = [fit_variant(size_index, U, E, pred * np.exp(rng.choice(resid, len(resid))), start=fit["params"])["R_star"]
+         for _ in range(n)]
+  return np.asarray(out)
+
+
+def r_star_summary(rows: list[dict], n_boot: int = 200, seed: int = 0) -> dict:
+  sizes = sorted({r["preset"] for r in rows})
+  idx = np.array([sizes.index(r["preset"]) for r in rows])
+  U, E, L = (np.array([r[k] for r in rows], float) for k in ("U", "epochs", "bpb"))
+  if (E > 1.0001).sum() < 3 or len({round(u) for u in U}) < 2:
+    return dict(identified=False, why="fewer than 3 repeated runs or one U level: add epochs or U levels")
+  fit = fit_variant(idx, U, E, L)
+  boot = bootstrap_r_star(idx, U, E, L, fit, n_boot, seed)
+  # in log R*: the estimate +- Student's t (runs less parameters degrees of freedom) x the draws' spread
+  from scipy import stats
+  half = stats.t.ppf(0.975, max(fit["runs"] - len(fit["params"]), 1)) * float(np.std(np.log(boot)))
+  lo, hi = math.exp(math.log(fit["R_star"]) - half), math.exp(math.log(fit["R_star"]) + half)
+  edge = min(lo, fit["R_star"]) <= R_BOUNDS[0] * 1.05 or max(hi, fit["R_star"]) >= R_BOUNDS[1] / 1.05
+  wide = hi / lo > 10
+  why = ("R*'s interval reaches the search range's edge: add epochs beyond the half-life" if edge else
+         "R*'s 95% interval spans more than 10x: add epochs or U levels" if wide else None)
+  return dict(identified=why is None, why=why, R_star=fit["R_star"], interval=[float(lo), float(hi)],
+              sigma=fit["sigma"], runs=fit["runs"], boot=boot.tolist())
+
+
+def worth_more(a: dict, b: dict) -> float:
+  """One-sided bootstrap p that variant a's R* is not above b's (small: a's repeated data is worth more)."""
+  ba, bb = np.asarray(a["boot"]), np.asarray(b["boot"])
+  n = min(len(ba), len(bb))
+  return float(np.mean(ba[:n] <= bb[:n]))
+
+
+def data_multiplier(rows: list[dict], subject: str, baseline: str = "token") -> list[dict]:
+  """At each (size, U, epochs) of `subject`: the unique bytes `baseline` needs at that size and epochs to reach
+  its loss, over its U (log-log interpolation between the baseline's U levels; outside them a bound)."""
+  out = []
+  for r in rows:
+    if r["variant"] != subject:
+      continue
+    base = sorted((b["U"], b["bpb"]) for b in rows if b["variant"] == baseline and b["preset"] == r["preset"]
+                  and abs(b["epochs"] - r["epochs"]) / r["epochs"] < 0.05)
+    if len(base) < 2:
+      continue
+    u, loss = np.log([b[0] for b in base]), np.array([b[1] for b in base])
+    row = dict(preset=r["preset"], U=r["U"], epochs=round(r["epochs"], 2), loss=r["bpb"])
+    if r["bpb"] < loss.min():
+      row.update(multiplier=None, bound=f"> {math.exp(u[np.argmin(loss)]) / r['U']:.3g}")
+    elif r["bpb"] > loss.max():
+      row.update(multiplier=None, bound=f"< {math.exp(u[np.argmax(loss)]) / r['U']:.3g}")
+    else:  # the first crossing, walking from the smallest U
+      for i in range(len(u) - 1):
+        (l0, l1), (u0, u1) = loss[i:i + 2], u[i:i + 2]
+        if min(l0, l1) <= r["bpb"] <= max(l0, l1) and l0 != l1:
+          row.update(multiplier=math.exp(u0 + (r["bpb"] - l0) / (l1 - l0) * (u1 - u0)) / r["U"], bound=None)
+          break
+      else:
+        row.update(multiplier=None, bound="not monotone")
+    out.append(row)
+  return out
+
+
+def collect(runs_dir: str) -> list[dict]:
+  rows = []
+  for d, _, files in sorted(os.walk(runs_dir)):
+    if "result.json" not in files:
+      continue
+    with open(os.path.join(d, "result.json")) as f:
+      r = json.load(f)
+    U = float(r.get("unique_bytes") or 0)
+    if not U or not math.isfinite(float(r["eval_bpb"])):
+      continue
+    rows.append(dict(variant=r["variant"], preset=r["preset"], U=U, epochs=float(r["bytes"]) / U,
+                     bpb=float(r["eval_bpb"]), run=os.path.relpath(d, runs_dir)))
+  if not rows:
+    raise ValueError(f"no finished runs under {runs_dir}: run experiments/cpu_data.py first")
+  return rows
+
+
+def analyze(runs_dir: str, out_dir: str, n_boot: int = 200) -> dict:
+  rows = collect(runs_dir)
+  variants = sorted({r["variant"] for r in rows})
+  r_star = {v: r_star_summary([r for r in rows if r["variant"] == v], n_boot, seed=i) for i, v in enumerate(variants)}
+  tests = {f"{a} over {b}": worth_more(r_star[a], r_star[b]) for a in variants for b in variants
+           if a != b and r_star[a].get("identified") and r_star[b].get("identified")}
+  mult = {v: data_multiplier(rows, v) for v in variants if v != "token"}
+  lines = ["| variant | R* (repetition half-life) | 95% interval | runs |", "|---|---|---|---|"]
+  for v, s in r_star.items():
+    lines.append(f"| {v} | " + (f"{s['R_star']:.3g} | {s['interval'][0]:.3g}–{s['interval'][1]:.3g} | {s['runs']} |"
+                                if s["identified"] else f"not identified ({s['why']}) | | |"))
+  lines += ["", "| variant | size | U (bytes) | epochs | loss | token's unique bytes / its own |", "|---|---|---|---|---|---|"]
+  for v, rs in mult.items():
+    lines += [f"| {v} | {m['preset']} | {m['U']:.3g} | {m['epochs']:g} | {m['loss']:.3f} | "
+              + (f"{m['multiplier']:.2f}×" if m["multiplier"] is not None else m["bound"]) + " |" for m in rs]
+  result = dict(r_star={v: {k: x for k, x in s.items() if k != "boot"} for v, s in r_star.items()},
+                tests_p=tests, data_multiplier=mult, markdown="\n".join(lines))
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, "data_study.json"), "w") as f:
+    json.dump({k: v for k, v in result.items() if k != "markdown"}, f, indent=1)
+  with open(os.path.join(out_dir, "data_study.md"), "w") as f:
+    f.write(result["markdown"] + "\n")
+  return result
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("runs_dir")
+  ap.add_argument("--out")
+  ap.add_argument("--bootstrap", type=int, default=200)
+  args = ap.parse_args()
+  print(analyze(args.runs_dir, args.out or args.runs_dir, args.bootstrap)["markdown"])
+
+
+if __name__ == "__main__":
+  main()

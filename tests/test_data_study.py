@@ -1,0 +1,53 @@
+"""The data-constrained analysis recovers what it is given: Muennighoff's repetition half-life R* per variant from
+runs drawn on the study's design, which variant's repeated data is worth more, and the data multiplier."""
+import numpy as np
+import pytest
+
+from analysis import data_study as ds
+
+SIZES = (("w8", 1.9), ("w16", 1.7))  # (size, its loss floor)
+U_LEVELS = (1e5, 4e5, 1.6e6)  # 16x, nested
+
+
+def _runs(variant, r_star, rng, sigma=0.01, worth=1.0):
+  """Runs of experiments/cpu_data.py's design (2 sizes x 3 U x 1/4/16 epochs, and 40 at the smallest U) from
+  L = e_N + 30 / D'^0.3, D' Muennighoff's effective data (x `worth`: how much each byte is worth)."""
+  rows = []
+  for size, floor in SIZES:
+    for U in U_LEVELS:
+      for E in (1, 4, 16) + ((40,) if U == U_LEVELS[0] else ()):
+        loss = floor + 30 / (worth * ds.effective_data(U, E, r_star)) ** 0.3
+        rows.append(dict(variant=variant, preset=size, U=U, epochs=float(E), bpb=float(loss * np.exp(rng.normal(0, sigma)))))
+  return rows
+
+
+def test_r_star_recovered_and_the_variant_whose_data_lasts_longer_found():
+  """Two variants 2x apart in R* (10 and 5), 50 seeds: each interval covers its truth in >= 45, and the test
+  says the first's repeated data is worth more (p < 0.05) in >= 40."""
+  cover = {"structured": 0, "token": 0}
+  found = 0
+  for seed in range(50):
+    rng = np.random.default_rng(seed)
+    fits = {"structured": ds.r_star_summary(_runs("structured", 10.0, rng), 100, seed),
+            "token": ds.r_star_summary(_runs("token", 5.0, rng), 100, seed + 1)}
+    for v, truth in (("structured", 10.0), ("token", 5.0)):
+      s = fits[v]
+      cover[v] += s["identified"] and s["interval"][0] <= truth <= s["interval"][1]
+    found += ds.worth_more(fits["structured"], fits["token"]) < 0.05
+  assert min(cover.values()) >= 45 and found >= 40, (cover, found)
+
+
+def test_a_design_without_repeats_is_not_identified():
+  rows = [r for r in _runs("token", 5.0, np.random.default_rng(0)) if r["epochs"] == 1]
+  assert not ds.r_star_summary(rows)["identified"]
+
+
+def test_data_multiplier_from_the_runs():
+  """A variant whose every byte is worth 2 of token's (and the same R*): token needs about 2x its unique bytes;
+  past token's largest U only a bound."""
+  rng = np.random.default_rng(0)
+  rows = _runs("token", 5.0, rng, sigma=0) + _runs("structured", 5.0, rng, sigma=0, worth=2.0)
+  mult = ds.data_multiplier(rows, "structured")
+  inside = [m for m in mult if m["multiplier"] is not None]
+  assert inside and all(m["multiplier"] == pytest.approx(2.0, rel=0.15) for m in inside)
+  assert all(m["bound"].startswith(">") for m in mult if m["U"] == U_LEVELS[-1])

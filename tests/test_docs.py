@@ -29,3 +29,19 @@ def test_every_relative_link_resolves():
 def test_readme_is_short():
   with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
     assert len(f.read().splitlines()) <= 150
+
+
+def test_readme_answer_is_the_published_study():
+  """The README's answer block is what `analysis.publish --answer` writes from the committed study's fits.json
+  (no number typed in), and it stays short."""
+  import json
+
+  from analysis import publish
+  with open(os.path.join(ROOT, "docs", "study", "fits.json")) as f:
+    fits = json.load(f)
+  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    text = f.read()
+  begin, end = publish.markers("answer")
+  block = begin + text.split(begin, 1)[1].split(end, 1)[0] + end
+  assert block == publish.answer_block(fits, "docs/study/loss_vs_compute.png", "docs/study.md")
+  assert len(block.splitlines()) <= 20

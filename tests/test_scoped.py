@@ -384,3 +384,14 @@ def test_javascript_scope_rules(js_grammar, js_files):
   assert "x" not in refs  # a var is the function's (here the module's): it would redeclare the let
   refs, role = _hole_rules(scheme, codec, cases[10], 2)  # export { |b }
   assert role == "export" and refs == {"b"}  # only what the module binds (a: imported under another name)
+
+
+def test_strict_walks_compile(py_scheme):
+  """The scoped variant's strict walks (REFs half the time) compile with CPython: the placement rules narrow the
+  scope rules' lexicons too (a target is an identifier; a parameter's name, spelled or by REF, is new to its
+  list, a `*args` one included)."""
+  from structlm.syntax import language_check
+  rng = np.random.default_rng(7)
+  outs = [_strict_walk(py_scheme, rng)[0] for _ in range(200)]
+  got = language_check.rejections(outs, "python")
+  assert got["accepted_fraction"] == 1.0, got["kinds"]

@@ -342,7 +342,8 @@ def _name_list(frames, f, field):
   if parent is None or parent.kind not in _PARAM_LISTS:
     return None
   if (f.kind in _DEFAULT_PARAMS and field == "name") or (
-      f.kind in ("typed_parameter", "list_splat_pattern", "dictionary_splat_pattern") and not f.kids):
+      f.kind in ("typed_parameter", "list_splat_pattern", "dictionary_splat_pattern") and field is None):
+    # (the name is the unnamed child: asked at the hole, and again once the leaf is filed as a child)
     return parent
   return None
 

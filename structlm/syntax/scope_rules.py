@@ -315,6 +315,7 @@ class ScopeTracker:
       return
     self._sync()
     _, _, ok, lex = self._rules()
+    lex = self._placed(lex)
     m[[s.ref_base + i for i, t in legal if ok is None or t in ok]] = True
     refs = m[s.ref_base:]
     if lex is not None:
@@ -327,7 +328,8 @@ class ScopeTracker:
     if not self.enabled:
       return
     self._sync()
-    self.role, self._target, _, self._lex = self._rules()
+    self.role, self._target, _, lex = self._rules()
+    self._lex = self._placed(lex)
 
   def spelling_key(self):
     """The lexicon key a name being spelled continues under (None: the slot's own)."""
@@ -338,7 +340,12 @@ class ScopeTracker:
     if not self.enabled:
       return None
     self._sync()
-    return self._rules()[3]
+    return self._placed(self._rules()[3])
+
+  def _placed(self, lex):
+    """The scope rules' lexicon narrowed by the language's placement rules (a target is an identifier, a parameter
+    not one its list has taken, ...: structlm/syntax/placement.py), or None for the slot's own."""
+    return None if lex is None else self.mc.table.strict.placement.leaf_key(self.mc, lex)
 
   def end(self, text: bytes) -> None:
     if not self.enabled or self.role is None:

@@ -2,6 +2,8 @@
 reports each budget's gaps at both contexts."""
 import json
 
+import numpy as np
+
 import pytest
 
 from analysis import arms
@@ -94,3 +96,26 @@ def test_learning_rate_check_pairs_the_rule_with_its_scaled_runs(tmp_path):
   (gap,) = result["gaps"]
   assert gap["at_rule"] == pytest.approx(0.3) and gap["at_own_best"] == pytest.approx(0.1)
   assert "| 3e+12 | token - structured | 0.300 | 0.100 |" in lr.render_check(result)
+
+
+def test_gap_trend_resamples_the_same_files_for_every_run(tmp_path):
+  from analysis import gap_trend
+  rng = np.random.default_rng(0)
+  sizes = rng.integers(1000, 5000, 40)
+  # per-file bits/byte: token 2.6 then 2.4, structured 2.3 then 2.3 (gap 0.3 -> 0.1), plus file noise shared by both
+  noise = rng.normal(0, 0.2, 40)
+  for variant, by_budget in (("token", {1e11: 2.6, 1e12: 2.4}), ("structured", {1e11: 2.3, 1e12: 2.3})):
+    for budget, bpb in by_budget.items():
+      d = tmp_path / f"{variant}-C{budget:.0e}"
+      d.mkdir()
+      bits = (bpb + noise) * sizes
+      (d / "result.json").write_text(json.dumps(dict(
+          variant=variant, preset="w8", params=1e4, tokens=1e6, bytes=3e6, flops=budget, eval_bpb=bpb,
+          config=dict(train_flops=budget), grammar_hash=variant, vocab_hash="v")))
+      (d / "eval_test.json").write_text(json.dumps(dict(bpb=bpb, table=[
+          dict(path=f"f{i}.py", bytes=int(n), bits=float(b)) for i, (n, b) in enumerate(zip(sizes, bits))])))
+  result = gap_trend.trend(str(tmp_path), "test", n=500)
+  r = result["pairs"]["token − structured"]
+  assert [round(b["gap"], 6) for b in r["budgets"]] == [0.3, 0.1]
+  assert r["change"] == pytest.approx(-0.2) and r["shrank_share"] == 1.0
+  assert r["change_hi"] - r["change_lo"] < 1e-9  # the file noise is shared: the same draw for every run cancels it

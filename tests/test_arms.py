@@ -3,7 +3,6 @@ reports each budget's gaps at both contexts."""
 import json
 
 import numpy as np
-
 import pytest
 
 from analysis import arms

@@ -58,6 +58,31 @@ def test_each_rule_removes_its_rejection(py_grammar, table, kind):
   assert kind in without["kinds"], without["kinds"]  # the rule is what removes it
 
 
+def test_one_starred_target_per_pattern(py_files):
+  """`*a, *b = ...`: walks pushed toward starred targets compile; with only that predicate dropped from the
+  `list_splat_pattern` rules (every other rule kept) the refusal returns."""
+  import dataclasses
+  import os
+  from structlm.syntax import placement_python as pp
+  from structlm.syntax import sources
+  from structlm.syntax.build import build_grammar
+  from structlm.syntax.grammar import GrammarConfig
+  from structlm.syntax.placement import PlacementMask
+  path = os.path.join(os.path.dirname(__file__), "data", "placement", "targets.py")
+  py_grammar = build_grammar("python", py_files[:12] + [(path, sources.read(path))],
+                             GrammarConfig(vocab_size=2048, min_count=1))
+  table = SlotTable(py_grammar)
+  kinds = {"list_splat_pattern", "pattern_list", "list_pattern", "assignment"}
+  with_rules = language_check.rejections(pushed_walks(py_grammar, table, kinds, 60, seed=1), "python")
+  assert with_rules["accepted_fraction"] == 1.0, with_rules["kinds"]
+  preds = tuple(p for p in pp.PYTHON.need["list_splat_pattern"].__defaults__[0] if p is not pp._one_starred_target)
+  dropped = SlotTable(py_grammar)
+  dropped.strict.placement = PlacementMask(py_grammar, dataclasses.replace(
+      pp.PYTHON, need=dict(pp.PYTHON.need, list_splat_pattern=lambda c: all(p(c) for p in preds))))
+  without = language_check.rejections(pushed_walks(py_grammar, dropped, kinds, 60, seed=1), "python")
+  assert "multiple starred expressions in assignment" in without["kinds"], without["kinds"]
+
+
 def test_rules_keep_what_is_legal(py_grammar, table):
   """Pushed walks still write `return` in functions, `break` in loops and keyword arguments after positional
   ones: the rules narrow where, not whether."""

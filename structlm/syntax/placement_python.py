@@ -253,6 +253,12 @@ def _call_arguments(chain) -> set | None:
   return None
 
 
+def _one_starred_target(chain) -> bool:
+  """`*a, *b = ...`: one starred name per target pattern."""
+  return not (chain and chain[-1].kind in ("pattern_list", "tuple_pattern", "list_pattern")
+              and any(k == "list_splat_pattern" for k, _ in chain[-1].kids))
+
+
 def _list_splat_ok(chain) -> bool:
   """`*x` in a call, a display or a bare tuple; never a `del` target."""
   if len(chain) > 1 and chain[-1].kind == "expression_list" and chain[-2].kind == "expression_statement":
@@ -411,7 +417,8 @@ PYTHON = Placement(
          (("string", "bytes"), _same_string_type("bytes")), (("string", None), _same_string_type(None)),
          (LEAF, _plain_parameter_ok), ("typed_parameter", _plain_parameter_ok), ("default_parameter", _parameter_ok),
          ("typed_default_parameter", _parameter_ok), ("list_splat_pattern", _star_parameter_ok),
-         ("list_splat_pattern", _untyped), ("keyword_separator", _star_parameter_ok),
+         ("list_splat_pattern", _untyped), ("list_splat_pattern", _one_starred_target),
+         ("keyword_separator", _star_parameter_ok),
          ("positional_separator", _slash_ok), ("dictionary_splat_pattern", _dict_splat_parameter_ok),
          ("dictionary_splat_pattern", _untyped), ("expression_list", _not_raised_tuple), ("as_pattern", _as_ok),
          ("named_expression", _walrus_ok), ("list_splat", _list_splat_ok), ("keyword_argument", _not_del_target),

@@ -74,14 +74,16 @@ def gaps(best: dict) -> list[dict]:
   return rows
 
 
-def _verdict(x: float, noise: float) -> str:
-  """A difference of two runs counts past twice one run's seed noise times sqrt(2) (about 2 SD of a difference)."""
-  return "beyond noise" if abs(x) > 2 * math.sqrt(2) * noise else "within noise"
+def _verdict(x: float, noise: float, runs: int = 2) -> str:
+  """A difference made of `runs` runs' losses (two for a pair, four for the change of a gap) counts past twice
+  its standard deviation under the seed noise, 2 sqrt(runs) x one run's."""
+  return "beyond noise" if abs(x) > 2 * math.sqrt(runs) * noise else "within noise"
 
 
 def render(names: list[dict], context: list[dict], noise: float, study_context: int) -> str:
   lines = [f"Seed noise of one run: {noise:.3f} bits/byte (the study's pooled seed repeats); a difference of two "
-           f"runs counts when it exceeds {2 * math.sqrt(2) * noise:.3f} (about two standard deviations).", ""]
+           f"runs counts when it exceeds {2 * math.sqrt(2) * noise:.3f}, the change of a gap (four runs) "
+           f"{4 * noise:.3f} (about two standard deviations).", ""]
   if names:
     b = best_per_budget(names)
     lines += ["**What whole-file memory of names adds** (`scoped_file`: REFs to any earlier name in the file; "
@@ -110,7 +112,7 @@ def render(names: list[dict], context: list[dict], noise: float, study_context: 
     lines += ["", "Each budget's gaps, each variant at its best size among these (positive: the second is better):",
               "", f"| budget (FLOPs) | gap | at {study_context} B | at {arm} B | change |", "|---|---|---|---|---|"]
     lines += [f"| {g['budget']:.0e} | {g['pair']} | {g['study']:.3f} | {g['arm']:.3f} | {g['change']:+.3f} "
-              f"({_verdict(g['change'], noise)}) |" for g in gaps(b)]
+              f"({_verdict(g['change'], noise, runs=4)}) |" for g in gaps(b)]
     lines.append("")
   return "\n".join(lines)
 

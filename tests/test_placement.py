@@ -68,7 +68,7 @@ def test_one_starred_target_per_pattern(py_files):
   from structlm.syntax.build import build_grammar
   from structlm.syntax.grammar import GrammarConfig
   from structlm.syntax.placement import PlacementMask
-  path = os.path.join(os.path.dirname(__file__), "data", "placement", "targets.py")
+  path = os.path.join(os.path.dirname(__file__), "placement_data", "targets.py")
   py_grammar = build_grammar("python", py_files[:12] + [(path, sources.read(path))],
                              GrammarConfig(vocab_size=2048, min_count=1))
   table = SlotTable(py_grammar)
@@ -149,7 +149,7 @@ def js_statements_grammar(js_files):
   from structlm.syntax import sources
   from structlm.syntax.build import build_grammar
   from structlm.syntax.grammar import GrammarConfig
-  path = os.path.join(os.path.dirname(__file__), "data", "placement", "statements.js")
+  path = os.path.join(os.path.dirname(__file__), "placement_data", "statements.js")
   return build_grammar("javascript", js_files + [(path, sources.read(path))],
                        GrammarConfig(vocab_size=2048, min_count=1))
 

@@ -109,9 +109,9 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   data, vocab, table, mcfg = setup(cfg)
   hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
   if jax.process_count() > 1:  # every host must read the same grammar and vocabularies
-    multihost_utils.assert_equal(np.array([zlib.crc32(str(h).encode()) & 0x7FFFFFFF for h in hashes.values()], np.int32),
-                                 f"hosts read different grammars/vocabularies ({hashes} on process "
-                                 f"{jax.process_index()}): give every host the same --data-dir (a gs:// one)")
+    ids = np.array([zlib.crc32(str(h).encode()) & 0x7FFFFFFF for h in hashes.values()], np.int32)  # (int32: no x64)
+    multihost_utils.assert_equal(ids, f"hosts read different grammars/vocabularies ({hashes} on process "
+                                      f"{jax.process_index()}): give every host the same --data-dir (a gs:// one)")
   _check_hashes(workdir, hashes, write=False)  # a workdir of other vocabularies: refused before any write
   mesh = sharding.make_mesh(tuple(cfg.mesh))
   expect_backend(cfg)

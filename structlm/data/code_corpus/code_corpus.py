@@ -125,14 +125,16 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
 
 def _beam_examples(docs: list[Document], vdir: str, language: str, name_window: int, shards: int = 64):
   """The same encoding as a Beam PTransform: tfds runs it on the runner given in DownloadConfig (DirectRunner,
-  Dataflow, Spark, Flink). The documents go to the workers through shard files beside the vocabulary (`vdir` must
-  be reachable by the workers: a gs:// data dir for Dataflow), so the job graph holds only the shards' paths
-  (Dataflow caps a graph at 10 MB); vocabularies are read once per worker from `vdir`."""
+  Spark, Flink; the data dir a mount every worker shares). The documents go to the workers through shard files
+  beside the vocabulary, so the job graph holds only the shards' paths (runners cap a graph's size: Dataflow at
+  10 MB); vocabularies are read once per worker from `vdir`."""
   import hashlib
   import pickle
   beam = tfds.core.lazy_imports.apache_beam
-  payload = pickle.dumps([(d.key, d.content) for d in docs])
-  folder = epath.Path(vdir).parent / "beam_input" / hashlib.sha256(payload).hexdigest()[:16]
+  digest = hashlib.sha256()
+  for d in docs:
+    digest.update(d.key.encode() + b"\0" + hashlib.sha256(d.content).digest())
+  folder = epath.Path(vdir).parent / "beam_input" / digest.hexdigest()[:16]
   folder.mkdir(parents=True, exist_ok=True)
   paths = []
   for i in range(min(shards, max(len(docs), 1))):

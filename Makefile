@@ -45,7 +45,7 @@ demo: $(STAMP)
 # (experiments/cpu_study.py LR_SCALE). Measured here: the design's 75 runs sum to 2.7 h of run time and the 25 seed
 # repeats to 0.9 h, with two to four runs sharing the 2 cores (wall clock here: 1.6 h for the 48 design runs not
 # kept from an earlier pass, 0.5 h for the seed repeats). The arms and the learning-rate check (6 + 18 + 36 runs)
-# took 2.1 h of wall clock here, sharing the cores with other work.
+# took 1.6 h of wall clock here, sharing the cores with other work.
 study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py --workdir runs/study
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:seeds --workdir runs/study

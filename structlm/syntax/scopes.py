@@ -61,6 +61,30 @@ class Scope:
       yield from c.walk()
 
 
+class BaseAnalyzer:
+  """What every language's analyzer shares: the source, a node's text, and `run` (the language's declarations
+  first, where it has any that apply to a whole scope, then the walk)."""
+  builtins: frozenset = frozenset()  # the language's predefined names
+
+  def __init__(self, source: bytes):
+    self.src = source
+
+  def text(self, node) -> str:
+    return self.src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+  def run(self, root) -> Scope:
+    module = Scope("module", "top", 0, builtins=self.builtins)
+    self._declarations(root, module)
+    self.visit(root, module)
+    return module
+
+  def _declarations(self, root, module: Scope) -> None:
+    pass
+
+  def visit(self, node, scope: Scope) -> None:
+    raise NotImplementedError
+
+
 def analyze(source: bytes, language: str = "python") -> Scope:
   """The module scope of `source`, with its nested scopes, bindings and reads."""
   analyzer = languages.provided(language, "scope_analyzer")

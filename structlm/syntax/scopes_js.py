@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from structlm.syntax.scopes import Scope
+from structlm.syntax.scopes import BaseAnalyzer, Scope
 
 GLOBALS = frozenset("""
 undefined NaN Infinity globalThis Object Function Array Number Boolean String Symbol BigInt Math JSON Date RegExp
@@ -30,17 +30,8 @@ BLOCKS = ("statement_block", "for_statement", "for_in_statement", "catch_clause"
 NOT_VARIABLES = ("property_identifier", "statement_identifier", "private_property_identifier")
 
 
-class Analyzer:
-  def __init__(self, source: bytes):
-    self.src = source
-
-  def text(self, node) -> str:
-    return self.src[node.start_byte:node.end_byte].decode("utf-8", "replace")
-
-  def run(self, root) -> Scope:
-    module = Scope("module", "top", 0, builtins=GLOBALS)
-    self.visit(root, module)
-    return module
+class Analyzer(BaseAnalyzer):
+  builtins = GLOBALS
 
   def _child(self, kind: str, name: str, node, parent: Scope) -> Scope:
     s = Scope(kind, name, node.start_byte, node.start_point[0] + 1, parent)

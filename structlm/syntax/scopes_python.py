@@ -17,7 +17,7 @@ import builtins
 import symtable
 
 from structlm.syntax import languages
-from structlm.syntax.scopes import Scope
+from structlm.syntax.scopes import BaseAnalyzer, Scope
 
 BUILTINS = frozenset(dir(builtins))
 FUNCTION_KINDS = {"function_definition": "function", "lambda": "lambda"}
@@ -28,18 +28,8 @@ MATCH_PATTERN_KINDS = ("case_pattern", "list_pattern", "tuple_pattern", "union_p
 PARAMETER_NAME_KINDS = ("default_parameter", "typed_default_parameter")
 
 
-class Analyzer:
-  def __init__(self, source: bytes):
-    self.src = source
-
-  def text(self, node) -> str:
-    return self.src[node.start_byte:node.end_byte].decode("utf-8", "replace")
-
-  def run(self, root) -> Scope:
-    module = Scope("module", "top", 0, builtins=BUILTINS)
-    self._declarations(root, module)
-    self.visit(root, module)
-    return module
+class Analyzer(BaseAnalyzer):
+  builtins = BUILTINS
 
   # ---- declarations first: `global x` anywhere in a scope applies to the whole scope ----------------------------
   def _declarations(self, node, scope: Scope) -> None:

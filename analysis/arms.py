@@ -16,7 +16,7 @@ import os
 from analysis import collect as collect_lib
 
 HEADLINE = ("token", "structured", "scoped")
-GAPS = (("token", "structured"), ("structured", "scoped"))  # (worse, better): the gap is worse - better
+GAPS = (("token", "structured"), ("structured", "scoped"))  # (worse, better): the gaps every report gives
 
 
 def _config(row: dict) -> dict:

@@ -123,20 +123,13 @@ def data_multiplier(rows: list[dict], subject: str, baseline: str = "token") -> 
 
 
 def collect(runs_dir: str) -> list[dict]:
-  rows = []
-  for d, _, files in sorted(os.walk(runs_dir)):
-    if "result.json" not in files:
-      continue
-    with open(os.path.join(d, "result.json")) as f:
-      r = json.load(f)
-    U = float(r.get("unique_bytes") or 0)
-    if not U or not math.isfinite(float(r["eval_bpb"])):
-      continue
-    rows.append(dict(variant=r["variant"], preset=r["preset"], U=U, epochs=float(r["bytes"]) / U,
-                     bpb=float(r["eval_bpb"]), run=os.path.relpath(d, runs_dir)))
+  """The runs as this analysis reads them: U (unique bytes) and epochs from analysis.collect's rows."""
+  from analysis import collect as collect_lib
+  rows, _ = collect_lib.collect(runs_dir, allow_dirty=True)
   if not rows:
     raise ValueError(f"no finished runs under {runs_dir}: run experiments/cpu_data.py first")
-  return rows
+  return [dict(variant=r["variant"], preset=r["preset"], U=r["unique_bytes"], epochs=r["epochs"], bpb=r["bpb"],
+               run=r["run"]) for r in rows]
 
 
 def analyze(runs_dir: str, out_dir: str, n_boot: int = 200) -> dict:

@@ -14,16 +14,15 @@ import os
 import numpy as np
 
 from analysis import collect as collect_lib
+from analysis.arms import GAPS
 from analysis.heldout import corpus_key, frontier_runs, stored_score
-
-PAIRS = (("token", "structured"), ("structured", "scoped"))
 
 
 def per_file(runs_dir: str, key: str) -> dict:
   """{(variant, budget index): (bits per file, bytes per file)} of the frontier runs, files in one order."""
   from analysis.frontier import budget_groups
   rows, _ = collect_lib.collect(runs_dir, allow_dirty=True)
-  rows = [r for r in frontier_runs(rows) if r["variant"] in {v for p in PAIRS for v in p}]
+  rows = [r for r in frontier_runs(rows) if r["variant"] in {v for p in GAPS for v in p}]
   groups = budget_groups(np.array([r["C"] for r in rows]))
   out, budgets = {}, {}
   for r, g in zip(rows, groups):
@@ -46,7 +45,7 @@ def trend(runs_dir: str, key: str, n: int = 2000, seed: int = 0) -> dict:
   draws = rng.integers(0, n_files, size=(n, n_files))
   order = sorted(budgets)
   out = {}
-  for worse, better in PAIRS:
+  for worse, better in GAPS:
     gaps = {}
     for g in order:
       if (worse, g) in data and (better, g) in data:

@@ -14,6 +14,8 @@ import json
 import math
 import os
 
+from analysis.arms import GAPS
+
 
 def choose(runs_dir: str) -> dict:
   table = collections.defaultdict(lambda: collections.defaultdict(dict))  # variant -> cell -> scale -> bpb
@@ -54,42 +56,45 @@ def render(choice: dict) -> str:
   return "\n".join(lines)
 
 
-def check(lr_dir: str, study_dir: str) -> dict:
-  """The learning-rate check (experiments/cpu_study.py:lr-check) beside the study's own runs at the rule's rate:
-  {budget: {variant: {size, bpb by scale, best scale}}} and each budget's variant gaps at the rule's rate and at
-  each variant's own best rate."""
-  rows = collections.defaultdict(dict)  # (budget, variant) -> {scale: bpb}, size
-  sizes = {}
-  for d, _, files in sorted(os.walk(lr_dir)):
+def _results(root: str):
+  """Every finished run's result.json under `root`."""
+  for d, _, files in sorted(os.walk(root)):
     if "result.json" in files:
       with open(os.path.join(d, "result.json")) as f:
-        r = json.load(f)
-      key = (float(r["config"]["train_flops"]), r["variant"])
-      rows[key][float(r["config"]["lr_scale"])] = float(r["eval_bpb"])
-      sizes[key] = r["preset"]
+        yield json.load(f)
+
+
+def check(lr_dir: str, study_dir: str) -> dict:
+  """The learning-rate check (experiments/cpu_study.py:lr-check) beside the study's own runs at the rule's rate
+  (its seed-0 run of the same variant, size, budget and context): {budget: {variant: {size, bpb by scale, best
+  scale}}} and each budget's variant gaps at the rule's rate and at each variant's own best rate."""
+  rows = collections.defaultdict(dict)  # (budget, variant) -> {scale: bpb}
+  cell = {}  # (budget, variant) -> (size, context)
+  for r in _results(lr_dir):
+    key = (float(r["config"]["train_flops"]), r["variant"])
+    rows[key][float(r["config"]["lr_scale"])] = float(r["eval_bpb"])
+    cell[key] = (r["preset"], r["config"].get("context_bytes"))
   if not rows:
     raise ValueError(f"no finished runs under {lr_dir}: run experiments/cpu_study.py:lr-check first")
-  for (c, v), p in sizes.items():  # the rule's own run: the study's seed-0 run of that size and budget
-    for d, _, files in os.walk(study_dir):
-      if "result.json" not in files:
-        continue
-      with open(os.path.join(d, "result.json")) as f:
-        r = json.load(f)
-      cfg = r.get("config", {})
-      if (r["variant"], r["preset"], float(cfg.get("train_flops", 0)), int(cfg.get("seed", 0) or 0),
-          cfg.get("context_bytes")) == (v, p, c, 0, 768):
-        rows[(c, v)][float(cfg.get("lr_scale", 1.0))] = float(r["eval_bpb"])
+  rule_scale = {}
+  for r in _results(study_dir):  # one pass over the study
+    cfg = r.get("config", {})
+    key = (float(cfg.get("train_flops", 0)), r["variant"])
+    if key in cell and (r["preset"], cfg.get("context_bytes")) == cell[key] and not int(cfg.get("seed", 0) or 0):
+      rule_scale[key] = float(cfg.get("lr_scale", 1.0))
+      rows[key][rule_scale[key]] = float(r["eval_bpb"])
   out = {}
   for (c, v), by_scale in sorted(rows.items()):
     best = min(by_scale, key=by_scale.get)
     scales = sorted(by_scale)
-    out.setdefault(c, {})[v] = dict(size=sizes[(c, v)], bpb={str(s): round(b, 4) for s, b in sorted(by_scale.items())},
-                                    best_scale=best, at_edge=best in (scales[0], scales[-1]))
+    out.setdefault(c, {})[v] = dict(size=cell[(c, v)][0], bpb={str(s): round(b, 4) for s, b in sorted(by_scale.items())},
+                                    best_scale=best, at_edge=best in (scales[0], scales[-1]),
+                                    rule_scale=rule_scale.get((c, v)))
   gaps = []
   for c, cells in sorted(out.items()):
-    for worse, better in (("token", "structured"), ("structured", "scoped")):
+    for worse, better in GAPS:
       if worse in cells and better in cells:
-        rule = {v: cells[v]["bpb"].get(str(3.0)) for v in (worse, better)}
+        rule = {v: cells[v]["bpb"].get(str(cells[v]["rule_scale"])) for v in (worse, better)}
         own = {v: min(cells[v]["bpb"].values()) for v in (worse, better)}
         gaps.append(dict(budget=c, pair=f"{worse} - {better}",
                          at_rule=None if None in rule.values() else rule[worse] - rule[better],

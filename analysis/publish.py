@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 
+from analysis.arms import GAPS
 from analysis.render import _cell, _interval
 
 
@@ -44,7 +45,6 @@ def section(fits: dict, image: str, name: str = "demo") -> str:
   return "\n".join(lines)
 
 
-PAIRS = (("token", "structured"), ("structured", "scoped"))  # (worse, better): README's gaps
 
 
 def budget_gaps(fits: dict) -> list[tuple[float, dict]]:
@@ -56,7 +56,7 @@ def budget_gaps(fits: dict) -> list[tuple[float, dict]]:
       best.setdefault(round(float(b["C"]), -9), {})[v] = min(b["runs_L"])
   out = []
   for c in sorted(best):
-    row = {f"{w} − {b}": best[c][w] - best[c][b] for w, b in PAIRS if w in best[c] and b in best[c]}
+    row = {f"{w} − {b}": best[c][w] - best[c][b] for w, b in GAPS if w in best[c] and b in best[c]}
     if row:
       out.append((c, row))
   return out

@@ -233,8 +233,9 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
                              name=data.get("config")), **hashes)
   if main:
     write_json_atomic(os.path.join(workdir, "result.json"), result)
-    if remote_result(cfg, workdir):  # beside the remote checkpoints: outlives this host's disk
-      storage.write_text(remote_result(cfg, workdir), json.dumps(result, indent=1))
+    remote = remote_result(cfg, workdir)
+    if remote:  # beside the remote checkpoints: outlives this host's disk
+      storage.write_text(remote, json.dumps(result, indent=1))
   return result
 
 

@@ -105,10 +105,11 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   if jax.process_count() > 1:  # process 0 builds the dataset; the others then find it (or build the same)
     if main:
       prepare(**prep)
-    multihost_utils.sync_global_devices("structlm dataset prepared")
+    sharding.barrier("dataset prepared")
   data, vocab, table, mcfg = setup(cfg)
   hashes = {"grammar_hash": vocab.grammar.hash, "vocab_hash": vocab.token_hash}
   if jax.process_count() > 1:  # every host must read the same grammar and vocabularies
+    sharding.barrier("dataset read")
     ids = np.array([zlib.crc32(str(h).encode()) & 0x7FFFFFFF for h in hashes.values()], np.int32)  # (int32: no x64)
     multihost_utils.assert_equal(ids, f"hosts read different grammars/vocabularies ({hashes} on process "
                                       f"{jax.process_index()}): give every host the same --data-dir (a gs:// one)")
@@ -147,6 +148,7 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   graphdef, params, opt_state = init_state(Transformer(mcfg, nnx.Rngs(cfg.seed)), tx, mesh)
   step_fn = make_step(graphdef, tx, mesh, params, opt_state)
 
+  sharding.barrier("state initialised")  # (the restore's collectives and the first step's follow uneven work)
   ckpt = ocp.CheckpointManager(checkpoint_dir(cfg, workdir), options=ocp.CheckpointManagerOptions(
       max_to_keep=cfg.keep_checkpoints, enable_async_checkpointing=True))
   start, data_state, counted = 0, None, {}

@@ -23,6 +23,23 @@ PARAM_AXES = {"embedding": ("vocab", "embed"), "q": ("embed", "heads", "kv"), "k
               "w3": ("embed", "mlp"), "w2": ("mlp", "embed"), "unembed": ("embed", "vocab"), "scale": ("embed",)}
 
 
+_BARRIERS = [0]
+
+
+def barrier(name: str, timeout_s: int = 3600) -> None:
+  """Every process waits here until all have arrived (the coordination service's barrier, no collective).
+
+  Before a collective that may follow uneven work (one host builds the dataset, another compiles slowly): gloo's
+  CPU collectives give up after 30 s of one host waiting, the coordination service waits `timeout_s`. One
+  process: nothing. The name gets a counter (a barrier's name is used once per process; a sweep trains many runs
+  in one)."""
+  if jax.process_count() == 1:
+    return
+  from orbax.checkpoint import multihost
+  _BARRIERS[0] += 1
+  multihost.get_barrier_sync_fn()(key=f"structlm {name} {_BARRIERS[0]}", timeout_ms=timeout_s * 1000)
+
+
 def make_mesh(shape=(-1, 1, 1), devices=None) -> Mesh:
   """(data, fsdp, tensor); one -1 takes what the others leave."""
   devices = list(devices if devices is not None else jax.devices())

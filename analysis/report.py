@@ -15,7 +15,7 @@ from analysis import frontier as measured
 from analysis.fit import FitError, bootstrap, check_design, check_runs, fit, identification, intervals
 from analysis.render import headline, caveats, render
 
-VARIANTS = ("token", "structured", "scoped", "scoped_file")  # those with runs are fitted
+VARIANTS = ("token", "structured", "scoped", "scoped_file", "scoped_recency")  # those with runs are fitted
 # (subject, baseline): m = the baseline's compute to reach the subject's loss / the subject's compute. The first
 # comparison present is the primary one (fits.json's top-level multiplier keys); all are in `comparisons`.
 COMPARISONS = (("structured", "token"), ("scoped", "token"), ("scoped", "structured"), ("scoped_file", "scoped"))

@@ -104,6 +104,9 @@ def get_config(mode: str = ""):
   if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
     return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
                          for p in sizes], common=COMMON, bootstrap=1000)
+  if mode == "recency":  # REFs numbered by recency against serials, on the arms' sizes (its own workdir)
+    return sweeps.sweep([dict(variant="scoped_recency", preset=p, train_flops=c) for c, sizes in ARMS.items()
+                         for p in sizes], common=COMMON, bootstrap=0)
   if mode == "context":  # every headline variant at 4x the context (names reach as far), on the arms' sizes: its
     return sweeps.sweep([dict(variant=v, preset=p, train_flops=c, context_bytes=4 * COMMON["context_bytes"])
                          for c, sizes in ARMS.items() for p in sizes for v in variants.HEADLINE],
@@ -120,7 +123,7 @@ def get_config(mode: str = ""):
         runs += [dict(variant=v, preset=p, train_flops=c, seed=1) for v in variants.HEADLINE]
     return sweeps.sweep(runs, common=COMMON, bootstrap=1000)
   if mode not in DESIGNS:
-    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'context', "
+    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'recency', 'context', "
                      "'seeds', "
                      f"'seeds-upto-BUDGET' or 'lr-check', not {mode!r}")
   common = dict(COMMON)

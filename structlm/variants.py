@@ -9,6 +9,8 @@ scoped      the structured actions, except that a name spelled within the datase
             no more of the file than the other variants' context holds.
 scoped_file the same with the whole file so far as the name table (what whole-file memory adds: an arm of its
             own, never the headline).
+scoped_recency  scoped's REFs numbered by recency (REF r: the live name used r-th most recently) instead of by
+            serial: the alternative numbering, an arm.
 
 Everything else (the model, training, evaluation, sweeps, analysis) is written once for all of them and asks
 the variant object; `get(name)` raises a clear error for an unknown name.
@@ -28,6 +30,7 @@ class Variant:
   grammar: bool = False  # actions of the grammar: tree features, grammar mask, constraint machine
   refs: bool = False  # names by reference
   whole_file: bool = False  # scoped: REFs reach the whole file (else the dataset's name window)
+  recency: bool = False  # scoped: REF ids are recency ranks (else serials)
 
   def vocab_size(self, vocab) -> int:
     """Output classes (the input id after them is BOS). Tokens: the BPE's, then EOS (the loader appends it to
@@ -80,7 +83,7 @@ class Structured(Variant):
 class Scoped(Structured):
   def scheme(self, vocab):
     """The NameScheme of this arm: the dataset's window, or the whole file."""
-    return vocab.file_names if self.whole_file else vocab.names
+    return vocab.file_names if self.whole_file else vocab.recency_names if self.recency else vocab.names
 
   def vocab_size(self, vocab) -> int:
     return self.scheme(vocab).vocab_size
@@ -110,6 +113,9 @@ VARIANTS: dict[str, Variant] = {
     "scoped": Scoped("scoped", SCOPED_FIELDS, SCOPED_KEYS, grammar=True, refs=True),
     "scoped_file": Scoped("scoped_file", tuple("file_" + f for f in SCOPED_FIELDS), SCOPED_KEYS, grammar=True,
                           refs=True, whole_file=True),
+    # (name_count is name_live under recency numbering: the legal ids are 0 .. live - 1)
+    "scoped_recency": Scoped("scoped_recency", ("recency_actions",) + SCOPED_FIELDS[1:5] + ("name_live", "name_live"),
+                             SCOPED_KEYS, grammar=True, refs=True, recency=True),
 }
 NAMES = tuple(VARIANTS)
 HEADLINE = ("token", "structured", "scoped")  # the study's comparison at equal context; scoped_file is an arm

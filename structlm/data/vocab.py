@@ -58,6 +58,11 @@ class Vocab:
     return NameScheme(self.grammar, self.table, window=self.name_window)
 
   @functools.cached_property
+  def recency_names(self):
+    from structlm.syntax.names import NameScheme
+    return NameScheme(self.grammar, self.table, window=self.name_window, numbering="recency")
+
+  @functools.cached_property
   def file_names(self):
     from structlm.syntax.names import NameScheme
     return NameScheme(self.grammar, self.table, window=0)
@@ -72,6 +77,8 @@ class Vocab:
       sc = v.scheme(self).encode(enc)
       out.update(zip(v.features, (sc.actions, sc.slots, sc.depth, sc.parent, sc.names, sc.name_count,
                                   sc.name_live)))
+      if v.name == "scoped":  # the same REFs numbered by recency (the scoped_recency arm)
+        out["recency_actions"] = self.recency_names._numbered(sc).actions
     return out
 
   @property

@@ -16,6 +16,11 @@ at every REF of it); a recency rank changes at every use, and attention would ha
 contiguous run of the ring, so two numbers per position say which: `name_count` (serials before the action) and
 `name_live` (how many of the newest a REF may take there; 0 away from a name hole).
 
+The `recency` numbering (an arm, `scoped_recency`): the same REFs, but `REF r` is the live name used (spelled or
+referred to) r-th most recently, so the legal ids are 0 .. live - 1 (`name_count` = `name_live` there); the `names`
+feature still says which serial the name is. Frequent names get small, repeated ids; the rank of a name changes as
+others are used.
+
 Offsets come from the prefix alone: before each action, `Machine.leaf_offset()` (the C decoder's
 `leaf_offsets`) says where a leaf would begin (the bytes written plus the pending gaps at their defaults). The
 encoder, the constraint machine and generation all decide with it.
@@ -35,6 +40,7 @@ from structlm.syntax.grammar import ActionGrammar
 from structlm.syntax.machine import InvalidAction, Machine, SlotTable
 
 NAME_REFS = 512
+NUMBERINGS = ("serial", "recency")
 
 
 @dataclasses.dataclass
@@ -65,9 +71,12 @@ class NameScheme:
   (structlm/native/names.c); None: when it is built. `encode_reference` (Python) is what it is tested against."""
 
   def __init__(self, g: ActionGrammar, table: SlotTable | None = None, refs: int = NAME_REFS, window: int = 0,
-               native: bool | None = None):
+               native: bool | None = None, numbering: str = "serial"):
     if window < 0 or refs < 1:
       raise ValueError(f"name window {window} / refs {refs}: the window is >= 0 bytes (0: whole file), refs >= 1")
+    if numbering not in NUMBERINGS:
+      raise ValueError(f"numbering {numbering!r}: one of {', '.join(NUMBERINGS)}")
+    self.recency = numbering == "recency"
     self.g, self.table, self.refs, self.window = g, table or SlotTable(g), refs, int(window)
     self.native = native_encoder.available() if native is None else native
     self._native = None
@@ -176,7 +185,30 @@ class NameScheme:
       rows = np.frombuffer(self._native_refs().encode(*cols, offsets), np.int32).reshape(-1, 7)
     except ValueError as e:
       raise InvalidAction(str(e)) from None
-    return ScopedEncoded(*(rows[:, k].copy() for k in range(7)))
+    return self._numbered(ScopedEncoded(*(rows[:, k].copy() for k in range(7))))
+
+  def _numbered(self, se: ScopedEncoded) -> ScopedEncoded:
+    """The serial encoding in this scheme's numbering: REF ids as recency ranks among the live names (most
+    recently used first) and `name_count` = `name_live`, when `recency`."""
+    if not self.recency:
+      return se
+    a, base, refs = se.actions.copy(), self.ref_base, self.refs
+    count, live = se.name_count.tolist(), se.name_live.tolist()
+    order = []  # serials, most recently used first (dead ones dropped from time to time)
+    for p in np.flatnonzero((a >= base) | (se.names > 0)).tolist():
+      if a[p] < base:  # the final piece of a spelling: the next serial, used now
+        order.insert(0, count[p])
+        continue
+      c = count[p]
+      serial = c - 1 - (c - 1 - (int(a[p]) - base)) % refs
+      lo = c - live[p]  # the oldest live serial
+      k = order.index(serial)
+      a[p] = base + sum(1 for x in order[:k] if x >= lo)
+      del order[k]
+      order.insert(0, serial)
+      if len(order) > 2 * refs:
+        order = [x for x in order if x >= lo]
+    return ScopedEncoded(a, se.slots, se.depth, se.parent, se.names, se.name_live.copy(), se.name_live)
 
   def encode_reference(self, enc: Encoded, offsets=None) -> ScopedEncoded:
     """`encode` in Python, one leaf at a time (offsets from the Python machine unless given): the reference the
@@ -211,12 +243,14 @@ class NameScheme:
         count += 1
       i = e + 1
     arr = np.asarray(rows, np.int32).reshape(-1, 7)
-    return ScopedEncoded(*(arr[:, k].copy() for k in range(7)))
+    return self._numbered(ScopedEncoded(*(arr[:, k].copy() for k in range(7))))
 
   def expand(self, actions, slots) -> np.ndarray:
     """Scoped actions with their slots (as a dataset stores them) -> the structured actions: each REF spelled
     (the newest name in its ring slot; whether the REF was legal there is the machine's check)."""
     a, s = np.asarray(actions, np.int32), np.asarray(slots, np.int32)
+    if self.recency:  # a rank names a name only with the window's live set: the machine replays the prefix
+      return self._expand_by_machine(a)
     parts, last, ring = [], 0, [None] * self.refs
     count = 0
     for st, en in zip(*(x.tolist() for x in self._leaves(a, s))):
@@ -234,6 +268,19 @@ class NameScheme:
     parts.append(a[last:])
     return np.concatenate(parts).astype(np.int32)
 
+  def _expand_by_machine(self, actions: np.ndarray) -> np.ndarray:
+    m, out = ScopedMachine(self), []
+    for x in actions.tolist():
+      if x >= self.ref_base:
+        text = dict(m.legal()).get(x - self.ref_base)
+        if text is None:
+          raise InvalidAction(f"REF {x - self.ref_base} after {len(out)} structured actions: not legal there")
+        out.extend(self.spell(text).tolist())
+      else:
+        out.append(x)
+      m.step(x, check=False)
+    return np.asarray(out, np.int32)
+
   def spell(self, text: bytes) -> np.ndarray:
     return np.asarray(self.g.pieces.encode(text), np.int32) + self.g.piece_base
 
@@ -246,8 +293,9 @@ class ScopedMachine(Machine):
   def __init__(self, scheme: NameScheme, **kw):
     super().__init__(scheme.g, table=scheme.table, **kw)
     self.scheme = scheme
-    self.ring: list[bytes | None] = [None] * scheme.refs  # REF id -> the newest serial's name in that slot
+    self.ring: list[bytes | None] = [None] * scheme.refs  # ring slot -> the newest serial's name in that slot
     self.anchors: list[int] = []  # each serial's leaf offset
+    self.order: list[int] = []  # recency numbering: serials, most recently used first
     self.count = 0
     self.last_name = 0  # the `names` feature of the last action applied
     self._name_leaf = False
@@ -260,7 +308,7 @@ class ScopedMachine(Machine):
       self.scopes = ScopeTracker(self)
 
   def name_count(self) -> int:
-    return self.count
+    return self.name_live() if self.scheme.recency else self.count
 
   def name_live(self) -> int:
     """How many of the newest serials a REF may take at this point (0 away from a name hole)."""
@@ -271,9 +319,18 @@ class ScopedMachine(Machine):
     return self._live_at[1]
 
   def legal(self) -> list[tuple[int, bytes]]:
-    """(REF id, name) of every legal REF here, oldest first."""
+    """(REF id, name) of every legal REF here: serials oldest first, or recency ranks from 0."""
     r = self.scheme.refs
-    return [(k % r, self.ring[k % r]) for k in range(self.count - self.name_live(), self.count)]
+    return [(i, self.ring[k % r]) for i, k in self._legal_serials()]
+
+  def _legal_serials(self) -> list[tuple[int, int]]:
+    """(REF id, serial) of every legal REF here."""
+    lo = self.count - self.name_live()
+    if self.scheme.recency:
+      if len(self.order) > 2 * self.scheme.refs:
+        self.order = [k for k in self.order if k >= lo]
+      return list(enumerate(k for k in self.order if k >= lo))
+    return [(k % self.scheme.refs, k) for k in range(lo, self.count)]
 
   @property
   def index(self) -> dict[bytes, int]:
@@ -337,9 +394,13 @@ class ScopedMachine(Machine):
     s = self.scheme
     if a >= s.ref_base:
       i = a - s.ref_base
-      text = self.ring[i] if i < s.refs else None
-      if not self.at_name() or (i, text) not in self.legal():
+      serial = dict(self._legal_serials()).get(i) if self.at_name() else None
+      if serial is None:
         raise InvalidAction(f"REF {i} is not legal here (legal: {sorted(j for j, _ in self.legal())})")
+      text = self.ring[serial % s.refs]
+      if s.recency:
+        self.order.remove(serial)
+        self.order.insert(0, serial)
       if self.scopes is not None:
         self.scopes.begin()
         self.scopes.end(text)
@@ -347,7 +408,7 @@ class ScopedMachine(Machine):
       for p in s.spell(text):
         super()._apply(int(p))
       self._replaying = False
-      self.last_name = i + 1
+      self.last_name = serial % s.refs + 1
       return
     self.last_name = 0
     starts = not self._replaying and s.g.piece_base <= a < s.piece_end and self.at_name()
@@ -372,6 +433,8 @@ class ScopedMachine(Machine):
       if s.is_name(text):  # a spelling: the next serial, anchored where it began
         self.ring[self.count % s.refs] = text
         self.anchors.append(self._leaf_start)
+        if s.recency:
+          self.order.insert(0, self.count)
         self.count += 1
         self.last_name = (self.count - 1) % s.refs + 1
 
@@ -392,7 +455,7 @@ def window_report(scheme: NameScheme, actions, slots, source: bytes) -> dict:
       nodes.add((n.start_byte, source[n.start_byte:n.end_byte]))
     stack.extend(n.children)
   m = Machine(scheme.g, table=scheme.table)
-  ring, count, spelled_at = [None] * scheme.refs, 0, {}
+  spelled_at, base = {}, scheme.g.piece_base
   out = dict(refs=0, refs_beyond_window=0, unplaced=0)
   j = prev = 0  # j: position in the structured actions; prev: in the scoped ones
   for st, en in zip(*(x.tolist() for x in scheme._leaves(a, sl))):
@@ -401,8 +464,10 @@ def window_report(scheme: NameScheme, actions, slots, source: bytes) -> dict:
     j += st - prev
     at = m.leaf_offset()
     ref = a[st] >= scheme.ref_base
-    text = ring[a[st] - scheme.ref_base] if ref else scheme.g.pieces.decode((a[st:en + 1] - scheme.g.piece_base).tolist())
-    n_pieces = len(scheme.spell(text)) if ref else en - st + 1
+    n_pieces = en - st + 1
+    if ref:  # the leaf the REF expanded to: pieces up to a final one
+      n_pieces = next(k for k in range(j, len(structured)) if scheme._final[structured[k] - base]) - j + 1
+    text = scheme.g.pieces.decode([x - base for x in structured[j:j + n_pieces]])
     for x in structured[j:j + n_pieces]:
       m.step(x, check=False)
     j, prev = j + n_pieces, en + 1
@@ -414,7 +479,5 @@ def window_report(scheme: NameScheme, actions, slots, source: bytes) -> dict:
       out["refs"] += 1
       out["refs_beyond_window"] += last is None or bool(scheme.window and at - last > scheme.window)
     else:
-      ring[count % scheme.refs] = text
-      count += 1
       spelled_at[text] = at
   return out

@@ -2,7 +2,8 @@
 
 Features: path, bytes (source byte length), tokens (BPE ids, token variant), actions / slots / depth / parent
 (structured variant), scoped_actions / ... / names / name_count / name_live (scoped variant, REFs within the
-config's name_window bytes) and the same prefixed file_ (scoped_file: whole-file REFs); structlm/variants.py
+config's name_window bytes), recency_actions (the same REFs numbered by recency: scoped_recency) and the same
+prefixed file_ (scoped_file: whole-file REFs); structlm/variants.py
 says which variant reads which. The name window is part of the config's name; the vocabularies do not depend
 on it and are shared. Vocabularies are built from the train split only, before any record is written, and live
 beside the dataset (`<data_dir>/code_corpus/<config>/vocab/`); their hashes are in the dataset's metadata.
@@ -21,8 +22,8 @@ from structlm.data import vocab as vocab_lib
 from structlm.data.corpora import Document, dedup, iter_corpus
 
 # 1.1: leaf pieces get the token BPE's merges (leaf_capacity); 1.2: int arrays as raw bytes; 1.3: scoped fields;
-# 1.4: scoped REFs within a name window (name_live), the whole-file arm as file_ fields
-VERSION = "1.4.0"
+# 1.4: scoped REFs within a name window (name_live), the whole-file arm as file_ fields; 1.5: recency_actions
+VERSION = "1.5.0"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -70,7 +71,7 @@ class CodeCorpus(tfds.core.GeneratorBasedBuilder):
             "path": tfds.features.Text(), "bytes": np.int64, "tokens": ints,
             "actions": ints, "slots": ints, "depth": ints, "parent": ints,
             "scoped_actions": ints, "scoped_slots": ints, "scoped_depth": ints, "scoped_parent": ints,
-            "names": ints, "name_count": ints, "name_live": ints,
+            "names": ints, "name_count": ints, "name_live": ints, "recency_actions": ints,
             **{"file_" + k: ints for k in ("scoped_actions", "scoped_slots", "scoped_depth", "scoped_parent",
                                             "names", "name_count", "name_live")},
         }),

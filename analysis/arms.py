@@ -1,10 +1,12 @@
 """The arms beside the headline, each paired with the study's own runs: what whole-file memory of names adds (the
-`scoped_file` runs against `scoped` at the same size, budget and seed) and how much of each variant gap is
-context (every variant at 4x the context against itself at the study's context). Pairs share size, budget and
+`scoped_file` runs against `scoped` at the same size, budget and seed), what numbering REFs by recency does
+(`scoped_recency` against `scoped`) and how much of each variant gap is context (every variant at 4x the context
+against itself at the study's context). Pairs share size, budget and
 seed; a budget's comparison takes each side's best over the arm's sizes (equal FLOPs, the same sizes on both
 sides); the study's measured seed noise says how large a difference must be to count.
 
-python -m analysis.arms runs/study --context runs/context --out runs/study [--publish docs/study.md]
+python -m analysis.arms runs/study --context runs/context --recency runs/recency --out runs/study
+    [--publish docs/study.md]
 """
 from __future__ import annotations
 
@@ -80,23 +82,32 @@ def _verdict(x: float, noise: float, runs: int = 2) -> str:
   return "beyond noise" if abs(x) > 2 * math.sqrt(runs) * noise else "within noise"
 
 
-def render(names: list[dict], context: list[dict], noise: float, study_context: int) -> str:
+def _scoped_arm(paired: list[dict], arm: str, title: str, noise: float) -> list[str]:
+  """The rows of a scoped arm against `scoped` (same size, budget, seed) and each budget's bests."""
+  b = best_per_budget(paired)
+  lines = [title, "", f"| budget (FLOPs) | size | seed | scoped | {arm} | change |", "|---|---|---|---|---|---|"]
+  lines += [f"| {p['budget']:.0e} | {p['preset']} | {p['seed']} | {p['study_bpb']:.3f} | {p['arm_bpb']:.3f} | "
+            f"{p['change']:+.3f} |" for p in paired]
+  lines += [""] + [f"- {c:.0e} FLOPs, each at its best size: scoped {v['scoped']['study'][0]:.3f} "
+                   f"({v['scoped']['study'][1]}), {arm} {v['scoped']['arm'][0]:.3f} ({v['scoped']['arm'][1]}): "
+                   f"{v['scoped']['arm'][0] - v['scoped']['study'][0]:+.3f} bits/byte, "
+                   f"{_verdict(v['scoped']['arm'][0] - v['scoped']['study'][0], noise)}." for c, v in sorted(b.items())]
+  return lines + [""]
+
+
+def render(names: list[dict], context: list[dict], noise: float, study_context: int,
+           recency: list[dict] = ()) -> str:
   lines = [f"Seed noise of one run: {noise:.3f} bits/byte (the study's pooled seed repeats); a difference of two "
            f"runs counts when it exceeds {2 * math.sqrt(2) * noise:.3f}, the change of a gap (four runs) "
            f"{4 * noise:.3f} (about two standard deviations).", ""]
   if names:
-    b = best_per_budget(names)
-    lines += ["**What whole-file memory of names adds** (`scoped_file`: REFs to any earlier name in the file; "
-              f"`scoped`: only to names spelled within the last {study_context} bytes). Negative: the whole-file "
-              "table is better.", "",
-              "| budget (FLOPs) | size | scoped | scoped_file | change |", "|---|---|---|---|---|"]
-    lines += [f"| {p['budget']:.0e} | {p['preset']} | {p['study_bpb']:.3f} | {p['arm_bpb']:.3f} | "
-              f"{p['change']:+.3f} |" for p in names]
-    lines += [""] + [f"- {c:.0e} FLOPs, each at its best size: scoped {v['scoped']['study'][0]:.3f} "
-                     f"({v['scoped']['study'][1]}), scoped_file {v['scoped']['arm'][0]:.3f} ({v['scoped']['arm'][1]}): "
-                     f"{v['scoped']['arm'][0] - v['scoped']['study'][0]:+.3f} bits/byte, "
-                     f"{_verdict(v['scoped']['arm'][0] - v['scoped']['study'][0], noise)}." for c, v in sorted(b.items())]
-    lines.append("")
+    lines += _scoped_arm(names, "scoped_file", "**What whole-file memory of names adds** (`scoped_file`: REFs to any "
+                         f"earlier name in the file; `scoped`: only to names spelled within the last {study_context} "
+                         "bytes). Negative: the whole-file table is better.", noise)
+  if recency:
+    lines += _scoped_arm(recency, "scoped_recency", "**REFs numbered by recency** (`scoped_recency`: REF r is the "
+                         "live name used r-th most recently; `scoped`: REF i is the name's serial in a ring; the same "
+                         "REFs, window and features). Negative: recency numbering is better.", noise)
   if context:
     arm = context[0]["arm_context"]
     b = best_per_budget(context)
@@ -117,7 +128,7 @@ def render(names: list[dict], context: list[dict], noise: float, study_context: 
   return "\n".join(lines)
 
 
-def analyze(study_dir: str, context_dir: str | None, out_dir: str) -> dict:
+def analyze(study_dir: str, context_dir: str | None, out_dir: str, recency_dir: str | None = None) -> dict:
   rows, _ = collect_lib.collect(study_dir, allow_dirty=True)
   with open(os.path.join(study_dir, "fits.json")) as f:
     noise = (json.load(f).get("seed_noise") or {}).get("used")
@@ -130,9 +141,14 @@ def analyze(study_dir: str, context_dir: str | None, out_dir: str) -> dict:
   if context_dir:
     arm_rows, _ = collect_lib.collect(context_dir, allow_dirty=True)
     context = pairs(rows, arm_rows, context=study_context)
-  result = dict(seed_noise=noise, study_context=study_context, names=names, context=context,
-                names_best=best_per_budget(names), context_gaps=gaps(best_per_budget(context)),
-                markdown=render(names, context, noise, study_context))
+  recency = []
+  if recency_dir:
+    arm_rows, _ = collect_lib.collect(recency_dir, allow_dirty=True)
+    recency = pairs(rows, arm_rows, {"scoped_recency": "scoped"}, study_context)
+  result = dict(seed_noise=noise, study_context=study_context, names=names, context=context, recency=recency,
+                names_best=best_per_budget(names), recency_best=best_per_budget(recency),
+                context_gaps=gaps(best_per_budget(context)),
+                markdown=render(names, context, noise, study_context, recency))
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, "arms.json"), "w") as f:
     json.dump({k: v for k, v in result.items() if k != "markdown"}, f, indent=1, default=str)
@@ -157,10 +173,11 @@ def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   ap.add_argument("study_dir", help="the study's workdir (its runs, the scoped_file arm's and fits.json)")
   ap.add_argument("--context", help="the 4x-context arm's workdir (cpu_study.py:context)")
+  ap.add_argument("--recency", help="the recency-numbering arm's workdir (cpu_study.py:recency)")
   ap.add_argument("--out", help="where arms.json and arms.md go (default: the study's workdir)")
   ap.add_argument("--publish", help="a page with <!-- arms:begin/end --> markers to fill, e.g. docs/study.md")
   args = ap.parse_args()
-  result = analyze(args.study_dir, args.context, args.out or args.study_dir)
+  result = analyze(args.study_dir, args.context, args.out or args.study_dir, args.recency)
   if args.publish:
     publish(result["markdown"], args.publish)
   print(result["markdown"])

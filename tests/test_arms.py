@@ -56,6 +56,19 @@ def test_arms_pair_like_with_like_and_measure_each_gap_at_both_contexts(tmp_path
   assert (tmp_path / "out" / "arms.md").read_text() == result["markdown"]
 
 
+def test_recency_arm_pairs_with_scoped_and_says_which_numbering_wins(tmp_path):
+  study, context = _write(tmp_path)
+  recency = tmp_path / "recency"
+  _run(recency, "scoped_recency", "w12", 3e11, 2.00 - 0.08)  # beyond 2 sqrt(2) x 0.02 = 0.057
+  _run(recency, "scoped_recency", "w16", 3e11, 2.05 + 0.01)
+  result = arms.analyze(str(study), None, str(tmp_path / "out"), str(recency))
+  assert [(p["preset"], round(p["change"], 6)) for p in result["recency"]] == [("w12", -0.08), ("w16", 0.01)]
+  best = result["recency_best"][3e11]["scoped"]
+  assert best["study"] == (2.00, "w12") and best["arm"] == (pytest.approx(1.92), "w12")
+  section = result["markdown"].split("REFs numbered by recency")[1]
+  assert "scoped_recency 1.920 (w12): -0.080 bits/byte, beyond noise" in section
+
+
 def test_an_arm_run_without_its_study_partner_names_what_to_train(tmp_path):
   study, context = _write(tmp_path)
   _run(context, "token", "w24", 3e11, 2.4, context=3072)

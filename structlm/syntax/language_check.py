@@ -108,9 +108,18 @@ def main(argv=None) -> None:
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--max-len", type=int, default=200, help="actions before strict mode closes the program")
   p.add_argument("--json", action="store_true")
+  p.add_argument("--dump", help="write every refused program here (JSON lines: kind, line, source)")
   a = p.parse_args(argv)
   g = ActionGrammar.load(a.grammar)
-  got = rejections(random_walks(g, a.walks, a.seed, a.max_len), g.language)
+  walks = random_walks(g, a.walks, a.seed, a.max_len)
+  got = rejections(walks, g.language)
+  if a.dump:
+    verdicts = (javascript_rejections(walks) if g.language == "javascript" else
+                [python_rejection(s) for s in walks])
+    with open(a.dump, "w") as f:
+      for s, v in zip(walks, verdicts):
+        if v is not None:
+          f.write(json.dumps(dict(kind=v[0], line=v[1], source=s.decode("utf-8", "replace"))) + "\n")
   if a.json:
     print(json.dumps(got, indent=1))
     return

@@ -72,6 +72,10 @@ class Placement:
   leaf_key: Callable | None = None
   leaf_done: Callable | None = None  # (mask, machine, text): a leaf is spelled
   taken: Callable | None = None  # (mask, machine) -> names the leaf at the hole may not be (REFs included)
+  # chain -> whether a line may break here; strict mode writes default layout, and a child kind whose gap defaults
+  # to a line break at this position is not started where the language would end the statement there
+  line_break_ok: Callable | None = None
+  free_lines: Callable = lambda kind: True  # kind -> its own gaps' line breaks are the language's (a block's)
 
 
 def fresh_lexicon(mc, key, taken: frozenset):
@@ -84,9 +88,10 @@ def fresh_lexicon(mc, key, taken: frozenset):
     own = [t for t in strict._lexicon(key) if t not in taken]
     if not own:
       every = strict.extra_lexicons.get(("#identifiers",))
-      if every is None:
+      if every is None:  # (the language's names: no keyword, `delete` is a JavaScript property but no name)
+        spec = languages.spec(strict.g.language)
         every = strict.extra_lexicons[("#identifiers",)] = sorted(
-            {t for lex in strict.g.slot_lexicon.values() for t in lex if t.isascii() and t.decode().isidentifier()})
+            {t for lex in strict.g.slot_lexicon.values() for t in lex if t.isascii() and spec.is_name(t)})
       own = [t for t in every if t not in taken] or list(strict._lexicon(key))
     strict.extra_lexicons[new] = own
   return new
@@ -117,8 +122,18 @@ class PlacementMask:
     self.kind_starts: dict = {}
     self.inside: dict = {}
     self.cache: dict = {}  # the rules' own memo (lexicon keys by slot)
+    self.line_breaks = {i for i, k in enumerate(g.layout_keys) if isinstance(k[0], bytes) and b"\n" in k[0]}
+    self.breaks_line = np.zeros(g.vocab_size, bool)  # productions with a line break in a gap outside their brackets
     if r is None:
       return
+    if r.line_break_ok is not None:
+      from structlm.syntax.grammar import advance_brackets
+      for base, table, defaults in ((g.rule_base, [it for _, it in g.rules], g.rule_defaults),
+                                    (g.seg_base, [s[2] for s in g.segs], g.seg_defaults)):
+        kinds = [k for k, _ in g.rules] if base == g.rule_base else [s[0] for s in g.segs]
+        for i, items in enumerate(table):
+          self.breaks_line[base + i] = not r.free_lines(kinds[i]) and any(
+              d in self.line_breaks and not advance_brackets(b"", items[:j]) for j, d in enumerate(defaults[i]))
     groups: dict = {}
     for i, (kind, items) in enumerate(g.rules):
       self.rule_tag[i] = r.tag(kind, items)
@@ -170,6 +185,21 @@ class PlacementMask:
       if segs.any():
         self.seg_checks.setdefault(kind, []).append((segs, pred, sees_self))
 
+  def _line_breaks(self, mc, m: np.ndarray):
+    """Drop the child kinds whose default gap here is a line break where no line may break; the chain, if made."""
+    f, ok = mc.owner, self.rules.line_break_ok
+    if ok is None or f is None or f.t not in ("rule", "seg") or self.rules.free_lines(f.kind):
+      return None
+    by_kind = (self.g.rule_kind_defaults if f.t == "rule" else self.g.seg_kind_defaults)[f.id].get(f.idx - 1)
+    kinds = [k for k, lay in (by_kind or {}).items() if lay in self.line_breaks and k in self.all_starts]
+    if not kinds:
+      return None
+    chain = self.chain(mc)
+    if not ok(chain):
+      for k in kinds:
+        m &= ~self.all_starts[k]
+    return chain
+
   def tag_of(self, a) -> str | None:
     """The tag of the production an action starts (None for leaves and generic nodes)."""
     g = self.g
@@ -197,6 +227,8 @@ class PlacementMask:
       return
     kind = mc.frames[-1].kind
     r = self.rules
+    if (m & self.breaks_line).any() and not r.line_break_ok(self.chain(mc)):
+      m &= ~self.breaks_line
     if (kind not in self.seg_checks and kind not in r.closed and kind not in r.no_literal_kids
         and kind not in r.not_last):
       return
@@ -220,7 +252,11 @@ class PlacementMask:
     """At a hole: drop the starts of nodes the language does not allow here."""
     if not self.checks:
       return
-    chain = None
+    chain = self._line_breaks(mc, m)
+    if (m & self.breaks_line).any():
+      chain = self.chain(mc) if chain is None else chain
+      if not self.rules.line_break_ok(chain):
+        m &= ~self.breaks_line
     hit = self.check_of[:, np.flatnonzero(m)]
     for c in np.unique(hit[hit >= 0]):
       starts, pred = self.checks[c]

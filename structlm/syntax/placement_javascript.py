@@ -139,7 +139,46 @@ def _for_head(chain):
   return _FOR_STATEMENTS
 
 
+_DELIMITED = {"parenthesized_expression", "arguments", "array", "object", "template_substitution",
+              "statement_block"} | _FUNCS
+
+
+def _only_under(tag: str):
+  def ok(chain) -> bool:
+    """`a ?? b || c`, `a && b ?? c`: V8 refuses `??` beside `&&`/`||` in one unparenthesized expression. The trees
+    carry no precedence (`(a || b) < c` prints as `a || b < c`), so a `??` (or `&&`/`||`) expression has only
+    binary expressions of its own class above it, up to the nearest brackets; its operands are checked the same
+    way when they start."""
+    for o in reversed(chain):
+      if o.kind in _DELIMITED or (o.kind == "subscript_expression" and o.field == "index"):
+        return True
+      if o.kind == "binary_expression" and o.tag != tag:
+        return False
+    return True
+  return ok
+
+
+def _object_pattern_ok(chain) -> bool:
+  """A destructuring declaration has a value, and `{ a } = b;` (a block, then `=`) does not start a statement."""
+  return _pattern_ok(chain) and _not_at_statement_start(chain)
+
+
 _TARGETS = frozenset({LEAF, "member_expression", "subscript_expression", "object_pattern", "array_pattern"})
+_DECLARED_TARGETS = frozenset({LEAF, "object_pattern", "array_pattern", "assignment_pattern", "rest_pattern",
+                               "object_assignment_pattern", "pair_pattern", "shorthand_property_identifier_pattern"})
+_TARGET_FIELDS = {"pair_pattern": "value", "assignment_pattern": "left", "object_assignment_pattern": "left"}
+
+
+def _declared_target(chain):
+  """A pattern that declares names (not an assignment's left side) holds names and patterns: `let { a: b.c } = x`
+  is refused ("illegal property in declaration context")."""
+  own = chain[-1]
+  if _TARGET_FIELDS.get(own.kind, own.field) != own.field:
+    return None
+  for o in reversed(chain[:-1]):
+    if o.kind not in _PATTERN_FIELDS:
+      return None if o.kind == "assignment_expression" else _DECLARED_TARGETS  # (a for-of head: both, over-cautious)
+  return _DECLARED_TARGETS
 
 
 def _assignment_target(chain):
@@ -182,6 +221,10 @@ def _tag(kind: str, items, end: bool = True) -> str | None:
     return "directive"
   if kind == "binary_expression" and b"in" in lits:
     return "in"
+  if kind == "binary_expression" and b"??" in lits:
+    return "nullish"
+  if kind == "binary_expression" and (b"&&" in lits or b"||" in lits):
+    return "logical"
   if kind == "export_statement":
     return "default" if b"default" in lits else None
   return "async" if items and items[0] == ("L", b"async") else None
@@ -219,8 +262,8 @@ def _name_list(frames, owner, field):
   if d is None:
     return None
   i, f, fld, parent = d
-  if f.kind == "formal_parameters":
-    return f
+  if f.kind == "formal_parameters" or (f.kind, fld) in (("catch_clause", "parameter"), ("for_in_statement", "left")):
+    return f  # (a for-of head's names: its body's `var`s may not repeat them; a catch's: its body's declarations)
   if f.kind in ("import_clause", "import_specifier", "namespace_import"):  # imported names: the module's
     return _scope(frames[:i])
   if parent is None:
@@ -256,7 +299,8 @@ def _function_of(frames, block):
   for i, f in enumerate(frames):
     if f is block:
       parent = frames[i - 1] if i > 0 else None
-      return parent if parent is not None and parent.kind in _FUNCS and block.kind == "statement_block" else None
+      return (parent if parent is not None and parent.kind in _FUNCS | {"catch_clause"} and block.kind == "statement_block"
+              else None)
   return None
 
 
@@ -290,7 +334,8 @@ def _leaf_done(pm, mc, text: bytes) -> None:
     names.names.add(text)
     for block in _var_blocks(mc.frames, owner, field):
       block.names.add(text)
-    if names.kind == "formal_parameters":  # the function keeps its parameters' names for its body
+    if names.kind == "formal_parameters":  # the function keeps its parameters' names for its body (a catch its
+      # parameter's: filed in the catch_clause itself)
       i = next(k for k, f in enumerate(mc.frames) if f is names)
       if i > 0 and mc.frames[i - 1].kind in _FUNCS:
         mc.frames[i - 1].names.add(text)
@@ -300,8 +345,9 @@ JAVASCRIPT = Placement(
     tag=_tag, seg_tags=frozenset({"asi"}), never=frozenset({"with_statement", "debugger_statement"}),
     need={"await_expression": _await_ok, "continue_statement": _in_loop(_LOOPS),
           "break_statement": _in_loop(_LOOPS | {"switch_statement"}),
-          ("variable_declarator", "bare"): _declarator_ok, "object_pattern": _pattern_ok,
-          "array_pattern": _pattern_ok, ("export_statement", "default"): _one_default_export,
+          ("variable_declarator", "bare"): _declarator_ok, "object_pattern": _object_pattern_ok,
+          "array_pattern": _pattern_ok, ("binary_expression", "nullish"): _only_under("nullish"),
+          ("binary_expression", "logical"): _only_under("logical"), ("export_statement", "default"): _one_default_export,
           ("binary_expression", "in"): _not_in_for_head, ("string", "directive"): lambda chain: False,
           "return_statement": _in_function, "switch_default": _one_default_clause,
           ("formal_parameters", "none"): _accessor({"set"}), ("formal_parameters", "one"): _accessor({"get"}),
@@ -309,7 +355,13 @@ JAVASCRIPT = Placement(
           **{k: _not_at_statement_start for k in ("function_expression", "function", "class", "object")},
           ("for_statement", "for:seg"): lambda chain: False, ("export_statement", "clause"): lambda chain: False},
     restrict={"for_statement": _for_head, "assignment_expression": _assignment_target,
-              "augmented_assignment_expression": _assignment_target},
+              "augmented_assignment_expression": _assignment_target,
+              **{k: _declared_target for k in ("pair_pattern", "array_pattern", "assignment_pattern",
+                                               "object_assignment_pattern", "rest_pattern")}},
+    # (a binary expression built as a list ends with its operator: its `??`, `&&` or `||` would come after operands
+    # no rule has seen; those come only from whole productions, whose operator is known before the operands)
+    seg_need={("binary_expression", "nullish"): lambda chain: False, ("binary_expression", "logical"): lambda chain: False,
+              ("binary_expression", "in"): _not_in_for_head},
     closed={"formal_parameters": lambda o: "rest_pattern" in dict(o.kids)},
     last_only={"formal_parameters": {"rest_pattern"}},
     punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done, taken=_taken)

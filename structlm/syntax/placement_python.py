@@ -91,7 +91,7 @@ def _outside_interpolation(chain) -> bool:
 def _in_brackets(chain) -> bool:
   """Inside brackets of the same statement (where strict mode's layout may break a line)."""
   for o in reversed(chain):
-    if o.kind in _BRACKETED:
+    if o.kind in _BRACKETED and (o.kind != "subscript" or o.field == "subscript"):  # (`x[...]`: not its `x`)
       return True
     if o.kind.endswith("_statement") or o.kind in ("block", "module", "decorator", "lambda"):
       return False
@@ -402,6 +402,8 @@ def _leaf_done(pm, mc, text: bytes) -> None:
 
 PYTHON = Placement(
     tag=_python_tag, seg_tags=frozenset({"dotted", "wildcard", "literal"}),
+    line_break_ok=_in_brackets, free_lines=lambda k: k in ("module", "block", "decorated_definition") or k.endswith(
+        ("_statement", "_clause", "_definition")),
     seg_need={("assignment", "annotated"): lambda c: _annotation_ok(c) and _annotated_not_a_value(c[:-1])},
     # Python 2 only; `from __future__` only first in a file; global / nonlocal need the names' whole-scope history;
     # `match` needs its patterns' reachability and bindings

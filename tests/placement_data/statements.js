@@ -1,5 +1,6 @@
 // Constructs whose placement V8 checks beyond tree-sitter's grammar (tests/test_placement.py pushes walks toward
-// each): accessors, for heads, switch defaults, statements whose `;` is inserted automatically, export clauses.
+// each): accessors, for heads, switch defaults, statements whose `;` is inserted automatically, export clauses,
+// `??` beside `&&`/`||`, destructuring.
 import { helper } from "./utils.js";
 export { helper as aliasName } from "./utils.js";
 
@@ -54,3 +55,32 @@ function local(a, b, c) {
   return a + b + c
 }
 export { box, local };
+
+// nullish and logical operators, destructuring declarations and assignments (members only in assignments)
+function pick(opts, fallback) {
+  const chosen = opts.value ?? fallback;
+  const ready = opts.ready && chosen || fallback;
+  let { name: label, size } = opts;
+  const [first, ...others] = opts.list;
+  ({ name: box.label, size } = opts);
+  [box.first, local.second] = others;
+  return chosen ?? (ready && label);
+}
+
+// names a block may not declare again: a catch's parameter in its body, a for-of head's in its body's `var`s
+function guard(items) {
+  try {
+    items.check();
+  } catch (err) {
+    const message = err;
+    let count = 0;
+  }
+  for (const key of items) {
+    var other = key;
+  }
+  for (var index in items) {
+    const seen = index;
+  }
+  for (let value = 0, limit = 3; value < limit; value++) {}
+  return "key" in items;
+}

@@ -278,15 +278,20 @@ def _name_list(frames, owner, field):
   return None
 
 
-def _var_blocks(frames, owner, field) -> list:
-  """A `var` name belongs to its function (or the module): every block from its declaration up to there may
-  neither hold nor later declare it."""
+def _var_blocks(g, frames, owner, field) -> list:
+  """A `var` name (a `var` declaration's or a `for (var x in ...)` head's) belongs to its function (or the
+  module): every block from its declaration up to there may neither hold nor later declare it."""
   d = _declaration(frames, owner, field)
-  if d is None or not (d[1].kind == "variable_declarator" and d[2] == "name" and d[3] is not None
-                       and d[3].kind == "variable_declaration"):
+  if d is None:
+    return []
+  i, f, fld, parent = d
+  if f.kind == "variable_declarator" and fld == "name" and parent is not None and parent.kind == "variable_declaration":
+    i -= 1  # (from above the declaration)
+  elif not (f.kind == "for_in_statement" and fld == "left" and f.t in ("rule", "seg")
+            and ("L", b"var") in (g.rules[f.id][1] if f.t == "rule" else g.segs[f.id][2])):
     return []
   out = []
-  for f in reversed(frames[:d[0] - 1]):
+  for f in reversed(frames[:i]):
     if f.kind in _FUNCS:
       break
     if f.kind in _BLOCKS:
@@ -320,7 +325,7 @@ def _taken(pm, mc) -> frozenset:
   names = _name_list(mc.frames, mc.owner, mc.owner_field)
   if names is None:
     return frozenset()
-  taken = set(names.names).union(*(b.names for b in _var_blocks(mc.frames, mc.owner, mc.owner_field)))
+  taken = set(names.names).union(*(b.names for b in _var_blocks(mc.g, mc.frames, mc.owner, mc.owner_field)))
   up = _function_of(mc.frames, names)
   if up is not None:  # a function body's own names may not repeat its parameters
     taken |= up.names
@@ -332,7 +337,7 @@ def _leaf_done(pm, mc, text: bytes) -> None:
   names = _name_list(mc.frames, owner, field)
   if names is not None and (names.kind != "class_body" or text == b"constructor"):
     names.names.add(text)
-    for block in _var_blocks(mc.frames, owner, field):
+    for block in _var_blocks(mc.g, mc.frames, owner, field):
       block.names.add(text)
     if names.kind == "formal_parameters":  # the function keeps its parameters' names for its body (a catch its
       # parameter's: filed in the catch_clause itself)

@@ -454,3 +454,11 @@ def test_strict_walks_compile(py_scheme):
   outs = [_strict_walk(py_scheme, rng)[0] for _ in range(200)]
   got = language_check.rejections(outs, "python")
   assert got["accepted_fraction"] == 1.0, got["kinds"]
+
+
+def test_strict_walks_never_dead_end_when_closed_early(py_scheme):
+  """Closed early (a short max_len: strict mode then takes the shortest way out), a name hole whose scope rules
+  allow no name (a `del` target with nothing bound) still offers the legal names: no walk dead-ends."""
+  rng = np.random.default_rng(3)
+  for _ in range(300):
+    _strict_walk(py_scheme, rng, max_len=int(rng.integers(10, 80)))

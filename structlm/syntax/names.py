@@ -349,8 +349,12 @@ class ScopedMachine(Machine):
       self.scopes.narrow_statements(m)
     if self.at_name():
       if self.scopes is not None:  # strict mode
+        base = m.copy()
         self.scopes.narrow(m)
         self._not_taken(m)
+        if not m.any():  # the scope rules leave no name (a forced close in a `del` target): any legal one
+          m = base
+          m[[s.ref_base + i for i, _ in self.legal()]] = True
       else:
         m[[s.ref_base + i for i, _ in self.legal()]] = True
     return m

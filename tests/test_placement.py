@@ -245,3 +245,20 @@ def test_javascript_block_names_taken(js_statements_grammar, src, keyword, name)
       return
     m.step(a, check=False)
   raise AssertionError(f"no name after {keyword!r} in {src!r}")
+
+
+def test_a_bare_tuples_starred_item_is_one_tree_sitter_parses():
+  """`loader = *[x], y` compiles but tree-sitter does not parse it (a sample at temperature 1.3 was one): in a
+  bare tuple a starred item is a name, attribute, subscript or call; elsewhere anything."""
+  import collections
+  from structlm.syntax import languages
+  from structlm.syntax.placement import LEAF
+  from structlm.syntax.placement_python import _bare_splat
+  Open = collections.namedtuple("Open", "kind field")
+  parser = languages.parser("python")
+  assert parser.parse(b"loader = *[x], y\n").root_node.has_error  # (why the rule exists)
+  only = _bare_splat([Open("assignment", "right"), Open("expression_list", None), Open("list_splat", None)])
+  assert only == {LEAF, "attribute", "subscript", "call"}
+  for ok in (b"x = *a, y\n", b"x = *a.b, y\n", b"x = *a[0], y\n", b"x = *f(a), y\n"):
+    assert not parser.parse(ok).root_node.has_error, ok
+  assert _bare_splat([Open("call", "arguments"), Open("argument_list", None), Open("list_splat", None)]) is None

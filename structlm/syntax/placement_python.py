@@ -267,6 +267,14 @@ def _list_splat_ok(chain) -> bool:
       "argument_list", "list", "tuple", "set", "expression_list")
 
 
+def _bare_splat(chain):
+  """`x = *[a], b` (a bare tuple's starred bracket, string or operator expression) does not parse with tree-sitter
+  (though CPython takes it): there a starred item is a name, an attribute, a subscript or a call."""
+  if len(chain) > 1 and chain[-1].kind == "list_splat" and chain[-2].kind == "expression_list":
+    return frozenset({LEAF, "attribute", "subscript", "call"})
+  return None
+
+
 def _except_ok(tag):
   """A try's handlers: all `except` or all `except*`, and a bare `except:` last among them."""
   def ok(chain) -> bool:
@@ -449,6 +457,6 @@ PYTHON = Placement(
     # an f-string's braces hold a name or an attribute (and a format): Python 3.11 takes no same quotes, no
     # backslash and no line break there, and a lambda or `:` only in parentheses
     inside={"interpolation": {LEAF, "attribute", "format_specifier", "interpolation"}},
-    restrict={"argument_list": _call_arguments, "as_pattern": _except_alias, "as_pattern_target": _except_alias,
+    restrict={"list_splat": _bare_splat, "argument_list": _call_arguments, "as_pattern": _except_alias, "as_pattern_target": _except_alias,
               "list_splat_pattern": _splat_name, "dictionary_splat_pattern": _splat_name},
     punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done, taken=_taken)

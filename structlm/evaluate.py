@@ -154,13 +154,18 @@ def undefined_names(texts: list[bytes]) -> dict:
   import ast
 
   from pyflakes import checker, messages
+
+  from structlm.syntax.languages import python_builtins
+
+  class _Checker(checker.Checker):  # pyflakes takes this process's builtins: less what extension modules added
+    builtIns = (checker.Checker.builtIns - set(checker.builtin_vars)) | python_builtins()
   checked = flagged = count = 0
   for t in texts:
     try:
       tree = ast.parse(t)
     except (SyntaxError, ValueError):
       continue
-    found = [m for m in checker.Checker(tree, filename="sample").messages
+    found = [m for m in _Checker(tree, filename="sample").messages
              if isinstance(m, (messages.UndefinedName, messages.UndefinedLocal))]
     checked += 1
     flagged += bool(found)

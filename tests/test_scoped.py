@@ -462,3 +462,18 @@ def test_strict_walks_never_dead_end_when_closed_early(py_scheme):
   rng = np.random.default_rng(3)
   for _ in range(300):
     _strict_walk(py_scheme, rng, max_len=int(rng.integers(10, 80)))
+
+
+def test_a_with_targets_tuple_binds(py_codec, py_scheme):
+  """`with a as (b,):` binds b (CPython: a read of b earlier in the function would be a read of this local before
+  its assignment, which the scope rules then refuse); the name hole inside the tuple is a binding one."""
+  from structlm.syntax.scope_rules import BIND
+  src = b"def f():\n    with a.b as (c,):\n        pass\n"
+  m = ScopedMachine(py_scheme, strict=True)
+  for a in py_scheme.encode(py_codec.encode(src)).actions.tolist():
+    if m.at_name() and [f.kind for f in m.frames][-2:] == ["as_pattern_target", "tuple"]:
+      m.scopes._sync()
+      assert m.scopes._hole()[0] == BIND
+      return
+    m.step(a, check=False)
+  raise AssertionError("no name hole inside the with target's tuple")

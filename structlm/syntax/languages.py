@@ -14,6 +14,18 @@ import re
 
 import tree_sitter
 
+# the dunder names CPython's builtins module has of its own; extension modules add theirs at import (pybind11's
+# `__pybind11_internals_v4_...__` once jaxlib is loaded), which no program may count on
+_PYTHON_DUNDERS = frozenset({"__build_class__", "__debug__", "__doc__", "__import__", "__loader__", "__name__",
+                             "__package__", "__spec__"})
+
+
+def python_builtins() -> frozenset:
+  """The names a Python program may read without binding them: the builtins module's, less what extension
+  modules loaded in this process added."""
+  import builtins
+  return frozenset(n for n in dir(builtins) if not n.startswith("__") or n in _PYTHON_DUNDERS)
+
 
 @dataclasses.dataclass(frozen=True)
 class LanguageSpec:

@@ -88,6 +88,12 @@ def _outside_interpolation(chain) -> bool:
   return _nearest(chain, {"interpolation"}) is None
 
 
+def _outside_annotation(chain) -> bool:
+  """No string in an annotation: a string there is a forward reference, code that reads the names it spells
+  (pyflakes reads `-> 'fish'` as the name `fish`), which the scope rules do not check."""
+  return not any(o.kind == "type" for o in chain)
+
+
 def _in_brackets(chain) -> bool:
   """Inside brackets of the same statement (where strict mode's layout may break a line)."""
   for o in reversed(chain):
@@ -423,6 +429,7 @@ PYTHON = Placement(
          ("continue_statement", _in_loop_body), ("yield", _yield_allowed), ("await", _in_async_function),
          ("wildcard_import", _module_level), ("tuple_pattern", _not_a_parameter), ("list_pattern", _not_a_parameter),
          ("string", _outside_interpolation), ("concatenated_string", _outside_interpolation),
+         ("string", _outside_annotation), ("concatenated_string", _outside_annotation),
          ("concatenated_string", _in_brackets),
          (("string", "bytes"), _same_string_type("bytes")), (("string", None), _same_string_type(None)),
          (LEAF, _plain_parameter_ok), ("typed_parameter", _plain_parameter_ok), ("default_parameter", _parameter_ok),

@@ -1,10 +1,10 @@
 """Python's scope rules for the scoped variant's strict mode (the tracker and the roles: scope_rules.py)."""
 from __future__ import annotations
 
-import builtins
 import keyword
 
 from structlm.syntax.grammar import START
+from structlm.syntax.languages import python_builtins
 from structlm.syntax.scope_rules import BIND, DEL, FREE, READ, Rules
 
 _BIND = {("assignment", "left"), ("for_statement", "left"), ("for_in_clause", "left"), ("named_expression", "name"),
@@ -25,7 +25,7 @@ _COMMIT_ON_CLOSE = {"assignment", "augmented_assignment", "for_in_clause", "name
 _COMMIT_ON_BODY = {"for_statement", "function_definition", "lambda"}
 _DEL_NESTING = {"tuple", "list", "expression_list", "parenthesized_expression", "pattern_list", "tuple_pattern",
                 "list_pattern"}
-BUILTINS = sorted(n.encode() for n in dir(builtins) if n.isidentifier() and not keyword.iskeyword(n))
+BUILTINS = sorted(n.encode() for n in python_builtins() if n.isidentifier() and not keyword.iskeyword(n))
 
 
 def _python_hole(tracker, kind, field, owner):
@@ -37,6 +37,11 @@ def _python_hole(tracker, kind, field, owner):
       if e.kind == "delete_statement":
         return DEL
       if e.kind not in _DEL_NESTING:
+        break
+    for f in reversed(tracker.mc.frames):  # with a as (b, c): the names inside are bound
+      if f.kind == "as_pattern_target":
+        return BIND
+      if f.kind is not None and f.kind not in _DEL_NESTING:
         break
   if kind == "dotted_name" and len(tracker.stack) > 1:
     up = tracker.stack[-2]

@@ -13,13 +13,12 @@ Python's rules, as the compiler's symbol table (`symtable`) applies them:
 """
 from __future__ import annotations
 
-import builtins
 import symtable
 
 from structlm.syntax import languages
 from structlm.syntax.scopes import BaseAnalyzer, Scope
 
-BUILTINS = frozenset(dir(builtins))
+BUILTINS = languages.python_builtins()
 FUNCTION_KINDS = {"function_definition": "function", "lambda": "lambda"}
 COMPREHENSION_KINDS = ("list_comprehension", "set_comprehension", "dictionary_comprehension", "generator_expression")
 PATTERN_KINDS = ("pattern_list", "tuple_pattern", "list_pattern", "tuple", "list", "parenthesized_expression",

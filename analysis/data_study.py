@@ -6,9 +6,12 @@ E epochs) inside L = e_N + B / D'^beta (one floor e_N per model size, B, beta an
 half-life (larger: repeated data keeps more of its value), fitted in log space with intervals from residual
 resampling, "not identified" when the design cannot pin it. The *data multiplier* comes from the runs alone: the
 unique bytes the token model needs, at the same size and epochs, to reach a grammar variant's loss (log-log
-interpolation between the token runs' U levels; beyond them only a bound), over the grammar variant's U.
+interpolation between the token runs' U levels; beyond them only a bound), over the grammar variant's U, with
+a 95% interval from redrawing every run's loss with the seed noise of one run (the CPU study's measured spread:
+each cell is one seed). Plots: loss against epochs per U (a panel per variant) and the multiplier against U.
 
-python -m analysis.data_study runs/data-study [--out DIR]
+python -m analysis.data_study runs/data-study [--out DIR] [--noise 0.044 | --study docs/study]
+    [--publish docs/data-study --readme README.md]
 """
 from __future__ import annotations
 
@@ -122,6 +125,97 @@ def data_multiplier(rows: list[dict], subject: str, baseline: str = "token") -> 
   return out
 
 
+def multiplier_intervals(rows: list[dict], subject: str, noise: float, n: int = 1000, seed: int = 0,
+                         baseline: str = "token") -> list[dict]:
+  """`data_multiplier` with a 95% interval per cell: every run's loss redrawn N(loss, noise) `n` times; a draw
+  beyond the baseline's U levels counts as 0 or infinity (an interval end there is open), one where the baseline's
+  losses are not monotone is left out."""
+  point = data_multiplier(rows, subject, baseline)
+  rng = np.random.default_rng(seed)
+  draws: list[list[float]] = [[] for _ in point]
+  for _ in range(n):
+    noisy = [dict(r, bpb=r["bpb"] + rng.normal(0.0, noise)) for r in rows]
+    for i, m in enumerate(data_multiplier(noisy, subject, baseline)):
+      if m["multiplier"] is not None:
+        draws[i].append(m["multiplier"])
+      elif m["bound"][0] in "<>":
+        draws[i].append(math.inf if m["bound"][0] == ">" else 0.0)
+  for p, d in zip(point, draws):
+    lo, hi = np.percentile(d, [2.5, 97.5], method="inverted_cdf") if d else (math.nan, math.nan)  # (no inf - inf)
+    p["interval"] = [float(lo), float(hi)]
+  return point
+
+
+def _fmt_interval(lo: float, hi: float) -> str:
+  if math.isnan(lo):
+    return "–"
+  if lo == math.inf:
+    return "beyond the token runs in ≥ 97.5% of draws"
+  return (f"{lo:.2f}×" if lo > 0 else "0") + " – " + (f"{hi:.2f}×" if math.isfinite(hi) else "∞")
+
+
+def verdicts(mult: dict) -> list[str]:
+  """Plain words per grammar variant and size, on fresh data (1 epoch) at each U, and on repeated data."""
+  out = []
+  for v, cells in mult.items():
+    for size in sorted({c["preset"] for c in cells}):
+      fresh = sorted((c for c in cells if c["preset"] == size and abs(c["epochs"] - 1) < 0.05), key=lambda c: c["U"])
+      parts = []
+      for c in fresh:
+        lo, hi = c["interval"]
+        if c["multiplier"] is None:
+          parts.append(f"U = {c['U']:.3g} B: {c['bound']} (beyond the token runs' U levels)")
+        elif lo > 1:
+          parts.append(f"U = {c['U']:.3g} B: {c['multiplier']:.2f}× ({_fmt_interval(lo, hi)})")
+        else:
+          parts.append(f"U = {c['U']:.3g} B: the runs cannot tell ({c['multiplier']:.2f}×, {_fmt_interval(lo, hi)})")
+      if parts:
+        out.append(f"- **{v}** ({size}, 1 epoch): its data is worth, in token's unique bytes, " + "; ".join(parts) + ".")
+  return out
+
+
+def plot(rows: list[dict], mult: dict, out_dir: str) -> list[str]:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  variants = sorted({r["variant"] for r in rows})
+  fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.6), sharey=True, squeeze=False)
+  for ax, v in zip(axes[0], variants):
+    for (size, u) in sorted({(r["preset"], r["U"]) for r in rows if r["variant"] == v}):
+      pts = sorted((r["epochs"], r["bpb"]) for r in rows if (r["variant"], r["preset"], r["U"]) == (v, size, u))
+      ax.plot(*zip(*pts), marker="o", ls="-" if size == min(r["preset"] for r in rows) else "--",
+              label=f"{size}, U={u / 1e3:.0f} kB")
+    ax.set_xscale("log")
+    ax.set_title(v)
+    ax.set_xlabel("epochs")
+  axes[0][0].set_ylabel("bits/byte (test split)")
+  axes[0][-1].legend(fontsize=7)
+  fig.tight_layout()
+  files = [os.path.join(out_dir, "loss_vs_epochs.png")]
+  fig.savefig(files[0], dpi=110)
+  plt.close(fig)
+  fig, ax = plt.subplots(figsize=(5, 3.6))
+  for v, cells in mult.items():
+    for size in sorted({c["preset"] for c in cells}):
+      pts = [(c["U"], c["multiplier"], c["interval"]) for c in cells
+             if c["preset"] == size and abs(c["epochs"] - 1) < 0.05 and c["multiplier"] is not None]
+      if pts:
+        pts.sort()
+        x, y = [p[0] for p in pts], [p[1] for p in pts]
+        err = [[max(p[1] - p[2][0], 0) for p in pts], [min(p[2][1], 1e3) - p[1] for p in pts]]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{v} {size}")
+  ax.axhline(1, color="grey", lw=0.8)
+  ax.set_xscale("log")
+  ax.set_xlabel("unique bytes U")
+  ax.set_ylabel("token's U / its own (1 epoch)")
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  files.append(os.path.join(out_dir, "data_multiplier.png"))
+  fig.savefig(files[1], dpi=110)
+  plt.close(fig)
+  return files
+
+
 def collect(runs_dir: str) -> list[dict]:
   """The runs as this analysis reads them: U (unique bytes) and epochs from analysis.collect's rows."""
   from analysis import collect as collect_lib
@@ -132,24 +226,35 @@ def collect(runs_dir: str) -> list[dict]:
                run=r["run"]) for r in rows]
 
 
-def analyze(runs_dir: str, out_dir: str, n_boot: int = 200) -> dict:
+def analyze(runs_dir: str, out_dir: str, n_boot: int = 200, noise: float = 0.044) -> dict:
   rows = collect(runs_dir)
   variants = sorted({r["variant"] for r in rows})
   r_star = {v: r_star_summary([r for r in rows if r["variant"] == v], n_boot, seed=i) for i, v in enumerate(variants)}
   tests = {f"{a} over {b}": worth_more(r_star[a], r_star[b]) for a in variants for b in variants
            if a != b and r_star[a].get("identified") and r_star[b].get("identified")}
-  mult = {v: data_multiplier(rows, v) for v in variants if v != "token"}
+  mult = {v: multiplier_intervals(rows, v, noise, seed=i) for i, v in enumerate(variants) if v != "token"}
   lines = ["| variant | R* (repetition half-life) | 95% interval | runs |", "|---|---|---|---|"]
   for v, s in r_star.items():
     lines.append(f"| {v} | " + (f"{s['R_star']:.3g} | {s['interval'][0]:.3g}–{s['interval'][1]:.3g} | {s['runs']} |"
                                 if s["identified"] else f"not identified ({s['why']}) | | |"))
-  lines += ["", "| variant | size | U (bytes) | epochs | loss | token's unique bytes / its own |", "|---|---|---|---|---|---|"]
+  lines += ["", f"The data multiplier (token's unique bytes to reach the variant's loss at the same size and epochs, "
+            f"over the variant's; 95% interval from every run's loss redrawn with one run's seed noise, {noise:.3f} "
+            "bits/byte):", "", *verdicts(mult), "",
+            "| variant | size | U (bytes) | epochs | loss | token's unique bytes / its own | 95% interval |",
+            "|---|---|---|---|---|---|---|"]
   for v, rs in mult.items():
     lines += [f"| {v} | {m['preset']} | {m['U']:.3g} | {m['epochs']:g} | {m['loss']:.3f} | "
-              + (f"{m['multiplier']:.2f}×" if m["multiplier"] is not None else m["bound"]) + " |" for m in rs]
+              + (f"{m['multiplier']:.2f}×" if m["multiplier"] is not None else m["bound"])
+              + f" | {_fmt_interval(*m['interval'])} |" for m in rs]
+  lines += ["", "| variant | size | U (bytes) | loss at 1 / 4 / 16 epochs (and more) |", "|---|---|---|---|"]
+  for v in variants:
+    for size, u in sorted({(r["preset"], r["U"]) for r in rows if r["variant"] == v}):
+      pts = sorted((r["epochs"], r["bpb"]) for r in rows if (r["variant"], r["preset"], r["U"]) == (v, size, u))
+      lines.append(f"| {v} | {size} | {u:.3g} | " + " / ".join(f"{b:.3f}" for _, b in pts) + " |")
   result = dict(r_star={v: {k: x for k, x in s.items() if k != "boot"} for v, s in r_star.items()},
-                tests_p=tests, data_multiplier=mult, markdown="\n".join(lines))
+                tests_p=tests, data_multiplier=mult, seed_noise=noise, markdown="\n".join(lines))
   os.makedirs(out_dir, exist_ok=True)
+  result["plots"] = plot(rows, mult, out_dir)
   with open(os.path.join(out_dir, "data_study.json"), "w") as f:
     json.dump({k: v for k, v in result.items() if k != "markdown"}, f, indent=1)
   with open(os.path.join(out_dir, "data_study.md"), "w") as f:
@@ -162,8 +267,14 @@ def main():
   ap.add_argument("runs_dir")
   ap.add_argument("--out")
   ap.add_argument("--bootstrap", type=int, default=200)
+  ap.add_argument("--noise", type=float, help="one run's seed noise in bits/byte (default: the study's, --study)")
+  ap.add_argument("--study", default="docs/study", help="the CPU study's report folder (its fits.json's seed noise)")
   args = ap.parse_args()
-  print(analyze(args.runs_dir, args.out or args.runs_dir, args.bootstrap)["markdown"])
+  noise = args.noise
+  if noise is None:
+    with open(os.path.join(args.study, "fits.json")) as f:
+      noise = json.load(f)["seed_noise"]["used"]
+  print(analyze(args.runs_dir, args.out or args.runs_dir, args.bootstrap, noise)["markdown"])
 
 
 if __name__ == "__main__":

@@ -216,6 +216,58 @@ def plot(rows: list[dict], mult: dict, out_dir: str) -> list[str]:
   return files
 
 
+def readme_block(result: dict, docs: str) -> str:
+  """The README's lines: one sentence and a small table of the fresh-data multipliers."""
+  mult = result["data_multiplier"]
+  levels = sorted({c["U"] for cells in mult.values() for c in cells})
+  head = "| on fresh data (1 epoch): token's unique bytes / the variant's | " + " | ".join(
+      f"U = {u / 1e3:,.0f} kB" for u in levels) + " |"
+  lines = [head, "|---|" + "---|" * len(levels)]
+  for v, cells in mult.items():
+    for size in sorted({c["preset"] for c in cells}):
+      row = {c["U"]: c for c in cells if c["preset"] == size and abs(c["epochs"] - 1) < 0.05}
+      vals = []
+      for u in levels:
+        c = row.get(u)
+        vals.append("–" if c is None else c["bound"] if c["multiplier"] is None else
+                    f"{c['multiplier']:.1f}× ({_fmt_interval(*c['interval'])})")
+      lines.append(f"| {v} {size} | " + " | ".join(vals) + " |")
+  told = [c["multiplier"] for cells in mult.values() for c in cells
+          if abs(c["epochs"] - 1) < 0.05 and c["multiplier"] is not None and c["interval"][0] > 1]
+  m_line = (f"where the runs can tell (interval above 1), token needs {min(told):.1f}–{max(told):.1f}× a grammar "
+            "variant's unique bytes to reach its loss on fresh data" if told else
+            "the runs cannot tell whether a grammar variant's bytes are worth more than token's")
+  ids = [v for v, s in result["r_star"].items() if s.get("identified")]
+  over = result.get("overfit", [])
+  r_line = ("repetition half-life R* identified for " + ", ".join(ids) if ids else
+            "no variant's repetition half-life R* is identified")
+  if over:
+    r_line += (f"; in {len(over)} of the (variant, size, U) cells the loss at the most epochs is worse than at "
+               "fewer by more than two runs' seed noise (repeating then overfits: Muennighoff's law has no such "
+               "turn)")
+  d = result["design"]
+  return (f"**When unique code is the limit** (U of {d['U'][0] / 1e6:.2g}–{d['U'][-1] / 1e6:.2g} MB of the "
+          f"training files, {d['epochs'][0]}–{d['epochs'][-1]} epochs, sizes {' and '.join(d['sizes'])}): {m_line}; "
+          f"{r_line}. Details: "
+          f"[{docs}/data_study.md]({docs}/data_study.md).\n\n" + "\n".join(lines) + "\n")
+
+
+def publish(runs_dir: str, out_dir: str, docs: str, readme: str | None) -> None:
+  """Copy the report, plots and every run's result.json to `docs`; fill the README's data-study block."""
+  import shutil
+
+  from analysis import arms
+  from analysis.publish import copy_results
+  os.makedirs(docs, exist_ok=True)
+  for f in ("data_study.md", "data_study.json", "loss_vs_epochs.png", "data_multiplier.png"):
+    shutil.copy(os.path.join(out_dir, f), os.path.join(docs, f))
+  copy_results(runs_dir, os.path.join(docs, "runs"))
+  if readme:
+    with open(os.path.join(out_dir, "data_study.json")) as f:
+      result = json.load(f)
+    arms.publish(readme_block(result, docs), readme, name="data-study")
+
+
 def collect(runs_dir: str) -> list[dict]:
   """The runs as this analysis reads them: U (unique bytes) and epochs from analysis.collect's rows."""
   from analysis import collect as collect_lib
@@ -251,8 +303,15 @@ def analyze(runs_dir: str, out_dir: str, n_boot: int = 200, noise: float = 0.044
     for size, u in sorted({(r["preset"], r["U"]) for r in rows if r["variant"] == v}):
       pts = sorted((r["epochs"], r["bpb"]) for r in rows if (r["variant"], r["preset"], r["U"]) == (v, size, u))
       lines.append(f"| {v} | {size} | {u:.3g} | " + " / ".join(f"{b:.3f}" for _, b in pts) + " |")
+  overfit = []  # (variant, size, U) whose loss at its most epochs exceeds its best by more than two runs' noise
+  for v, size, u in sorted({(r["variant"], r["preset"], r["U"]) for r in rows}):
+    pts = sorted((r["epochs"], r["bpb"]) for r in rows if (r["variant"], r["preset"], r["U"]) == (v, size, u))
+    if len(pts) > 1 and pts[-1][1] - min(b for _, b in pts) > 2 * math.sqrt(2) * noise:
+      overfit.append([v, size, u])
   result = dict(r_star={v: {k: x for k, x in s.items() if k != "boot"} for v, s in r_star.items()},
-                tests_p=tests, data_multiplier=mult, seed_noise=noise, markdown="\n".join(lines))
+                tests_p=tests, data_multiplier=mult, seed_noise=noise, overfit=overfit, markdown="\n".join(lines),
+                design=dict(U=sorted({r["U"] for r in rows}), epochs=sorted({round(r["epochs"]) for r in rows}),
+                            sizes=sorted({r["preset"] for r in rows})))
   os.makedirs(out_dir, exist_ok=True)
   result["plots"] = plot(rows, mult, out_dir)
   with open(os.path.join(out_dir, "data_study.json"), "w") as f:
@@ -269,12 +328,17 @@ def main():
   ap.add_argument("--bootstrap", type=int, default=200)
   ap.add_argument("--noise", type=float, help="one run's seed noise in bits/byte (default: the study's, --study)")
   ap.add_argument("--study", default="docs/study", help="the CPU study's report folder (its fits.json's seed noise)")
+  ap.add_argument("--publish", help="copy the report, plots and runs' result.json here, e.g. docs/data-study")
+  ap.add_argument("--readme", help="with --publish: fill this page's <!-- data-study:begin/end --> block")
   args = ap.parse_args()
   noise = args.noise
   if noise is None:
     with open(os.path.join(args.study, "fits.json")) as f:
       noise = json.load(f)["seed_noise"]["used"]
-  print(analyze(args.runs_dir, args.out or args.runs_dir, args.bootstrap, noise)["markdown"])
+  out = args.out or args.runs_dir
+  print(analyze(args.runs_dir, out, args.bootstrap, noise)["markdown"])
+  if args.publish:
+    publish(args.runs_dir, out, args.publish, args.readme)
 
 
 if __name__ == "__main__":

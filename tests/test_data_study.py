@@ -70,3 +70,27 @@ def test_multiplier_intervals_cover_the_truth_and_the_report_says_it(tmp_path):
   assert "**structured** (w8, 1 epoch)" in text and "U = 1e+05 B: 2." in text
   for f in ds.plot(rows, {"structured": cells}, str(tmp_path)):
     assert (tmp_path / f.split("/")[-1]).stat().st_size > 1000
+
+
+def test_publish_fills_the_readme_block_from_the_report(tmp_path, monkeypatch):
+  """`--publish DOCS --readme PAGE`: the report, plots and runs go to DOCS; the page's block gets one sentence and
+  the fresh-data table, with the same numbers as the report (nothing typed in by hand)."""
+  import json
+  rng = np.random.default_rng(2)
+  rows = _runs("token", 5.0, rng, sigma=0.005) + _runs("structured", 5.0, rng, sigma=0.005, worth=2.0)
+  monkeypatch.setattr(ds, "collect", lambda runs_dir: rows)
+  runs = tmp_path / "runs"
+  (runs / "token-w8").mkdir(parents=True)
+  (runs / "token-w8" / "result.json").write_text("{}")
+  result = ds.analyze(str(runs), str(tmp_path / "out"), n_boot=20, noise=0.0125)
+  page = tmp_path / "README.md"
+  page.write_text("intro\n<!-- data-study:begin -->\nold\n<!-- data-study:end -->\nrest\n")
+  ds.publish(str(runs), str(tmp_path / "out"), str(tmp_path / "docs"), str(page))
+  text = page.read_text()
+  assert "old" not in text and text.startswith("intro") and text.endswith("rest\n")
+  cell = next(c for c in result["data_multiplier"]["structured"] if c["preset"] == "w8" and c["epochs"] == 1
+              and c["multiplier"] is not None)
+  assert f"{cell['multiplier']:.1f}×" in text and "| structured w8 |" in text
+  assert "U of 0.1–1.6 MB" in text and "1–40 epochs" in text
+  assert (tmp_path / "docs" / "runs" / "token-w8" / "result.json").exists()
+  assert json.loads((tmp_path / "docs" / "data_study.json").read_text())["seed_noise"] == 0.0125

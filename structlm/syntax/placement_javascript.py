@@ -285,7 +285,8 @@ def _var_blocks(g, frames, owner, field) -> list:
   if d is None:
     return []
   i, f, fld, parent = d
-  if f.kind == "variable_declarator" and fld == "name" and parent is not None and parent.kind == "variable_declaration":
+  if (f.kind == "variable_declarator" and fld == "name" and parent is not None
+      and parent.kind == "variable_declaration"):
     i -= 1  # (from above the declaration)
   elif not (f.kind == "for_in_statement" and fld == "left" and f.t in ("rule", "seg")
             and ("L", b"var") in (g.rules[f.id][1] if f.t == "rule" else g.segs[f.id][2])):
@@ -304,8 +305,8 @@ def _function_of(frames, block):
   for i, f in enumerate(frames):
     if f is block:
       parent = frames[i - 1] if i > 0 else None
-      return (parent if parent is not None and parent.kind in _FUNCS | {"catch_clause"} and block.kind == "statement_block"
-              else None)
+      return (parent if parent is not None and parent.kind in _FUNCS | {"catch_clause"}
+              and block.kind == "statement_block" else None)
   return None
 
 
@@ -352,7 +353,8 @@ JAVASCRIPT = Placement(
           "break_statement": _in_loop(_LOOPS | {"switch_statement"}),
           ("variable_declarator", "bare"): _declarator_ok, "object_pattern": _object_pattern_ok,
           "array_pattern": _pattern_ok, ("binary_expression", "nullish"): _only_under("nullish"),
-          ("binary_expression", "logical"): _only_under("logical"), ("export_statement", "default"): _one_default_export,
+          ("binary_expression", "logical"): _only_under("logical"),
+          ("export_statement", "default"): _one_default_export,
           ("binary_expression", "in"): _not_in_for_head, ("string", "directive"): lambda chain: False,
           "return_statement": _in_function, "switch_default": _one_default_clause,
           ("formal_parameters", "none"): _accessor({"set"}), ("formal_parameters", "one"): _accessor({"get"}),
@@ -365,8 +367,8 @@ JAVASCRIPT = Placement(
                                                "object_assignment_pattern", "rest_pattern")}},
     # (a binary expression built as a list ends with its operator: its `??`, `&&` or `||` would come after operands
     # no rule has seen; those come only from whole productions, whose operator is known before the operands)
-    seg_need={("binary_expression", "nullish"): lambda chain: False, ("binary_expression", "logical"): lambda chain: False,
-              ("binary_expression", "in"): _not_in_for_head},
+    seg_need={("binary_expression", "nullish"): lambda chain: False,
+              ("binary_expression", "logical"): lambda chain: False, ("binary_expression", "in"): _not_in_for_head},
     closed={"formal_parameters": lambda o: "rest_pattern" in dict(o.kids)},
     last_only={"formal_parameters": {"rest_pattern"}},
     punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done, taken=_taken)

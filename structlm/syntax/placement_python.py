@@ -464,6 +464,7 @@ PYTHON = Placement(
     # an f-string's braces hold a name or an attribute (and a format): Python 3.11 takes no same quotes, no
     # backslash and no line break there, and a lambda or `:` only in parentheses
     inside={"interpolation": {LEAF, "attribute", "format_specifier", "interpolation"}},
-    restrict={"list_splat": _bare_splat, "argument_list": _call_arguments, "as_pattern": _except_alias, "as_pattern_target": _except_alias,
+    restrict={"list_splat": _bare_splat, "argument_list": _call_arguments, "as_pattern": _except_alias,
+              "as_pattern_target": _except_alias,
               "list_splat_pattern": _splat_name, "dictionary_splat_pattern": _splat_name},
     punct=frozenset(_PUNCT), leaf_key=_leaf_key, leaf_done=_leaf_done, taken=_taken)

@@ -59,7 +59,7 @@ study: $(STAMP)
 	$(PY) -m analysis.publish runs/lr-check --copy-to docs/study/lr-check
 
 # The data-constrained study (experiments/cpu_data.py, 60 runs): R* per variant and the data multiplier
-# (analysis/data_study.py) -> runs/data-study/data_study.md. Not yet run end to end (its time is not measured).
+# (analysis/data_study.py) -> runs/data-study/data_study.md; its run time here: docs/data-study.md.
 data-study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_data.py --workdir runs/data-study --no-analysis --quiet
 	$(PY) -m analysis.data_study runs/data-study

@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: test demo study data-study lr-sweep venv roundtrip-stdlib bench clean foreign js-corpus
+.PHONY: test demo study data-study lr-sweep venv roundtrip-stdlib bench clean foreign js-corpus mutation
 
 NATIVE := setup.py $(wildcard structlm/native/*.c structlm/native/*.h)
 
@@ -89,3 +89,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Mutation testing (not part of CI): mutmut over the modules [tool.mutmut] in pyproject.toml names, their fast
+# tests; the surviving mutants are listed with `$(VENV)/bin/mutmut results` (docs/reliability.md)
+mutation: $(STAMP)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	rm -rf mutants
+	$(VENV)/bin/mutmut run; $(VENV)/bin/mutmut results

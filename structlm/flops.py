@@ -21,8 +21,8 @@ def param_counts(cfg) -> dict:
     embed += (cfg.num_refs + 1) * d  # the scoped variant's name-table index
   nonembedding = L * per_layer + d  # + final norm
   unembed = d * V
-  return {"total": embed + nonembedding + unembed, "nonembedding": nonembedding, "embedding": embed,
-          "unembedding": unembed, "compute": nonembedding + unembed, "lookup": embed}
+  return {"total": embed + nonembedding + unembed, "nonembedding": nonembedding, "compute": nonembedding + unembed,
+          "lookup": embed}
 
 
 def train_flops_per_token(cfg, seq_len: int, causal: bool = True) -> float:

@@ -104,9 +104,12 @@ def get_config(mode: str = ""):
   if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
     return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
                          for p in sizes], common=COMMON, bootstrap=1000)
-  if mode == "recency":  # REFs numbered by recency against serials, on the arms' sizes (its own workdir)
-    return sweeps.sweep([dict(variant="scoped_recency", preset=p, train_flops=c) for c, sizes in ARMS.items()
-                         for p in sizes], common=COMMON, bootstrap=0)
+  if mode == "recency":  # REFs numbered by recency against serials, on the arms' sizes (its own workdir), and
+    # seed 1 where the study has scoped's seed-1 twin (its best size and neighbours)
+    runs = [dict(variant="scoped_recency", preset=p, train_flops=c) for c, sizes in ARMS.items() for p in sizes]
+    runs += [dict(variant="scoped_recency", preset=p, train_flops=c, seed=1)
+             for c, sizes in {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24")}.items() for p in sizes]
+    return sweeps.sweep(runs, common=COMMON, bootstrap=0)
   if mode == "context":  # every headline variant at 4x the context (names reach as far), on the arms' sizes: its
     return sweeps.sweep([dict(variant=v, preset=p, train_flops=c, context_bytes=4 * COMMON["context_bytes"])
                          for c, sizes in ARMS.items() for p in sizes for v in variants.HEADLINE],

@@ -55,12 +55,16 @@ def pairs(study_rows: list[dict], arm_rows: list[dict], base_variant: dict | Non
 
 
 def best_per_budget(paired: list[dict]) -> dict:
-  """{budget: {variant: (study best, arm best, their sizes)}} over the sizes the arm measured."""
-  out: dict = {}
+  """{budget: {variant: (study best, arm best, their sizes)}} over the sizes the arm measured (a size's seeds at
+  their mean)."""
+  by_size: dict = {}
   for p in paired:
-    cell = out.setdefault(p["budget"], {}).setdefault(p["variant"], dict(study=(math.inf, ""), arm=(math.inf, "")))
-    cell["study"] = min(cell["study"], (p["study_bpb"], p["preset"]))
-    cell["arm"] = min(cell["arm"], (p["arm_bpb"], p["preset"]))
+    by_size.setdefault((p["budget"], p["variant"], p["preset"]), []).append(p)
+  out: dict = {}
+  for (budget, variant, preset), ps in by_size.items():
+    cell = out.setdefault(budget, {}).setdefault(variant, dict(study=(math.inf, ""), arm=(math.inf, "")))
+    cell["study"] = min(cell["study"], (sum(p["study_bpb"] for p in ps) / len(ps), preset))
+    cell["arm"] = min(cell["arm"], (sum(p["arm_bpb"] for p in ps) / len(ps), preset))
   return out
 
 
@@ -88,7 +92,14 @@ def _scoped_arm(paired: list[dict], arm: str, title: str, noise: float) -> list[
   lines = [title, "", f"| budget (FLOPs) | size | seed | scoped | {arm} | change |", "|---|---|---|---|---|---|"]
   lines += [f"| {p['budget']:.0e} | {p['preset']} | {p['seed']} | {p['study_bpb']:.3f} | {p['arm_bpb']:.3f} | "
             f"{p['change']:+.3f} |" for p in paired]
-  lines += [""] + [f"- {c:.0e} FLOPs, each at its best size: scoped {v['scoped']['study'][0]:.3f} "
+  changes = [p["change"] for p in paired]
+  if len(changes) > 1:
+    mean = sum(changes) / len(changes)
+    sd = math.sqrt(sum((c - mean) ** 2 for c in changes) / (len(changes) - 1))
+    lines += ["", f"Paired (same size, budget and seed): the arm is lower in {sum(c < 0 for c in changes)} of "
+                  f"{len(changes)} pairs; mean change {mean:+.3f} bits/byte (standard deviation {sd:.3f}, standard "
+                  f"error {sd / math.sqrt(len(changes)):.3f})."]
+  lines += [""] + [f"- {c:.0e} FLOPs, each at its best size (seeds at their mean): scoped {v['scoped']['study'][0]:.3f} "
                    f"({v['scoped']['study'][1]}), {arm} {v['scoped']['arm'][0]:.3f} ({v['scoped']['arm'][1]}): "
                    f"{v['scoped']['arm'][0] - v['scoped']['study'][0]:+.3f} bits/byte, "
                    f"{_verdict(v['scoped']['arm'][0] - v['scoped']['study'][0], noise)}." for c, v in sorted(b.items())]

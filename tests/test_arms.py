@@ -67,6 +67,7 @@ def test_recency_arm_pairs_with_scoped_and_says_which_numbering_wins(tmp_path):
   assert best["study"] == (2.00, "w12") and best["arm"] == (pytest.approx(1.92), "w12")
   section = result["markdown"].split("REFs numbered by recency")[1]
   assert "scoped_recency 1.920 (w12): -0.080 bits/byte, beyond noise" in section
+  assert "lower in 1 of 2 pairs; mean change -0.035 bits/byte" in section
 
 
 def test_an_arm_run_without_its_study_partner_names_what_to_train(tmp_path):

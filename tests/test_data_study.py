@@ -94,3 +94,24 @@ def test_publish_fills_the_readme_block_from_the_report(tmp_path, monkeypatch):
   assert "U of 0.1–1.6 MB" in text and "1–40 epochs" in text
   assert (tmp_path / "docs" / "runs" / "token-w8" / "result.json").exists()
   assert json.loads((tmp_path / "docs" / "data_study.json").read_text())["seed_noise"] == 0.0125
+
+
+def test_data_multiplier_exact_values_bounds_and_matching_epochs():
+  """Hand-computed cells: halfway (in loss) between token's 1e5 and 4e5 is 2e5 (log-log), so 2.0x; below every
+  token loss only "> 4" (token's best U over its own), above every one "< 0.0625"; token runs match a cell's
+  epochs within 5%; a flat token curve through the loss is "not monotone". Without noise the interval is the
+  point (a bound's is 0 or infinity)."""
+  def run(v, U, E, bpb):
+    return dict(variant=v, preset="w8", U=U, epochs=E, bpb=bpb)
+  rows = [run("token", 1e5, 1.0, 3.0), run("token", 4e5, 1.0, 2.6), run("token", 1.6e6, 1.0, 2.2),
+          run("token", 1e5, 4.1, 2.5), run("token", 4e5, 4.1, 2.5), run("token", 1e5, 16.0, 2.9),
+          run("structured", 1e5, 1.004, 2.8), run("structured", 4e5, 1.0, 2.0), run("structured", 1.6e6, 1.0, 3.5),
+          run("structured", 1e5, 4.0, 2.5), run("structured", 1e5, 17.0, 2.9)]
+  cells = {(c["U"], c["epochs"]): c for c in ds.multiplier_intervals(rows, "structured", noise=0.0, n=20)}
+  assert set(cells) == {(1e5, 1.0), (4e5, 1.0), (1.6e6, 1.0), (1e5, 4.0)}  # (17 epochs: no token run within 5%)
+  assert cells[(1e5, 1.0)]["multiplier"] == pytest.approx(2.0) and cells[(1e5, 1.0)]["bound"] is None
+  assert cells[(1e5, 1.0)]["interval"] == pytest.approx([2.0, 2.0])
+  assert cells[(4e5, 1.0)]["multiplier"] is None and cells[(4e5, 1.0)]["bound"] == "> 4"
+  assert cells[(4e5, 1.0)]["interval"] == [float("inf"), float("inf")]
+  assert cells[(1.6e6, 1.0)]["bound"] == "< 0.0625" and cells[(1.6e6, 1.0)]["interval"] == [0.0, 0.0]
+  assert cells[(1e5, 4.0)]["bound"] == "not monotone" and cells[(1e5, 4.0)]["multiplier"] is None

@@ -103,6 +103,8 @@ def test_recency_numbering_ranks_names_by_last_use(py_codec, py_files, js_gramma
     recency = NameScheme(codec.g, codec.table, window=WINDOW, numbering="recency")
     _, _, n_refs, checked = _round_trip(codec, recency, files)
     assert checked >= least and n_refs > 100
+    small = NameScheme(codec.g, codec.table, refs=4, window=WINDOW, numbering="recency")  # the order list pruned
+    _round_trip(codec, small, files[:5])
     ids = {"serial": [], "recency": []}
     for _, src in files:
       try:

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from structlm.data.code_corpus.code_corpus import VERSION
 from structlm.run import load_config, train
 from tests.test_data import make_corpus
 
@@ -50,7 +51,7 @@ def test_run_writes_result(corpus, tmp_path, variant):
   untrained = train(config(corpus, variant=variant, steps=1, learning_rate=1e-12), str(tmp_path / "step0"),
                     progress=False)
   assert res["eval_bpb"] < untrained["eval_bpb"] - 0.3, (res, untrained)
-  assert len(res["code"]["commit"] or "x" * 40) == 40 and res["dataset"]["version"] == "1.4.0"  # provenance
+  assert len(res["code"]["commit"] or "x" * 40) == 40 and res["dataset"]["version"] == VERSION  # provenance
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tensorboard"))
 
 

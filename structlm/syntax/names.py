@@ -327,8 +327,8 @@ class ScopedMachine(Machine):
     """(REF id, serial) of every legal REF here."""
     lo = self.count - self.name_live()
     if self.scheme.recency:
-      if len(self.order) > 2 * self.scheme.refs:
-        self.order = [k for k in self.order if k >= lo]
+      if len(self.order) > 2 * self.scheme.refs:  # (past the ring: dead wherever the machine stands)
+        self.order = [k for k in self.order if k >= self.count - self.scheme.refs]
       return list(enumerate(k for k in self.order if k >= lo))
     return [(k % self.scheme.refs, k) for k in range(lo, self.count)]
 

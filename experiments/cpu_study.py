@@ -79,8 +79,8 @@ def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), 'arms'
   (the controls beside the headline), 'names' (the whole-file names arm alone), 'context' (every variant at 4x the
-  context alone: its own workdir), 'lr-check' (the learning-rate
-  rule at the largest budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
+  context alone: its own workdir), 'recency' (REFs numbered by recency: its own workdir), 'lr-check' (the
+  learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
   $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
   only, while larger ones still run)."""
   if mode == "seeds" or mode.startswith("seeds-upto-"):  # seeds-upto-1e12: the budgets up to 1e12 only

@@ -78,7 +78,7 @@ class Vocab:
       out.update(zip(v.features, (sc.actions, sc.slots, sc.depth, sc.parent, sc.names, sc.name_count,
                                   sc.name_live)))
       if v.name == "scoped":  # the same REFs numbered by recency (the scoped_recency arm)
-        out["recency_actions"] = self.recency_names._numbered(sc).actions
+        out["recency_actions"] = self.recency_names.numbered(sc).actions
     return out
 
   @property

@@ -185,9 +185,9 @@ class NameScheme:
       rows = np.frombuffer(self._native_refs().encode(*cols, offsets), np.int32).reshape(-1, 7)
     except ValueError as e:
       raise InvalidAction(str(e)) from None
-    return self._numbered(ScopedEncoded(*(rows[:, k].copy() for k in range(7))))
+    return self.numbered(ScopedEncoded(*(rows[:, k].copy() for k in range(7))))
 
-  def _numbered(self, se: ScopedEncoded) -> ScopedEncoded:
+  def numbered(self, se: ScopedEncoded) -> ScopedEncoded:
     """The serial encoding in this scheme's numbering: REF ids as recency ranks among the live names (most
     recently used first) and `name_count` = `name_live`, when `recency`."""
     if not self.recency:
@@ -243,7 +243,7 @@ class NameScheme:
         count += 1
       i = e + 1
     arr = np.asarray(rows, np.int32).reshape(-1, 7)
-    return self._numbered(ScopedEncoded(*(arr[:, k].copy() for k in range(7))))
+    return self.numbered(ScopedEncoded(*(arr[:, k].copy() for k in range(7))))
 
   def expand(self, actions, slots) -> np.ndarray:
     """Scoped actions with their slots (as a dataset stores them) -> the structured actions: each REF spelled

@@ -45,8 +45,6 @@ def section(fits: dict, image: str, name: str = "demo") -> str:
   return "\n".join(lines)
 
 
-
-
 def budget_gaps(fits: dict) -> list[tuple[float, dict]]:
   """[(budget, {"token − structured": gap, ...})]: each variant's best loss per isoFLOP budget (seed repeats at
   their mean, as the isoFLOP analysis takes them), differences between the pairs measured at that budget."""

@@ -9,6 +9,7 @@ scalars such as optax's `count` are replicated.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -23,7 +24,7 @@ PARAM_AXES = {"embedding": ("vocab", "embed"), "q": ("embed", "heads", "kv"), "k
               "w3": ("embed", "mlp"), "w2": ("mlp", "embed"), "unembed": ("embed", "vocab"), "scale": ("embed",)}
 
 
-_BARRIERS = [0]
+_BARRIERS = itertools.count(1)
 
 
 def barrier(name: str, timeout_s: int = 3600) -> None:
@@ -36,8 +37,7 @@ def barrier(name: str, timeout_s: int = 3600) -> None:
   if jax.process_count() == 1:
     return
   from orbax.checkpoint import multihost
-  _BARRIERS[0] += 1
-  multihost.get_barrier_sync_fn()(key=f"structlm {name} {_BARRIERS[0]}", timeout_ms=timeout_s * 1000)
+  multihost.get_barrier_sync_fn()(key=f"structlm {name} {next(_BARRIERS)}", timeout_ms=timeout_s * 1000)
 
 
 def make_mesh(shape=(-1, 1, 1), devices=None) -> Mesh:

@@ -151,11 +151,6 @@ PUSHED_JS = {
     "declarations destructure into names": ("Illegal property in declaration context",
                                             {"lexical_declaration", "object_pattern", "array_pattern",
                                              "pair_pattern", "member_expression"}, [], _DECLARED),
-    # (rules of the names a block has taken, not a `need`: checked with the rules only)
-    "a catch body keeps its parameter": ("Identifier '…' has already been declared",
-                                         {"try_statement", "catch_clause", "lexical_declaration"}, [], []),
-    "a for-of body's vars keep its names": ("Identifier '…' has already been declared",
-                                            {"for_in_statement", "variable_declaration", "variable_declarator"}, [], []),
     "no bare `in` in a for head": ("Invalid left-hand side in for", {"for_statement", "binary_expression"},
                                    [("binary_expression", "in")], []),
 }
@@ -182,8 +177,6 @@ def test_each_javascript_rule_removes_its_rejection(js_statements_grammar, kind)
   refusal, kinds, need, restrict = PUSHED_JS[kind]
   with_rules = language_check.rejections(pushed_walks(g, SlotTable(g), kinds, 60, seed=2), "javascript")
   assert with_rules["accepted_fraction"] == 1.0, with_rules["kinds"]
-  if not need and not restrict:
-    return
   dropped = SlotTable(g)  # every other rule kept
   dropped.strict.placement = PlacementMask(g, dataclasses.replace(
       JAVASCRIPT, need={k: v for k, v in JAVASCRIPT.need.items() if k not in need},
@@ -231,12 +224,13 @@ def test_a_line_break_only_inside_brackets():
   assert offered(b"y = a | {b for b in c}\n", without)
 
 
-@pytest.mark.parametrize("src,keyword,name", [(b"try {} catch (err) { const x = 1; }\n", b"const", b"err")])
-def test_javascript_block_names_taken(js_statements_grammar, src, keyword, name):
+def test_javascript_block_names_taken(js_statements_grammar):
   """A catch's parameter is taken in its body (V8: "Identifier has already been declared"; pushed walks find it
-  too rarely to test by refusal, and the codec writes for heads generically, so those are tested by walks)."""
+  too rarely to test by refusal). The for heads' names have no such test: the codec writes for heads generically
+  and pushed walks do not reach the violation; only the 10,000-walk measurement covers them."""
   from structlm.syntax.codec import Codec
   g = js_statements_grammar
+  src, keyword, name = b"try {} catch (err) { const x = 1; }\n", b"const", b"err"
   table = SlotTable(g)
   m = Machine(g, strict=True, table=table)
   for a in Codec(g).encode(src).actions.tolist():

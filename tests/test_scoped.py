@@ -64,7 +64,7 @@ def test_round_trip_is_byte_exact_python_and_comment_free(py_codec, py_scheme, p
   assert checked >= 10
 
 
-def _recency_ranks(scheme, structured, slots_unused=None):
+def _recency_ranks(scheme, structured):
   """Independently of the encoder: replay the structured actions, and at each use of a name that was spelled
   within the window, count the distinct such names used since its last use (the rank a REF must carry)."""
   from structlm.syntax.machine import Machine

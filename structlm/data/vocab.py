@@ -73,12 +73,15 @@ class Vocab:
     enc = self.codec.encode(source)
     out = {"tokens": np.asarray(self.tokens.encode(source.decode("utf-8")).ids, np.int32),
            "actions": enc.actions, "slots": enc.slots, "depth": enc.depth, "parent": enc.parent}
-    for v in (VARIANTS["scoped"], VARIANTS["scoped_file"]):
-      sc = v.scheme(self).encode(enc)
+    serial = {}  # name window -> its serial encoding (another numbering relabels it, NameScheme.numbered)
+    for v in (v for v in VARIANTS.values() if v.refs):
+      scheme = v.scheme(self)
+      sc = serial.get(scheme.window)
+      sc = scheme.encode(enc) if sc is None else scheme.numbered(sc)
+      if not scheme.recency:
+        serial[scheme.window] = sc
       out.update(zip(v.features, (sc.actions, sc.slots, sc.depth, sc.parent, sc.names, sc.name_count,
                                   sc.name_live)))
-      if v.name == "scoped":  # the same REFs numbered by recency (the scoped_recency arm)
-        out["recency_actions"] = self.recency_names.numbered(sc).actions
     return out
 
   @property

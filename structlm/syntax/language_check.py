@@ -61,14 +61,19 @@ def javascript_rejections(sources: list[bytes]) -> list[tuple[str, int] | None]:
   return [None if r is None else (_kind(r[0]), r[1]) for r in json.loads(done.stdout)]
 
 
-def rejections(sources: list[bytes], language: str, examples: int = 1) -> dict:
-  """The accepted fraction and {kind: [count, example lines]} of what the language's compiler refuses."""
+def verdicts_of(sources: list[bytes], language: str) -> list[tuple[str, int] | None]:
+  """The language's compiler's (kind, line) refusal of each source, or None where it accepts."""
   if language == "python":
-    verdicts = [python_rejection(s) for s in sources]
-  elif language == "javascript":
-    verdicts = javascript_rejections(sources)
-  else:
-    raise ValueError(f"no compiler check for {language!r} (python, javascript)")
+    return [python_rejection(s) for s in sources]
+  if language == "javascript":
+    return javascript_rejections(sources)
+  raise ValueError(f"no compiler check for {language!r} (python, javascript)")
+
+
+def rejections(sources: list[bytes], language: str, examples: int = 1, verdicts=None) -> dict:
+  """The accepted fraction and {kind: [count, example lines]} of what the language's compiler refuses
+  (`verdicts`: `verdicts_of`'s, when already made)."""
+  verdicts = verdicts_of(sources, language) if verdicts is None else verdicts
   kinds: dict = collections.defaultdict(lambda: [0, []])
   for s, v in zip(sources, verdicts):
     if v is None:
@@ -112,10 +117,9 @@ def main(argv=None) -> None:
   a = p.parse_args(argv)
   g = ActionGrammar.load(a.grammar)
   walks = random_walks(g, a.walks, a.seed, a.max_len)
-  got = rejections(walks, g.language)
+  verdicts = verdicts_of(walks, g.language)
+  got = rejections(walks, g.language, verdicts=verdicts)
   if a.dump:
-    verdicts = (javascript_rejections(walks) if g.language == "javascript" else
-                [python_rejection(s) for s in walks])
     with open(a.dump, "w") as f:
       for s, v in zip(walks, verdicts):
         if v is not None:

@@ -23,7 +23,7 @@ LONGEST = 40  # at the smallest U
 
 def get_config(arg: str = ""):
   runs = []
-  for v in variants.HEADLINE:
+  for v in variants.SERIAL_HEADLINE:
     for p in SIZES:
       for f in FRACTIONS:
         for e in EPOCHS + ((LONGEST,) if f == FRACTIONS[0] else ()):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from analysis import compare, frontier
+from structlm import variants
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -53,13 +54,13 @@ def test_seed_repeats_sit_around_each_budgets_best_run(tmp_path):
   design = {1e11: ("w4", "w6", "w8", "w12"), 3e11: ("w8", "w12", "w16")}
   best = {1e11: "w4", 3e11: "w12"}
   for c, names in design.items():
-    for v in ("token", "structured", "scoped"):
+    for v in variants.HEADLINE:
       for p in names:
         d = tmp_path / sweeps.run_name(dict(variant=v, preset=p, train_flops=c))
         d.mkdir()
         (d / "result.json").write_text(json.dumps(dict(eval_bpb=2.0 if p == best[c] else 2.5)))
   runs = study.seed_repeats(str(tmp_path), design)
-  got = {(r["train_flops"], r["preset"]) for r in runs if r["variant"] == "scoped"}
+  got = {(r["train_flops"], r["preset"]) for r in runs if r["variant"] == "scoped_recency"}
   assert got == {(1e11, "w4"), (1e11, "w6"), (3e11, "w8"), (3e11, "w12"), (3e11, "w16")}
   assert all(r["seed"] == 1 for r in runs) and len(runs) == 3 * 5
   os.remove(tmp_path / "token-w12-C3e11" / "result.json")
@@ -90,7 +91,7 @@ def test_lr_check_takes_each_variants_best_size_at_the_top_budget(tmp_path, monk
   from structlm import sweeps
   top = max(study.DESIGNS[""])
   names = study.DESIGNS[""][top]
-  for v, best in (("token", names[2]), ("structured", names[1]), ("scoped", names[3])):
+  for v, best in (("token", names[2]), ("structured", names[1]), ("scoped_recency", names[3])):
     for p in names:
       d = tmp_path / sweeps.run_name(dict(variant=v, preset=p, train_flops=top))
       d.mkdir()
@@ -98,5 +99,5 @@ def test_lr_check_takes_each_variants_best_size_at_the_top_budget(tmp_path, monk
   monkeypatch.setenv("STRUCTLM_STUDY_RUNS", str(tmp_path))
   runs = study.get_config(f"lr-check-{top:g}").runs  # (`lr-check`: every budget, each read the same way)
   assert {(r["variant"], r["preset"], r["lr_scale"]) for r in runs} == {
-      (v, p, study.LR_SCALE * k) for v, p in (("token", names[2]), ("structured", names[1]), ("scoped", names[3]))
+      (v, p, study.LR_SCALE * k) for v, p in (("token", names[2]), ("structured", names[1]), ("scoped_recency", names[3]))
       for k in (0.25, 0.5, 2.0)}

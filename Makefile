@@ -49,6 +49,8 @@ demo: $(STAMP)
 study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py --workdir runs/study
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:seeds --workdir runs/study
+	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:serial --workdir runs/study
+	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:serial-seeds --workdir runs/study
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:names --workdir runs/study
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:context --workdir runs/context --no-analysis
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:lr-check --workdir runs/lr-check --no-analysis

@@ -1,12 +1,11 @@
-"""The arms beside the headline, each paired with the study's own runs: what whole-file memory of names adds (the
-`scoped_file` runs against `scoped` at the same size, budget and seed), what numbering REFs by recency does
-(`scoped_recency` against `scoped`) and how much of each variant gap is context (every variant at 4x the context
-against itself at the study's context). Pairs share size, budget and
-seed; a budget's comparison takes each side's best over the arm's sizes (equal FLOPs, the same sizes on both
+"""The arms beside the headline, each paired with the study's own runs: what numbering REFs by recency does (the
+headline's `scoped_recency` against the serial-numbered `scoped`, every size, budget and seed of the design), what
+whole-file memory of names adds (`scoped_file` against `scoped`, both serial) and how much of each variant gap is
+context (every variant at 4x the context against itself at the study's context). Pairs share variant, size, budget
+and seed; a budget's comparison takes each side's best over the arm's sizes (equal FLOPs, the same sizes on both
 sides); the study's measured seed noise says how large a difference must be to count.
 
-python -m analysis.arms runs/study --context runs/context --recency runs/recency --out runs/study
-    [--publish docs/study.md]
+python -m analysis.arms runs/study --context runs/context --out runs/study [--publish docs/study.md]
 """
 from __future__ import annotations
 
@@ -16,9 +15,12 @@ import math
 import os
 
 from analysis import collect as collect_lib
+from structlm import variants
 
-HEADLINE = ("token", "structured", "scoped")
-GAPS = (("token", "structured"), ("structured", "scoped"))  # (worse, better): the gaps every report gives
+HEADLINE = variants.HEADLINE
+GAPS = (("token", "structured"), ("structured", "scoped_recency"))  # (worse, better): the gaps every report gives
+# the arms run with the serial-numbered scoped variant (the headline's before the numbering was chosen) give its gap
+ARM_GAPS = GAPS + (("structured", "scoped"),)
 
 
 def _config(row: dict) -> dict:
@@ -31,19 +33,21 @@ def _key(row: dict, variant: str | None = None) -> tuple:
 
 
 def pairs(study_rows: list[dict], arm_rows: list[dict], base_variant: dict | None = None,
-          context: int | None = None) -> list[dict]:
+          context: int | None = None, optional: bool = False) -> list[dict]:
   """Each arm run beside the study run with the same (base) variant, size, budget and seed. `base_variant` maps an
-  arm's variant to the study's (scoped_file -> scoped); `context`: the study's context_bytes (runs at another
+  arm's variant to the study's (scoped_file -> scoped); `optional`: skip an arm run without a partner; `context`: the study's context_bytes (runs at another
   context in the study's own workdir are not its runs). A missing partner is an error naming the run to add."""
   base_variant = base_variant or {}
   study = {}
   for r in study_rows:
-    if r["variant"] in HEADLINE and (context is None or _config(r).get("context_bytes") == context):
+    if context is None or _config(r).get("context_bytes") == context:
       study[_key(r)] = r
   out = []
   for r in arm_rows:
     k = _key(r, base_variant.get(r["variant"], r["variant"]))
     if k not in study:
+      if optional:  # (both sides in the study's workdir: a run without a partner is not in the comparison)
+        continue
       raise collect_lib.RunError(f"arm run {r['run']} has no study run of {k[0]} {k[1]} at {k[2]:.0e} FLOPs, seed "
                                  f"{k[3]}: train it in the study's workdir first")
     s = study[k]
@@ -72,7 +76,7 @@ def gaps(best: dict) -> list[dict]:
   """Per budget, each variant gap (worse - better, each at its best size) at the study's context and the arm's."""
   rows = []
   for c, cells in sorted(best.items()):
-    for worse, better in GAPS:
+    for worse, better in ARM_GAPS:
       if worse in cells and better in cells:
         at_study = cells[worse]["study"][0] - cells[better]["study"][0]
         at_arm = cells[worse]["arm"][0] - cells[better]["arm"][0]
@@ -116,9 +120,10 @@ def render(names: list[dict], context: list[dict], noise: float, study_context: 
                          f"earlier name in the file; `scoped`: only to names spelled within the last {study_context} "
                          "bytes). Negative: the whole-file table is better.", noise)
   if recency:
-    lines += _scoped_arm(recency, "scoped_recency", "**REFs numbered by recency** (`scoped_recency`: REF r is the "
-                         "live name used r-th most recently; `scoped`: REF i is the name's serial in a ring; the same "
-                         "REFs, window and features). Negative: recency numbering is better.", noise)
+    lines += _scoped_arm(recency, "scoped_recency", "**REFs numbered by recency** (`scoped_recency`, the headline: "
+                         "REF r is the live name used r-th most recently; `scoped`: REF i is the name's serial in a "
+                         "ring; the same REFs, window and features; every size, budget and seed of the design). "
+                         "Negative: recency numbering is better.", noise)
   if context:
     arm = context[0]["arm_context"]
     b = best_per_budget(context)
@@ -139,7 +144,7 @@ def render(names: list[dict], context: list[dict], noise: float, study_context: 
   return "\n".join(lines)
 
 
-def analyze(study_dir: str, context_dir: str | None, out_dir: str, recency_dir: str | None = None) -> dict:
+def analyze(study_dir: str, context_dir: str | None, out_dir: str) -> dict:
   rows, _ = collect_lib.collect(study_dir, allow_dirty=True)
   with open(os.path.join(study_dir, "fits.json")) as f:
     noise = (json.load(f).get("seed_noise") or {}).get("used")
@@ -152,10 +157,8 @@ def analyze(study_dir: str, context_dir: str | None, out_dir: str, recency_dir: 
   if context_dir:
     arm_rows, _ = collect_lib.collect(context_dir, allow_dirty=True)
     context = pairs(rows, arm_rows, context=study_context)
-  recency = []
-  if recency_dir:
-    arm_rows, _ = collect_lib.collect(recency_dir, allow_dirty=True)
-    recency = pairs(rows, arm_rows, {"scoped_recency": "scoped"}, study_context)
+  recency = [p for p in pairs(rows, [r for r in rows if r["variant"] == "scoped_recency"],
+                               {"scoped_recency": "scoped"}, study_context, optional=True)]
   result = dict(seed_noise=noise, study_context=study_context, names=names, context=context, recency=recency,
                 names_best=best_per_budget(names), recency_best=best_per_budget(recency),
                 context_gaps=gaps(best_per_budget(context)),
@@ -184,11 +187,10 @@ def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   ap.add_argument("study_dir", help="the study's workdir (its runs, the scoped_file arm's and fits.json)")
   ap.add_argument("--context", help="the 4x-context arm's workdir (cpu_study.py:context)")
-  ap.add_argument("--recency", help="the recency-numbering arm's workdir (cpu_study.py:recency)")
   ap.add_argument("--out", help="where arms.json and arms.md go (default: the study's workdir)")
   ap.add_argument("--publish", help="a page with <!-- arms:begin/end --> markers to fill, e.g. docs/study.md")
   args = ap.parse_args()
-  result = analyze(args.study_dir, args.context, args.out or args.study_dir, args.recency)
+  result = analyze(args.study_dir, args.context, args.out or args.study_dir)
   if args.publish:
     publish(result["markdown"], args.publish)
   print(result["markdown"])

@@ -13,8 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-COLORS = {"token": "tab:blue", "structured": "tab:orange", "scoped": "tab:green", "scoped_file": "tab:olive"}
-MARKERS = {"token": "o", "structured": "s", "scoped": "^", "scoped_file": "v"}
+COLORS = {"token": "tab:blue", "structured": "tab:orange", "scoped_recency": "tab:green", "scoped": "tab:purple",
+          "scoped_file": "tab:olive"}
+MARKERS = {"token": "o", "structured": "s", "scoped_recency": "^", "scoped": "D", "scoped_file": "v"}
 
 
 def _save(fig, out_dir, name):

@@ -5,8 +5,11 @@ import math
 
 LEVEL = 0.05  # the exponent test's significance level
 # what a comparison's subject adds over its baseline, in the headline's words
-WHAT = {("structured", "token"): "structure", ("scoped", "token"): "structure with names by reference",
-        ("scoped", "structured"): "referencing names",
+WHAT = {("structured", "token"): "structure", ("scoped_recency", "token"): "structure with names by reference",
+        ("scoped_recency", "structured"): "referencing names",
+        ("scoped", "token"): "structure with names by serial reference",
+        ("scoped", "structured"): "referencing names by serial",
+        ("scoped_recency", "scoped"): "numbering REFs by recency (instead of serials)",
         ("scoped_file", "scoped"): "whole-file memory of names (beyond the context)"}
 
 

@@ -1,10 +1,10 @@
 """The CPU study (`make study`): an isoFLOP design on the stdlib that brackets each budget's optimum.
 
-Four compute budgets spanning a decade (3e11 to 3e12 FLOPs, and 1e11), at each five or six sizes of the ladder
+Four compute budgets spanning a decade (3e11 to 3e12 FLOPs, and 1e11), at each five to eight sizes of the ladder
 (structlm/presets.py LADDER: two layers, widths 4 to 96), sliding with the budget around Chinchilla's first guess
 N ~ sqrt(C / 120) and leaning small (the previous study's optimum lay below it); every variant of the headline
-(token, structured, scoped with REFs inside the context) on the same sizes. Fair capacity (leaf pieces get as many
-BPE merges as the token BPE); each variant's context holds the same 768 source bytes, and the scoped variant's
+(token, structured, and scoped_recency: names by reference inside the context, REFs numbered by recency) on the same
+sizes. Fair capacity (leaf pieces get as many BPE merges as the token BPE); each variant's context holds the same 768 source bytes, and the scoped variant's
 REFs reach exactly that far back; hyperparameters by rule: batch by the run's tokens (structlm/run.py
 batch_by_rule: 800-1,600 steps, at least 2 sequences; the ladder at each budget stops where a run would get under
 ~400 steps), peak rate by width and batch (presets.learning_rate, checked by experiments/lr_sweep.py), warm-up
@@ -14,9 +14,11 @@ its end.
 Seed repeats (`:seeds`, after the study, into its workdir): each variant's best size and its neighbours at every
 budget again with seed 1, measuring the seed noise and averaging the points that place each optimum.
 
-Arms beside the headline, at two budgets on each variant's frontier sizes (`:arms`): scoped_file (whole-file name
-memory), every variant at 4x the context (3,072 bytes), the structured variant without its grammar mask and
-without tree features, every variant at vocabulary 8,192, and a seed-1 repeat.
+The serial arm (`:serial`, into the study's workdir): the whole design and its seed repeats again with the
+serial-numbered `scoped` (the headline's scoped variant until the recency numbering won by the rule of issue 20;
+analysis.arms pairs the two numberings run by run). Arms at two budgets on each variant's frontier sizes (`:arms`):
+scoped_file (whole-file name memory), every variant at 4x the context (3,072 bytes), the structured variant
+without its grammar mask and without tree features, every variant at vocabulary 8,192, and a seed-1 repeat.
 
 python -m structlm sweep experiments/cpu_study.py --workdir runs/study      (`:demo`: smaller budgets, make demo)
 """
@@ -32,8 +34,11 @@ COMMON = dict(corpus="stdlib", data_dir="data", vocab_size=2048, leaf_capacity="
               checkpoint_every=400, log_every=50, keep_checkpoints=1, lr_scale=LR_SCALE)
 # budget -> sizes (the same for every variant)
 DESIGNS = {
-    "": {1e11: ("w4", "w6", "w8", "w12", "w16"), 3e11: ("w6", "w8", "w12", "w16", "w24", "w32", "w48"),
-         1e12: ("w8", "w12", "w16", "w24", "w32", "w48", "w64"), 3e12: ("w16", "w24", "w32", "w48", "w64", "w96")},
+    # (w4 at 3e11, w6 at 1e12 and w12 at 3e12 added in session 11: the structured and scoped optima sat at or near
+    # the smallest size there, "edge-small" or "flat" on their left at the seed noise)
+    "": {1e11: ("w4", "w6", "w8", "w12", "w16"), 3e11: ("w4", "w6", "w8", "w12", "w16", "w24", "w32", "w48"),
+         1e12: ("w6", "w8", "w12", "w16", "w24", "w32", "w48", "w64"),
+         3e12: ("w12", "w16", "w24", "w32", "w48", "w64", "w96")},
     # (the study's small ladder; at 3e10 its two larger sizes get under 200 steps: a demo, not a measurement)
     "demo": {3e10: ("w4", "w6", "w8", "w12", "w16"), 1e11: ("w4", "w6", "w8", "w12", "w16"),
              3e11: ("w6", "w8", "w12", "w16", "w24")},
@@ -43,11 +48,12 @@ DESIGNS = {
 ARMS = {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24", "w32")}
 
 
-def best_sizes(runs_dir: str, budget: float, names) -> dict:
-  """{variant: its best size at `budget`} from the study's finished seed-0 runs in `runs_dir`."""
+def best_sizes(runs_dir: str, budget: float, names, which=variants.HEADLINE) -> dict:
+  """{variant: its best size at `budget`} for the variants `which`, from the study's finished seed-0 runs in
+  `runs_dir`."""
   import json
   out = {}
-  for v in variants.HEADLINE:
+  for v in which:
     losses = {}
     for p in names:
       path = os.path.join(runs_dir, sweeps.run_name(dict(variant=v, preset=p, train_flops=float(budget))),
@@ -63,13 +69,13 @@ def best_sizes(runs_dir: str, budget: float, names) -> dict:
   return out
 
 
-def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
+def seed_repeats(runs_dir: str, design: dict, around: int = 1, which=variants.HEADLINE) -> list[dict]:
   """Seed-1 repeats of each variant's best size and `around` sizes on each side of it at every budget of
   `design`, the best read from the study's finished runs in `runs_dir` (so the seed noise is measured where the
   optimum is, and the points that place it are averaged over two seeds)."""
   runs = []
   for c, names in design.items():
-    for v, best in best_sizes(runs_dir, c, names).items():
+    for v, best in best_sizes(runs_dir, c, names, which).items():
       k = names.index(best)
       runs += [dict(variant=v, preset=p, train_flops=float(c), seed=1)
                for p in names[max(0, k - around):k + around + 1]]
@@ -79,7 +85,8 @@ def seed_repeats(runs_dir: str, design: dict, around: int = 1) -> list[dict]:
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), 'arms'
   (the controls beside the headline), 'names' (the whole-file names arm alone), 'context' (every variant at 4x the
-  context alone: its own workdir), 'recency' (REFs numbered by recency: its own workdir), 'lr-check' (the
+  context alone: its own workdir), 'serial' (the design with serial-numbered REFs: the study's workdir), 'serial-seeds'
+  (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS like 'seeds'), 'lr-check' (the
   learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
   $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
   only, while larger ones still run)."""
@@ -97,23 +104,24 @@ def get_config(mode: str = ""):
     common.pop("lr_scale")
     runs = []
     for c in budgets:
-      best = best_sizes(study, c, DESIGNS[""][c])
+      best = best_sizes(study, c, DESIGNS[""][c], variants.SERIAL_HEADLINE)  # (run before the numbering's choice)
       runs += [dict(variant=v, preset=p, train_flops=c, lr_scale=LR_SCALE * k) for v, p in best.items()
                for k in (0.25, 0.5, 2.0)]
     return sweeps.sweep(runs, common=common, bootstrap=0)
   if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
     return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
                          for p in sizes], common=COMMON, bootstrap=1000)
-  if mode == "recency":  # REFs numbered by recency against serials, on the arms' sizes (its own workdir), and
-    # seed 1 where the study has scoped's seed-1 twin (its best size and neighbours)
-    runs = [dict(variant="scoped_recency", preset=p, train_flops=c) for c, sizes in ARMS.items() for p in sizes]
-    runs += [dict(variant="scoped_recency", preset=p, train_flops=c, seed=1)
-             for c, sizes in {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24")}.items() for p in sizes]
-    return sweeps.sweep(runs, common=COMMON, bootstrap=0)
+  if mode == "serial":  # serial-numbered REFs on the whole design
+    return sweeps.sweep([dict(variant="scoped", preset=p, train_flops=float(c)) for c, names in DESIGNS[""].items()
+                         for p in names], common=COMMON, bootstrap=1000)
+  if mode == "serial-seeds":  # and seed 1 around their own best sizes
+    return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), DESIGNS[""],
+                                     which=("scoped",)), common=COMMON, bootstrap=1000)
   if mode == "context":  # every headline variant at 4x the context (names reach as far), on the arms' sizes: its
     return sweeps.sweep([dict(variant=v, preset=p, train_flops=c, context_bytes=4 * COMMON["context_bytes"])
-                         for c, sizes in ARMS.items() for p in sizes for v in variants.HEADLINE],
-                        common=COMMON, bootstrap=0)  # own workdir, paired with the study by analysis.arms
+                         for c, sizes in ARMS.items() for p in sizes for v in variants.SERIAL_HEADLINE],
+                        common=COMMON, bootstrap=0)  # own workdir, paired with the study by analysis.arms (run with
+  # the serial scoped variant, before the recency numbering was chosen)
   if mode == "arms":
     runs = []
     for c, sizes in ARMS.items():
@@ -126,9 +134,8 @@ def get_config(mode: str = ""):
         runs += [dict(variant=v, preset=p, train_flops=c, seed=1) for v in variants.HEADLINE]
     return sweeps.sweep(runs, common=COMMON, bootstrap=1000)
   if mode not in DESIGNS:
-    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'recency', 'context', "
-                     "'seeds', "
-                     f"'seeds-upto-BUDGET' or 'lr-check', not {mode!r}")
+    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'serial', "
+                     f"'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET' or 'lr-check', not {mode!r}")
   common = dict(COMMON)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long
     common.update(eval_bytes=400_000)

@@ -56,12 +56,14 @@ def test_arms_pair_like_with_like_and_measure_each_gap_at_both_contexts(tmp_path
   assert (tmp_path / "out" / "arms.md").read_text() == result["markdown"]
 
 
-def test_recency_arm_pairs_with_scoped_and_says_which_numbering_wins(tmp_path):
+def test_recency_numbering_pairs_with_serial_scoped_in_the_study_and_says_which_wins(tmp_path):
+  """Both numberings run in the study's workdir (the headline's scoped_recency, the serial arm): each recency run
+  beside the serial run of the same size, budget and seed; a run without a serial twin is left out."""
   study, context = _write(tmp_path)
-  recency = tmp_path / "recency"
-  _run(recency, "scoped_recency", "w12", 3e11, 2.00 - 0.08)  # beyond 2 sqrt(2) x 0.02 = 0.057
-  _run(recency, "scoped_recency", "w16", 3e11, 2.05 + 0.01)
-  result = arms.analyze(str(study), None, str(tmp_path / "out"), str(recency))
+  _run(study, "scoped_recency", "w12", 3e11, 2.00 - 0.08)  # beyond 2 sqrt(2) x 0.02 = 0.057
+  _run(study, "scoped_recency", "w16", 3e11, 2.05 + 0.01)
+  _run(study, "scoped_recency", "w24", 3e11, 1.5)  # no serial w24: not paired
+  result = arms.analyze(str(study), None, str(tmp_path / "out"))
   assert [(p["preset"], round(p["change"], 6)) for p in result["recency"]] == [("w12", -0.08), ("w16", 0.01)]
   best = result["recency_best"][3e11]["scoped"]
   assert best["study"] == (2.00, "w12") and best["arm"] == (pytest.approx(1.92), "w12")

@@ -1,0 +1,148 @@
+"""The report writers, word for word: fixed runs in, the whole report out, compared with the committed text in
+tests/data/golden/ (every table cell, verdict, sentence and figure element; the numbers rounded to 4 significant
+figures). A change to a report's words or numbers fails here until the golden file is regenerated on purpose:
+STRUCTLM_GOLDEN=update pytest tests/test_reports_golden.py, then read the diff before committing it."""
+import json
+import math
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+from matplotlib.figure import Figure  # noqa: E402
+
+from analysis import arms  # noqa: E402
+from analysis import data_study as ds  # noqa: E402
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "data", "golden")
+
+
+def _golden(name: str, text: str) -> None:
+  path = os.path.join(GOLDEN, name)
+  if os.environ.get("STRUCTLM_GOLDEN") == "update":
+    os.makedirs(GOLDEN, exist_ok=True)
+    with open(path, "w") as f:
+      f.write(text)
+  with open(path) as f:
+    assert text == f.read(), f"{name} changed: regenerate with STRUCTLM_GOLDEN=update and read the diff"
+
+
+def _rounded(x):
+  """JSON-able, floats at 4 significant figures (the same on any machine)."""
+  if isinstance(x, float):
+    return x if not math.isfinite(x) or x == 0 else float(f"{x:.4g}")
+  if isinstance(x, dict):
+    return {str(k): _rounded(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_rounded(v) for v in x]
+  if isinstance(x, np.generic):
+    return _rounded(x.item())
+  return x
+
+
+def _describe(fig) -> dict:
+  """What a figure shows: per axes its title, labels, scales, and every line's label, style and data."""
+  out = []
+  for ax in fig.axes:
+    lines = [dict(label=ln.get_label(), color=matplotlib.colors.to_hex(ln.get_color()), marker=str(ln.get_marker()),
+                  style=ln.get_linestyle(), width=ln.get_linewidth(), x=list(map(float, ln.get_xdata())),
+                  y=list(map(float, ln.get_ydata()))) for ln in ax.get_lines()]
+    legend = ax.get_legend()
+    out.append(dict(title=ax.get_title(), xlabel=ax.get_xlabel(), ylabel=ax.get_ylabel(), xscale=ax.get_xscale(),
+                    yscale=ax.get_yscale(), lines=lines, collections=len(ax.collections),
+                    legend=[t.get_text() for t in legend.get_texts()] if legend else None,
+                    legend_size=legend.get_texts()[0].get_fontsize() if legend else None))
+  return dict(size=list(fig.get_size_inches()), axes=out)
+
+
+@pytest.fixture
+def figures(monkeypatch):
+  """The figures saved while the test runs, described (and still written)."""
+  seen = []
+  save = Figure.savefig
+
+  def record(fig, path, *a, **k):
+    seen.append((os.path.basename(str(path)), _describe(fig), k.get("dpi")))
+    return save(fig, path, *a, **k)
+  monkeypatch.setattr(Figure, "savefig", record)
+  return seen
+
+
+def _data_runs():
+  """Token, structured and scoped runs on the data study's design (2 sizes x 3 U x 1/4/16 epochs, and 40 at the
+  smallest U) from Muennighoff's law with known half-lives and worth, a little noise, one fixed draw."""
+  rng = np.random.default_rng(11)
+  rows = []
+  for v, r_star, worth in (("token", 5.0, 1.0), ("structured", 8.0, 2.0), ("scoped", 8.0, 3.0)):
+    for size, floor in (("w8", 1.9), ("w16", 1.7)):
+      for U in (1e5, 4e5, 1.6e6):
+        for E in (1, 4, 16) + ((40,) if U == 1e5 else ()):
+          loss = floor + 30 / (worth * ds.effective_data(U, E, r_star)) ** 0.3
+          rows.append(dict(variant=v, preset=size, U=U, epochs=float(E), bpb=float(loss + rng.normal(0, 0.01)),
+                           run=f"{v}-{size}-U{U:g}-E{E}"))
+  rows.append(dict(variant="token", preset="w8", U=1e5, epochs=64.0, bpb=4.0, run="token-w8-overfit"))
+  return rows
+
+
+def test_data_study_report_readme_block_json_and_figures(tmp_path, monkeypatch, figures):
+  rows = _data_runs()
+  monkeypatch.setattr(ds, "collect", lambda runs_dir: rows)
+  result = ds.analyze(str(tmp_path / "runs"), str(tmp_path / "out"), n_boot=30, noise=0.0125)
+  _golden("data_study.md", (tmp_path / "out" / "data_study.md").read_text())
+  _golden("data_study_readme.md", ds.readme_block(result, "docs/data-study"))
+  saved = json.loads((tmp_path / "out" / "data_study.json").read_text())
+  saved["plots"] = [os.path.basename(p) for p in saved["plots"]]
+  _golden("data_study.json", json.dumps(_rounded(saved), indent=1, sort_keys=True) + "\n")
+  _golden("data_study_figures.json", json.dumps(_rounded(figures), indent=1) + "\n")
+  page = tmp_path / "README.md"
+  page.write_text("a\n<!-- data-study:begin -->\nold\n<!-- data-study:end -->\nb\n")
+  (tmp_path / "runs" / "token-w8").mkdir(parents=True)
+  (tmp_path / "runs" / "token-w8" / "result.json").write_text("{}")
+  ds.publish(str(tmp_path / "runs"), str(tmp_path / "out"), str(tmp_path / "docs"), str(page))
+  assert page.read_text() == ("a\n<!-- data-study:begin -->\n\n" + ds.readme_block(result, "docs/data-study")
+                              .replace("docs/data-study", str(tmp_path / "docs")) + "\n<!-- data-study:end -->\nb\n")
+  for f in ("data_study.md", "data_study.json", "loss_vs_epochs.png", "data_multiplier.png"):
+    assert (tmp_path / "docs" / f).read_bytes() == (tmp_path / "out" / f).read_bytes()
+
+
+def _arm_run(root, variant, preset, budget, bpb, seed=0, context=768, tokens=1e6):
+  name = f"{variant}-{preset}-C{budget:.0e}" + (f"-s{seed}" if seed else "") + (f"-ctx{context}" if context != 768
+                                                                                 else "")
+  d = root / name
+  d.mkdir(parents=True)
+  config = dict(variant=variant, preset=preset, train_flops=budget, seed=seed, context_bytes=context)
+  (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, params=1e4, tokens=tokens, bytes=3e6,
+                                                 flops=budget, eval_bpb=bpb, config=config,
+                                                 grammar_hash=variant, vocab_hash="v")))
+
+
+def test_arms_report_and_json(tmp_path):
+  """Two budgets; every arm: serial against recency numbering (one pair without a twin), whole-file names, 4x
+  context (fewer tokens), seed repeats; differences on both sides of the noise."""
+  study, context = tmp_path / "study", tmp_path / "context"
+  base = {"token": 2.50, "structured": 2.30, "scoped": 2.00, "scoped_recency": 1.97}
+  shift = {"w12": 0.0, "w16": -0.03, "w24": 0.02}
+  gain = {"token": 0.21, "structured": 0.04, "scoped": -0.02}
+  for i, c in enumerate((3e11, 1e12)):
+    for v, b in base.items():
+      for p, s in shift.items():
+        loss = b + s - 0.1 * i + (0.013 * (p == "w24") if v == "scoped_recency" else 0)
+        _arm_run(study, v, p, c, loss)
+        if p == "w16":
+          _arm_run(study, v, p, c, loss + 0.011, seed=1)
+        if v in gain:
+          _arm_run(context, v, p, c, loss - gain[v] + 0.005 * i, context=3072, tokens=7.5e5)
+    for p, s in shift.items():
+      _arm_run(study, "scoped_file", p, c, base["scoped"] + s - 0.1 * i - 0.04 - 0.05 * i + 0.07 * (p == "w12"))
+  _arm_run(study, "scoped_recency", "w32", 3e11, 1.5)  # no serial twin
+  (study / "fits.json").write_text(json.dumps(dict(seed_noise=dict(used=0.02))))
+  result = arms.analyze(str(study), str(context), str(tmp_path / "out"))
+  _golden("arms.md", (tmp_path / "out" / "arms.md").read_text())
+  _golden("arms.json", json.dumps(_rounded(json.loads((tmp_path / "out" / "arms.json").read_text())), indent=1,
+                                  sort_keys=True) + "\n")
+  page = tmp_path / "study.md"
+  page.write_text("x\n<!-- arms:begin -->\nold\n<!-- arms:end -->\ny\n")
+  arms.publish(result["markdown"], str(page))
+  assert page.read_text() == "x\n<!-- arms:begin -->\n\n" + result["markdown"] + "\n<!-- arms:end -->\ny\n"

@@ -146,3 +146,36 @@ def test_arms_report_and_json(tmp_path):
   page.write_text("x\n<!-- arms:begin -->\nold\n<!-- arms:end -->\ny\n")
   arms.publish(result["markdown"], str(page))
   assert page.read_text() == "x\n<!-- arms:begin -->\n\n" + result["markdown"] + "\n<!-- arms:end -->\ny\n"
+
+
+def test_study_report_fits_readme_sections_and_figures(tmp_path, figures):
+  """The study's analysis end to end on written runs (collect, fits, isoFLOP budgets, multipliers, words,
+  figures) and its publication (README section, answer block, copies): token and structured from known laws on
+  four isoFLOP budgets bracketing the optimum, with seed repeats at one budget."""
+  from analysis import publish, synthetic
+  from analysis.fit import Law
+  from analysis.report import analyze
+  laws = {"token": Law(A=60.0, B=900.0, E=0.55, alpha=0.32, beta=0.30),
+          "structured": Law(A=45.0, B=700.0, E=0.52, alpha=0.32, beta=0.30)}
+  rows = synthetic.isoflop_runs(laws, budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget=5, noise=0.01, seed=3)
+  rng = np.random.default_rng(5)
+  rows += [dict(r, bpb=r["bpb"] * float(np.exp(rng.normal(0, 0.01))), run=r["run"] + "-seed1")
+           for r in rows if r["C"] == 1e16]
+  runs = tmp_path / "runs"
+  synthetic.write(rows, str(runs))
+  with open(runs / "fits.json", "w") as f:  # (written by analyze below: publish reads it)
+    f.write("{}")
+  fits = analyze(str(runs), str(runs), n_bootstrap=60, fit_bootstrap=8)
+  _golden("study_report.md", (runs / "report.md").read_text())
+  fits_json = json.loads((runs / "fits.json").read_text())
+  _golden("study_fits.json", json.dumps(_rounded(fits_json), indent=1, sort_keys=True) + "\n")
+  _golden("study_figures.json", json.dumps(_rounded(figures), indent=1) + "\n")
+  readme, answer = tmp_path / "README_study.md", tmp_path / "ANSWER.md"
+  readme.write_text("top\n<!-- study:begin -->\nold\n<!-- study:end -->\nbottom\n")
+  answer.write_text("a\n<!-- answer:begin -->\nold\n<!-- answer:end -->\nb\n")
+  publish.publish(str(runs), str(readme), str(tmp_path / "docs"), "study", copy_runs=True, answer=str(answer))
+  _golden("study_readme.md", readme.read_text())
+  _golden("study_answer.md", answer.read_text())
+  assert (tmp_path / "docs" / "report.md").read_text() == (runs / "report.md").read_text()
+  assert len(list((tmp_path / "docs" / "runs").rglob("result.json"))) == len(rows)
+  assert fits["runs"] == len(rows)

@@ -5,12 +5,13 @@ structured  grammar actions (structlm/syntax) with tree features (slot, depth, p
             the grammar-masked softmax; a document ends with the grammar's EOF action.
 scoped      the structured actions, except that a name spelled within the dataset's name window (the run's
             context in source bytes) is one REF action (structlm/syntax/names.py); adds the `names`,
-            `name_count` and `name_live` features and masks REFs to the legal ones. The headline arm: it knows
-            no more of the file than the other variants' context holds.
+            `name_count` and `name_live` features and masks REFs to the legal ones; REF ids are serials in a
+            ring. It knows no more of the file than the other variants' context holds.
 scoped_file the same with the whole file so far as the name table (what whole-file memory adds: an arm of its
             own, never the headline).
 scoped_recency  scoped's REFs numbered by recency (REF r: the live name used r-th most recently) instead of by
-            serial: the alternative numbering, an arm.
+            serial: the headline's scoped variant (lower bits/byte than serials at equal FLOPs; `scoped` is
+            an arm since).
 
 Everything else (the model, training, evaluation, sweeps, analysis) is written once for all of them and asks
 the variant object; `get(name)` raises a clear error for an unknown name.

@@ -135,37 +135,6 @@ UNSTABLE = 0.10  # share of bootstrap draws that may lose an interior optimum be
 MIN_REPEATS = 15  # sizes repeated with another seed before their spread is used (an SD from fewer is too loose)
 
 
-def seed_offsets(rows: list[dict]) -> dict:
-  """{variant: {seed: dict(offset, se, pairs)}}: how much higher a variant's runs of another seed are than its
-  seed-0 runs of the same size, budget and setup, on average over the sizes run with both. A seed is one data
-  order and one initialisation for every run made with it, so its effect need not average out over sizes: the
-  study's seed-1 runs were worse in 29 of 40 pairs."""
-  from analysis.frontier import budget_groups
-  by_key: dict = {}
-  if rows:
-    for r, k in zip(rows, budget_groups([r["C"] for r in rows])):
-      key = (r["variant"], round(math.log(r["N"]), 6), int(k), r.get("setup"))
-      by_key.setdefault(key, {}).setdefault(r.get("seed", 0), r["bpb"])
-  diffs: dict = {}
-  for (v, *_), by_seed in by_key.items():
-    for seed, loss in by_seed.items():
-      if seed != 0 and 0 in by_seed:
-        diffs.setdefault(v, {}).setdefault(seed, []).append(loss - by_seed[0])
-  return {v: {seed: dict(offset=float(np.mean(d)), pairs=len(d),
-                         se=float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else None)
-              for seed, d in sorted(by_seed.items())} for v, by_seed in sorted(diffs.items())}
-
-
-def without_seed_offsets(rows: list[dict], offsets: dict) -> list[dict]:
-  """The rows with each seed's mean offset from seed 0 (`seed_offsets`, per variant) taken off its runs' losses,
-  so that averaging a seed repeat into some sizes of an isoFLOP curve and not others does not bend the curve."""
-  out = []
-  for r in rows:
-    o = (offsets.get(r["variant"]) or {}).get(r.get("seed", 0))
-    out.append(dict(r, bpb=r["bpb"] - o["offset"]) if o else r)
-  return out
-
-
 def seed_noise(rows: list[dict]) -> dict:
   """The run-to-run spread from seed repeats: runs of one variant, size and budget with equal setups (where the
   rows carry one) and different seeds; the pooled standard deviation of one run's loss (bits/byte). With at

@@ -165,12 +165,6 @@ def caveats(f: dict) -> list[str]:
                   if sn["measured"] else
                   f"{sn['used']:.3f} assumed: only {sn['repeated_sizes']} sizes are repeated with another seed"
                   + (f" (their spread {sn['sd']:.3f})" if sn.get("sd") is not None else "")))
-  for v, by_seed in (f.get("seed_offsets") or {}).items():
-    for seed, o in by_seed.items():
-      out.append(f"{v}: its seed-{seed} runs are {o['offset']:+.3f} bits/byte from its seed-0 runs of the same size "
-                 f"and budget on average ({o['pairs']} pairs" + (f", standard error {o['se']:.3f}" if o["se"] else "")
-                 + "): taken off its runs before the fits, the frontiers, the isoFLOP curves and the seed noise (the "
-                 "table keeps each run's own loss)")
   for v, n in f["runs_per_variant"].items():
     if n < 20:
       out.append(f"only {n} {v} runs: intervals are wide")

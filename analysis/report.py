@@ -89,18 +89,13 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
                    f"(found {len(rows)} runs of {present or 'no variant'}; excluded: {excluded or 'none'})")
   names = [v for v in VARIANTS if v in present]
   floor = min(references.values()) if references else None
-  # a seed's runs are shifted as a whole (one data order): its mean offset from seed 0 comes off every run of it
-  # before the fits, the frontiers and the isoFLOP curves (where seed repeats are averaged into some sizes and not
-  # others) and before their spread is taken as the noise; the table keeps every run's own loss
-  offsets = compare.seed_offsets([r for r in rows if r["variant"] in names])
-  level = compare.without_seed_offsets(rows, offsets)
   data, fits_v, cost = {}, {}, {}
   for i, v in enumerate(names):
-    N, D, L, C, rs = _arrays(level, v, n_key)
+    N, D, L, C, rs = _arrays(rows, v, n_key)
     data[v] = (N, D, L, C, rs)
     cost[v] = compare.CostModel(N, D, C)
     fits_v[v] = _fit_variant(N, D, L, C, fit_bootstrap, seed + i, floor, f"{v} runs")
-  noise = compare.seed_noise([r for r in level if r["variant"] in names])
+  noise = compare.seed_noise([r for r in rows if r["variant"] in names])
   iso = {v: compare.isoflop(data[v][0], data[v][1], data[v][2], data[v][3], noise=noise["used"],
                            seed=seed + 11 * i) for i, v in enumerate(names)}
   for v in names:  # an isoFLOP design identifies nothing unless three budgets have their optimum inside the sizes
@@ -133,7 +128,7 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
     figures += plots.multiplier_band(c["measured_multiplier"], c["parametric_multiplier"],
                                      (float(data[a][3].min()), float(data[a][3].max())), out_dir,
                                      a, c["baseline"], primary=c is comparisons[0])
-  figures += plots.residuals(level, {v: fits_v[v]["law"] for v in names if fits_v[v]["fitted"]}, out_dir)
+  figures += plots.residuals(rows, {v: fits_v[v]["law"] for v in names if fits_v[v]["fitted"]}, out_dir)
 
   primary = comparisons[0]
   fits = dict(
@@ -152,7 +147,7 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
       asymptote=primary["asymptote"], shared_exponents_test=primary["shared_exponents_test"],
       comparisons=comparisons,
       edge_optima={v: measured.edge_optima(data[v][0], data[v][3], data[v][2]) for v in names},
-      isoflop=iso, seed_noise=noise, seed_offsets=offsets, compute_frontier=lc, repetition=repetition,
+      isoflop=iso, seed_noise=noise, compute_frontier=lc, repetition=repetition,
       figures=[os.path.basename(f) for f in figures],
       table=[dict(run=r.get("run", r.get("preset", "")), variant=r["variant"], N=r["N"],
                   output_share=1 - r["N_nonembedding"] / r["N"] if r.get("N_nonembedding") and r["N"] else None,

@@ -55,8 +55,7 @@ def write(rows: list[dict], runs_dir: str) -> None:
     with open(os.path.join(d, "result.json"), "w") as f:
       json.dump(dict(variant=r["variant"], preset=r["preset"], params=r["N"], params_nonembedding=r["N_nonembedding"],
                      tokens=r["tokens"], bytes=r["D"], flops=r["C"], eval_bpb=r["bpb"], unique_bytes=r["unique_bytes"],
-                     seconds=1.0, grammar_hash="synthetic", vocab_hash="synthetic",
-                     config={"seed": r["seed"]} if r.get("seed") else {}), f)
+                     seconds=1.0, grammar_hash="synthetic", vocab_hash="synthetic", config={}), f)
 
 
 def isoflop_runs(laws=None, budgets=(1e15, 1e16, 1e17, 1e18), sizes_per_budget: int = 7, noise: float = 0.005,

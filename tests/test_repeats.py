@@ -48,38 +48,6 @@ def test_a_repeated_size_counts_once_at_its_mean():
   assert list(sizes) == [1e4, 2e4, 4e4, 8e4] and mean[0] == pytest.approx(2.3)
 
 
-def test_a_seed_that_shifts_all_its_runs_is_levelled_before_its_repeats_enter_the_curves(tmp_path):
-  """Seed-1 runs 0.06 bits/byte above seed 0 at the best size and its neighbours (as a data order can make them):
-  averaged in as they are, they flatten the curve (the middle rises by 0.03, under the noise margin); with the
-  seed's offset measured from the pairs and taken off first, the budget is interior again and the seed noise is
-  the spread around the offset, not the offset."""
-  from analysis import synthetic
-  from analysis.report import analyze
-  sizes = [1e4, 2e4, 4e4, 8e4, 1.6e5]
-  bowl = [2.04, 2.01, 2.00, 2.01, 2.04]
-  rng = np.random.default_rng(3)
-  rows = []
-  for c in (1e11, 1e12, 1e13):
-    for v in ("token", "structured"):
-      for k, (n, b) in enumerate(zip(sizes, bowl)):
-        base = b - 0.1 * np.log10(c / 1e11) - 0.2 * (v == "structured")
-        rows.append(dict(variant=v, preset=f"s{k}", N=n, N_nonembedding=n * 0.8, tokens=c / n, D=c / n / 6, C=c,
-                         unique_bytes=c / n / 6, epochs=1.0, bpb=base, run=f"{v}/c{c:.0e}-s{k}", seed=0))
-        if 1 <= k <= 3:
-          rows.append(dict(rows[-1], bpb=base + 0.06 + rng.normal(0, 0.003), run=f"{v}/c{c:.0e}-s{k}-seed1",
-                           seed=1))
-  assert compare.seed_offsets(rows)["token"][1]["pairs"] == 9
-  assert compare.seed_offsets(rows)["token"][1]["offset"] == pytest.approx(0.06, abs=0.003)
-  plain = compare.isoflop(*(np.array([r[k] for r in rows if r["variant"] == "token"]) for k in ("N", "D", "bpb", "C")),
-                          noise=0.015)
-  assert all(b["status"] == "flat" for b in plain["all_budgets"])  # what averaging the shifted seed in did
-  f = analyze(str(tmp_path), str(tmp_path), n_bootstrap=10, fit_bootstrap=0, rows=rows)
-  assert f["seed_noise"]["sd"] < 0.005  # the spread around the offset (0.003), not the offset
-  for v in ("token", "structured"):
-    assert [b["status"] for b in f["isoflop"][v]["all_budgets"]] == ["interior"] * 3
-  assert any("seed-1 runs are +0.06" in c and "taken off" in c for c in f["caveats"])
-
-
 def test_seed_repeats_sit_around_each_budgets_best_run(tmp_path):
   study = _study()
   from structlm import sweeps

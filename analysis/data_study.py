@@ -174,15 +174,23 @@ def verdicts(mult: dict) -> list[str]:
   return out
 
 
+def curves(rows: list[dict]) -> dict:
+  """{(variant, size, U): [(epochs, loss), ...] in order of epochs}: each (variant, size, U)'s runs."""
+  out: dict = {}
+  for r in rows:
+    out.setdefault((r["variant"], r["preset"], r["U"]), []).append((r["epochs"], r["bpb"]))
+  return {k: sorted(v) for k, v in sorted(out.items())}
+
+
 def plot(rows: list[dict], mult: dict, out_dir: str) -> list[str]:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   variants = sorted({r["variant"] for r in rows})
   fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.6), sharey=True, squeeze=False)
+  by_curve = curves(rows)
   for ax, v in zip(axes[0], variants):
-    for (size, u) in sorted({(r["preset"], r["U"]) for r in rows if r["variant"] == v}):
-      pts = sorted((r["epochs"], r["bpb"]) for r in rows if (r["variant"], r["preset"], r["U"]) == (v, size, u))
+    for (_, size, u), pts in ((k, p) for k, p in by_curve.items() if k[0] == v):
       ax.plot(*zip(*pts), marker="o", ls="-" if size == min(r["preset"] for r in rows) else "--",
               label=f"{size}, U={u / 1e3:.0f} kB")
     ax.set_xscale("log")
@@ -299,13 +307,11 @@ def analyze(runs_dir: str, out_dir: str, n_boot: int = 200, noise: float = 0.044
               + (f"{m['multiplier']:.2f}×" if m["multiplier"] is not None else m["bound"])
               + f" | {_fmt_interval(*m['interval'])} |" for m in rs]
   lines += ["", "| variant | size | U (bytes) | loss at 1 / 4 / 16 epochs (and more) |", "|---|---|---|---|"]
-  for v in variants:
-    for size, u in sorted({(r["preset"], r["U"]) for r in rows if r["variant"] == v}):
-      pts = sorted((r["epochs"], r["bpb"]) for r in rows if (r["variant"], r["preset"], r["U"]) == (v, size, u))
-      lines.append(f"| {v} | {size} | {u:.3g} | " + " / ".join(f"{b:.3f}" for _, b in pts) + " |")
+  by_curve = curves(rows)
+  for (v, size, u), pts in by_curve.items():
+    lines.append(f"| {v} | {size} | {u:.3g} | " + " / ".join(f"{b:.3f}" for _, b in pts) + " |")
   overfit = []  # (variant, size, U) whose loss at its most epochs exceeds its best by more than two runs' noise
-  for v, size, u in sorted({(r["variant"], r["preset"], r["U"]) for r in rows}):
-    pts = sorted((r["epochs"], r["bpb"]) for r in rows if (r["variant"], r["preset"], r["U"]) == (v, size, u))
+  for (v, size, u), pts in by_curve.items():
     if len(pts) > 1 and pts[-1][1] - min(b for _, b in pts) > 2 * math.sqrt(2) * noise:
       overfit.append([v, size, u])
   result = dict(r_star={v: {k: x for k, x in s.items() if k != "boot"} for v, s in r_star.items()},

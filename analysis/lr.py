@@ -14,7 +14,7 @@ import json
 import math
 import os
 
-from analysis.arms import GAPS
+from analysis.arms import ARM_GAPS
 
 
 def choose(runs_dir: str) -> dict:
@@ -92,7 +92,7 @@ def check(lr_dir: str, study_dir: str) -> dict:
                                     rule_scale=rule_scale.get((c, v)))
   gaps = []
   for c, cells in sorted(out.items()):
-    for worse, better in GAPS:
+    for worse, better in ARM_GAPS:
       if worse in cells and better in cells:
         rule = {v: cells[v]["bpb"].get(str(cells[v]["rule_scale"])) for v in (worse, better)}
         own = {v: min(cells[v]["bpb"].values()) for v in (worse, better)}

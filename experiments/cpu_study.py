@@ -14,8 +14,8 @@ its end.
 Seed repeats (`:seeds`, after the study, into its workdir): each variant's best size and its neighbours at every
 budget again with seed 1, measuring the seed noise and averaging the points that place each optimum.
 
-The serial arm (`:serial`, into the study's workdir): the whole design and its seed repeats again with the
-serial-numbered `scoped` (the headline's scoped variant until the recency numbering won by the rule of issue 20;
+The serial arm (`:serial`, into the study's workdir): the design (before three sizes were added on the left, see
+SERIAL_DESIGN) and its seed repeats again with the serial-numbered `scoped` (the headline's scoped variant until the recency numbering won by the rule of issue 20;
 analysis.arms pairs the two numberings run by run). Arms at two budgets on each variant's frontier sizes (`:arms`):
 scoped_file (whole-file name memory), every variant at 4x the context (3,072 bytes), the structured variant
 without its grammar mask and without tree features, every variant at vocabulary 8,192, and a seed-1 repeat.
@@ -44,6 +44,10 @@ DESIGNS = {
              3e11: ("w6", "w8", "w12", "w16", "w24")},
     "quick": {3e10: ("w4", "w8", "w12"), 1e11: ("w4", "w8", "w12"), 3e11: ("w6", "w12", "w16")},
 }
+# the serial arm's design: the study's before session 11 added one size on the left at 3e11, 1e12 and 3e12 (the
+# serial runs were made then; the recency headline runs on the whole design)
+SERIAL_DESIGN = {c: tuple(p for p in sizes if (c, p) not in ((3e11, "w4"), (1e12, "w6"), (3e12, "w12")))
+                 for c, sizes in DESIGNS[""].items()}
 # the arms' two budgets and the sizes around each variant's frontier there (all three sizes, every arm)
 ARMS = {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24", "w32")}
 
@@ -111,11 +115,11 @@ def get_config(mode: str = ""):
   if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
     return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
                          for p in sizes], common=COMMON, bootstrap=1000)
-  if mode == "serial":  # serial-numbered REFs on the whole design
-    return sweeps.sweep([dict(variant="scoped", preset=p, train_flops=float(c)) for c, names in DESIGNS[""].items()
+  if mode == "serial":  # serial-numbered REFs on the design they were run on
+    return sweeps.sweep([dict(variant="scoped", preset=p, train_flops=float(c)) for c, names in SERIAL_DESIGN.items()
                          for p in names], common=COMMON, bootstrap=1000)
   if mode == "serial-seeds":  # and seed 1 around their own best sizes
-    return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), DESIGNS[""],
+    return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), SERIAL_DESIGN,
                                      which=("scoped",)), common=COMMON, bootstrap=1000)
   if mode == "context":  # every headline variant at 4x the context (names reach as far), on the arms' sizes: its
     return sweeps.sweep([dict(variant=v, preset=p, train_flops=c, context_bytes=4 * COMMON["context_bytes"])

@@ -107,7 +107,7 @@ def test_data_study_report_readme_block_json_and_figures(tmp_path, monkeypatch, 
     assert (tmp_path / "docs" / f).read_bytes() == (tmp_path / "out" / f).read_bytes()
 
 
-def _arm_run(root, variant, preset, budget, bpb, seed=0, context=768, tokens=1e6):
+def _arm_run(root, variant, preset, budget, bpb, seed=0, context=768, tokens=1e6, dirty=False):
   name = f"{variant}-{preset}-C{budget:.0e}" + (f"-s{seed}" if seed else "") + (f"-ctx{context}" if context != 768
                                                                                  else "")
   d = root / name
@@ -115,7 +115,8 @@ def _arm_run(root, variant, preset, budget, bpb, seed=0, context=768, tokens=1e6
   config = dict(variant=variant, preset=preset, train_flops=budget, seed=seed, context_bytes=context)
   (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, params=1e4, tokens=tokens, bytes=3e6,
                                                  flops=budget, eval_bpb=bpb, config=config,
-                                                 grammar_hash=variant, vocab_hash="v")))
+                                                 grammar_hash=variant, vocab_hash="v",
+                                                 code=dict(commit="c0ffee", dirty=dirty))))
 
 
 def test_arms_report_and_json(tmp_path):
@@ -136,7 +137,13 @@ def test_arms_report_and_json(tmp_path):
           _arm_run(context, v, p, c, loss - gain[v] + 0.005 * i, context=3072, tokens=7.5e5)
     for p, s in shift.items():
       _arm_run(study, "scoped_file", p, c, base["scoped"] + s - 0.1 * i - 0.04 - 0.05 * i + 0.07 * (p == "w12"))
-  _arm_run(study, "scoped_recency", "w32", 3e11, 1.5)  # no serial twin
+  _arm_run(study, "scoped_recency", "w10", 3e11, 1.5)  # no serial twin (sorted before the paired runs)
+  _arm_run(study, "token", "w12", 3e11, 9.0, context=3072)  # another context in the study's workdir: no partner
+  _arm_run(study, "scoped_file", "w16", 1e13, 1.1, dirty=True)  # from a dirty checkout: read all the same
+  _arm_run(study, "scoped", "w16", 1e13, 1.2)
+  with pytest.raises(ValueError, match="fits.json has no seed noise: run `python -m structlm analyze"):
+    (study / "fits.json").write_text(json.dumps(dict(seed_noise=None)))
+    arms.analyze(str(study), str(context), str(tmp_path / "out"))
   (study / "fits.json").write_text(json.dumps(dict(seed_noise=dict(used=0.02))))
   result = arms.analyze(str(study), str(context), str(tmp_path / "out"))
   _golden("arms.md", (tmp_path / "out" / "arms.md").read_text())

@@ -186,3 +186,74 @@ def test_study_report_fits_readme_sections_and_figures(tmp_path, figures):
   assert (tmp_path / "docs" / "report.md").read_text() == (runs / "report.md").read_text()
   assert len(list((tmp_path / "docs" / "runs").rglob("result.json"))) == len(rows)
   assert fits["runs"] == len(rows)
+
+
+def test_lr_check_table_and_json(tmp_path):
+  """Two budgets, three variants (one cell with its best at the grid's edge, one variant without a rule run, a
+  seed repeat and a run at another context in the study that are not the rule's run)."""
+  from analysis import lr
+
+  def run(root, variant, preset, budget, scale, bpb, seed=0, context=768):
+    d = root / f"{variant}-{preset}-lr{scale}-C{budget:.0e}-s{seed}-ctx{context}"
+    d.mkdir(parents=True)
+    config = dict(train_flops=budget, lr_scale=scale, seed=seed, context_bytes=context)
+    (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, eval_bpb=bpb, config=config)))
+  grid = {"token": (2.30, 2.25, 2.28, 2.40), "structured": (2.10, 2.05, 2.02, 2.08),
+          "scoped": (1.95, 1.90, 1.93, 1.99)}
+  for i, c in enumerate((3e11, 1e12)):
+    for v, losses in grid.items():
+      for scale, loss in zip((0.75, 1.5, 3.0, 6.0), losses):
+        if v == "scoped" and scale == 3.0 and c == 1e12:
+          continue  # no rule run for this cell
+        run(tmp_path / ("study" if scale == 3.0 else "lr"), v, "w16", c, scale, loss - 0.1 * i + 0.01 * (v == "token"))
+  run(tmp_path / "study", "token", "w16", 3e11, 3.0, 9.9, seed=1)
+  run(tmp_path / "study", "token", "w16", 3e11, 3.0, 8.8, context=3072)
+  result = lr.check(str(tmp_path / "lr"), str(tmp_path / "study"))
+  _golden("lr_check.md", lr.render_check(result) + "\n")
+  _golden("lr_check.json", json.dumps(_rounded(result), indent=1, sort_keys=True, default=str) + "\n")
+  with pytest.raises(ValueError, match="no finished runs under"):
+    lr.check(str(tmp_path / "empty"), str(tmp_path / "study"))
+
+
+def _per_file_runs(root, rng):
+  """Each variant's one run per budget with per-file scores (RUN/eval_test.json): 30 files of mixed sizes,
+  file difficulty shared by every run plus a little per-run noise."""
+  sizes = rng.integers(1000, 5000, 30)
+  hard = rng.normal(0, 0.2, 30)
+  for variant, by_budget in (("token", {1e11: 2.6, 3e11: 2.5, 1e12: 2.42}),
+                             ("structured", {1e11: 2.3, 3e11: 2.27, 1e12: 2.25}),
+                             ("scoped_recency", {1e11: 2.0, 3e11: 1.98, 1e12: 1.9})):
+    for budget, bpb in by_budget.items():
+      d = root / f"{variant}-C{budget:.0e}"
+      d.mkdir(parents=True)
+      bits = (bpb + hard + rng.normal(0, 0.05, 30)) * sizes
+      (d / "result.json").write_text(json.dumps(dict(
+          variant=variant, preset="w8", params=1e4, tokens=1e6, bytes=3e6, flops=budget,
+          eval_bpb=float(bits.sum() / sizes.sum()), config=dict(train_flops=budget), grammar_hash=variant,
+          vocab_hash="v")))
+      (d / "eval_test.json").write_text(json.dumps(dict(bpb=float(bits.sum() / sizes.sum()), table=[
+          dict(path=f"f{i}.py", bytes=int(n), bits=float(b)) for i, (n, b) in enumerate(zip(sizes, bits))])))
+
+
+def test_gap_trend_report_and_json(tmp_path):
+  from analysis import gap_trend
+  _per_file_runs(tmp_path, np.random.default_rng(4))
+  result = gap_trend.trend(str(tmp_path), "test", n=300)
+  _golden("gap_trend.md", gap_trend.render(result, "the test split") + "\n")
+  _golden("gap_trend.json", json.dumps(_rounded(result), indent=1, sort_keys=True) + "\n")
+
+
+def test_file_bootstrap_intervals(tmp_path):
+  """The multiplier's intervals when files are resampled (runs of known laws, per-file scores that favour the
+  structured runs on half the files)."""
+  from analysis import synthetic
+  from analysis.file_bootstrap import intervals, markdown
+  rows = synthetic.isoflop_runs(budgets=(1e15, 1e16, 1e17), sizes_per_budget=4, seed=2)
+  rng = np.random.default_rng(6)
+  n_bytes = rng.uniform(1e3, 1e4, 24)
+  L = np.array([r["bpb"] for r in rows])
+  tilt = np.where(np.arange(24) % 2, 1.08, 0.93)
+  skew = np.array([tilt if r["variant"] == "structured" else np.ones(24) for r in rows])
+  res = intervals(rows, L[:, None] * n_bytes[None, :] * skew, n_bytes, n=80, seed=3)
+  _golden("file_bootstrap.md", markdown(res, "test", 80, 24) + "\n")
+  _golden("file_bootstrap.json", json.dumps(_rounded(res), indent=1, sort_keys=True) + "\n")

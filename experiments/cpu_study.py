@@ -108,7 +108,7 @@ def get_config(mode: str = ""):
     common.pop("lr_scale")
     runs = []
     for c in budgets:
-      best = best_sizes(study, c, DESIGNS[""][c], variants.SERIAL_HEADLINE)  # (run before the numbering's choice)
+      best = best_sizes(study, c, DESIGNS[""][c])
       runs += [dict(variant=v, preset=p, train_flops=c, lr_scale=LR_SCALE * k) for v, p in best.items()
                for k in (0.25, 0.5, 2.0)]
     return sweeps.sweep(runs, common=common, bootstrap=0)

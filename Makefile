@@ -42,10 +42,10 @@ demo: $(STAMP)
 
 # The CPU study: runs/study, then its report, plots and every run's result.json in docs/study/ and its section of
 # docs/study.md (the README's answer is written from it). Its learning-rate scale comes from `make lr-sweep`
-# (experiments/cpu_study.py LR_SCALE). Measured here: the design's 75 runs sum to 2.7 h of run time and the 25 seed
-# repeats to 0.9 h, with two to four runs sharing the 2 cores (wall clock here: 1.6 h for the 48 design runs not
-# kept from an earlier pass, 0.5 h for the seed repeats). The arms and the learning-rate check (6 + 18 + 36 runs)
-# took 1.6 h of wall clock here, sharing the cores with other work.
+# (experiments/cpu_study.py LR_SCALE). Measured here (each run's own seconds, summed; runs often shared the 2 cores
+# with other work): the design's 84 runs 3.1 h, the 36 seed repeats 1.25 h, the serial arm's 36 runs 1.35 h, the
+# names arm 0.1 h: about 5.8 h from nothing, over the 2.5 h the study should take. Session 11 added 35 of them
+# (the recency headline's, three sizes on the left, their seed repeats) in 1.5 h of wall clock.
 study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py --workdir runs/study
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:seeds --workdir runs/study

@@ -35,8 +35,9 @@ def _key(row: dict, variant: str | None = None) -> tuple:
 def pairs(study_rows: list[dict], arm_rows: list[dict], base_variant: dict | None = None,
           context: int | None = None, optional: bool = False) -> list[dict]:
   """Each arm run beside the study run with the same (base) variant, size, budget and seed. `base_variant` maps an
-  arm's variant to the study's (scoped_file -> scoped); `optional`: skip an arm run without a partner; `context`: the study's context_bytes (runs at another
-  context in the study's own workdir are not its runs). A missing partner is an error naming the run to add."""
+  arm's variant to the study's (scoped_file -> scoped); `context`: the study's context_bytes (runs at another
+  context in the study's own workdir are not its runs). A missing partner is an error naming the run to add,
+  unless `optional` (then the run is left out)."""
   base_variant = base_variant or {}
   study = {}
   for r in study_rows:

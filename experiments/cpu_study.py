@@ -1,24 +1,25 @@
 """The CPU study (`make study`): an isoFLOP design on the stdlib that brackets each budget's optimum.
 
 Four compute budgets spanning a decade (3e11 to 3e12 FLOPs, and 1e11), at each five to eight sizes of the ladder
-(structlm/presets.py LADDER: two layers, widths 4 to 96), sliding with the budget around Chinchilla's first guess
-N ~ sqrt(C / 120) and leaning small (the previous study's optimum lay below it); every variant of the headline
-(token, structured, and scoped_recency: names by reference inside the context, REFs numbered by recency) on the same
-sizes. Fair capacity (leaf pieces get as many BPE merges as the token BPE); each variant's context holds the same 768 source bytes, and the scoped variant's
-REFs reach exactly that far back; hyperparameters by rule: batch by the run's tokens (structlm/run.py
-batch_by_rule: 800-1,600 steps, at least 2 sequences; the ladder at each budget stops where a run would get under
-~400 steps), peak rate by width and batch (presets.learning_rate, checked by experiments/lr_sweep.py), warm-up
-10% of each run, AdamW beta2 0.99, weight decay on matrices only. Every run is scored on the whole test split at
-its end.
+(structlm/presets.py LADDER: two layers, widths 4 to 96), sliding with the budget around Chinchilla's first guess N
+~ sqrt(C / 120) and leaning small (the previous study's optimum lay below it); every variant of the headline (token,
+structured, and scoped_recency: names by reference inside the context, REFs numbered by recency) on the same sizes.
+Fair capacity (leaf pieces get as many BPE merges as the token BPE); each variant's context holds the same 768
+source bytes, and the scoped variant's REFs reach exactly that far back; hyperparameters by rule: batch by the run's
+tokens (structlm/run.py batch_by_rule: 800-1,600 steps, at least 2 sequences; the ladder at each budget stops where
+a run would get under ~400 steps), peak rate by width and batch (presets.learning_rate, checked by
+experiments/lr_sweep.py), warm-up 10% of each run, AdamW beta2 0.99, weight decay on matrices only. Every run is
+scored on the whole test split at its end.
 
 Seed repeats (`:seeds`, after the study, into its workdir): each variant's best size and its neighbours at every
 budget again with seed 1, measuring the seed noise and averaging the points that place each optimum.
 
 The serial arm (`:serial`, into the study's workdir): the design (before three sizes were added on the left, see
-SERIAL_DESIGN) and its seed repeats again with the serial-numbered `scoped` (the headline's scoped variant until the recency numbering won by the rule of issue 20;
-analysis.arms pairs the two numberings run by run). Arms at two budgets on each variant's frontier sizes (`:arms`):
-scoped_file (whole-file name memory), every variant at 4x the context (3,072 bytes), the structured variant
-without its grammar mask and without tree features, every variant at vocabulary 8,192, and a seed-1 repeat.
+SERIAL_DESIGN) and its seed repeats again with the serial-numbered `scoped` (the headline's scoped variant until the
+recency numbering won by the rule of issue 20; analysis.arms pairs the two numberings run by run). Arms at two
+budgets on each variant's frontier sizes (`:arms`): scoped_file (whole-file name memory), every variant at 4x the
+context (3,072 bytes), the structured variant without its grammar mask and without tree features, every variant at
+vocabulary 8,192, and a seed-1 repeat.
 
 python -m structlm sweep experiments/cpu_study.py --workdir runs/study      (`:demo`: smaller budgets, make demo)
 """

@@ -11,5 +11,5 @@ COMMON = dict(corpus="data/js", language="javascript", data_dir="data", vocab_si
 
 
 def get_config(arg: str = ""):
-  return sweeps.sweep([dict(variant=v, preset="w8", train_flops=1e11) for v in variants.SERIAL_HEADLINE], common=COMMON,
-                      bootstrap=0)
+  return sweeps.sweep([dict(variant=v, preset="w8", train_flops=1e11) for v in variants.SERIAL_HEADLINE],
+                      common=COMMON, bootstrap=0)

@@ -99,5 +99,6 @@ def test_lr_check_takes_each_variants_best_size_at_the_top_budget(tmp_path, monk
   monkeypatch.setenv("STRUCTLM_STUDY_RUNS", str(tmp_path))
   runs = study.get_config(f"lr-check-{top:g}").runs  # (`lr-check`: every budget, each read the same way)
   assert {(r["variant"], r["preset"], r["lr_scale"]) for r in runs} == {
-      (v, p, study.LR_SCALE * k) for v, p in (("token", names[2]), ("structured", names[1]), ("scoped_recency", names[3]))
+      (v, p, study.LR_SCALE * k)
+      for v, p in (("token", names[2]), ("structured", names[1]), ("scoped_recency", names[3]))
       for k in (0.25, 0.5, 2.0)}

@@ -70,7 +70,8 @@ def test_study_and_demo_are_fair_isoflop_designs(spec):
   for c in budgets:
     by_variant = {v: {r["preset"] for r in runs if r["train_flops"] == c and r["variant"] == v}
                   for v in variants.HEADLINE}
-    assert len(by_variant["token"]) >= 5 and by_variant["token"] == by_variant["structured"] == by_variant["scoped_recency"]
+    assert len(by_variant["token"]) >= 5
+    assert by_variant["token"] == by_variant["structured"] == by_variant["scoped_recency"]
     assert all(p.startswith("w") for p in by_variant["token"])
   common = sweep.common
   assert common["leaf_capacity"] == "merges" and common["context_bytes"] > 0 and common["warmup_fraction"] > 0

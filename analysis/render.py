@@ -71,13 +71,16 @@ def verdict(lo: float, hi: float, what: str = "structure") -> str:
 
 
 def pick_budget(rows: list[dict]) -> dict | None:
-  """The largest budget of the measured range where the token runs bracket the structured loss (else the
-  largest budget at all)."""
+  """The largest budget of the measured range where the token runs bracket the structured loss; else the largest
+  where a bound, confirmed by the resamples, supports a verdict (the baseline's runs never reach the subject's loss
+  and even its largest run is cheaper, or the reverse); else the largest budget at all."""
   valued = [r for r in rows if r["kind"] == "value" and math.isfinite(r["m"])]
   if valued:
     return valued[-1]
   rows = [r for r in rows if not math.isnan(r["loss"])]
-  return rows[-1] if rows else None
+  telling = [r for r in rows if (r["kind"] == "above" and r["bound"] > 1 and r["lo"] >= 1) or
+             (r["kind"] == "below" and r["bound"] < 1 and r["hi"] <= 1)]
+  return telling[-1] if telling else rows[-1] if rows else None
 
 
 def headline(f: dict) -> str:

@@ -184,6 +184,18 @@ def test_headline_wording_from_bounds(kind, bound, lo, hi, words):
   assert words in headline(f)
 
 
+def test_headline_takes_the_largest_budget_whose_bound_tells():
+  """Every subject loss below every baseline run: the bounds shrink towards 1 at the top of the range (the
+  baseline's largest run is no cheaper there); the headline gives the largest budget whose bound still says
+  something, not the last one's m > 1."""
+  rows = [dict(C=c, loss=2.0, m=math.inf, kind="above", bound=b, lo=math.inf, hi=math.inf)
+          for c, b in ((1e11, 30.0), (1e12, 3.1), (3e12, 1.0))]
+  f = dict(compute_range=[1e11, 3e12], measured_multiplier=rows, identified={"structured": False, "token": False},
+           not_identified={"structured": ["x"], "token": ["y"]}, shared_exponents_test=None, asymptote=None)
+  text = headline(f)
+  assert "at C = 1e+12 FLOPs structure helps beyond what the token runs can measure: m > 3.1×" in text, text
+
+
 @pytest.mark.parametrize("lo, hi, words", [(1.2, 3.0, "structure helps"), (0.3, 0.8, "structure hurts"),
                                            (0.7, 1.4, "cannot tell")])
 def test_headline_wording_follows_the_interval(lo, hi, words):

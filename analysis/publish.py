@@ -8,6 +8,7 @@ python -m analysis.publish runs/demo [--name demo] [--readme README.md] [--docs 
 from __future__ import annotations
 
 import argparse
+import math
 import json
 import os
 import shutil
@@ -68,6 +69,10 @@ def answer_block(fits: dict, image: str, page: str = "docs/study.md") -> str:
   gaps = budget_gaps(fits)
   pairs = list(gaps[0][1]) if gaps else []
   lines = [begin, ""]
+  # a gap's change from the first budget to the last is four budget-best losses, each the mean of two seeds: its
+  # standard deviation is the seed noise x sqrt(4 / 2); a trend is named only past twice that
+  noise = (fits.get("seed_noise") or {}).get("used")
+  margin = 2 * noise * math.sqrt(2) if noise else 0.0
   if gaps:
     lo, hi = f"{gaps[0][0]:.0e}", f"{gaps[-1][0]:.0e}"
     verdicts = []
@@ -75,9 +80,11 @@ def answer_block(fits: dict, image: str, page: str = "docs/study.md") -> str:
       vals = [g[p] for _, g in gaps if p in g]
       worse, better = p.split(" − ")
       trend = ("shrinking" if all(a > b for a, b in zip(vals, vals[1:])) else
-               "growing" if all(a < b for a, b in zip(vals, vals[1:])) else "not monotone")
+               "growing" if all(a < b for a, b in zip(vals, vals[1:])) else "not monotone") + " with compute"
+      if len(vals) > 1 and abs(vals[-1] - vals[0]) <= margin:
+        trend = f"no change with compute beyond the seed noise, {margin:.3f}"
       where = "at every budget" if all(x > 0 for x in vals) else "not at every budget"
-      verdicts.append(f"{better} beats {worse} {where} ({trend} with compute: {vals[0]:.3f} → {vals[-1]:.3f} bits/byte)")
+      verdicts.append(f"{better} beats {worse} {where} ({trend}: {vals[0]:.3f} → {vals[-1]:.3f} bits/byte)")
     lines.append(f"**Measured from {lo} to {hi} FLOPs on the stdlib, at equal context: " + "; ".join(verdicts) + ".**")
     lines += ["", "| at each budget's best size (bits/byte) | " + " | ".join(f"{c:.0e}" for c, _ in gaps) + " |",
               "|---|" + "---|" * len(gaps)]

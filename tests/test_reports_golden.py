@@ -257,3 +257,18 @@ def test_file_bootstrap_intervals(tmp_path):
   res = intervals(rows, L[:, None] * n_bytes[None, :] * skew, n_bytes, n=80, seed=3)
   _golden("file_bootstrap.md", markdown(res, "test", 80, 24) + "\n")
   _golden("file_bootstrap.json", json.dumps(_rounded(res), indent=1, sort_keys=True) + "\n")
+
+
+def test_answer_names_a_trend_only_past_the_seed_noise():
+  """A gap that moves less than a four-point change's noise (seed noise x sqrt(2), twice) is called no change."""
+  from analysis.publish import answer_block
+
+  def iso(losses):
+    return dict(all_budgets=[dict(C=c, runs_L=[x]) for c, x in zip((1e11, 1e12, 1e13), losses)])
+  fits = dict(isoflop={"token": iso([2.6, 2.45, 2.3]), "structured": iso([2.3, 2.25, 2.2]),
+                       "scoped_recency": iso([2.0, 1.96, 1.92])}, seed_noise=dict(used=0.04, sd=0.04,
+                                                                                   repeated_sizes=20))
+  text = answer_block(fits, "x.png")
+  assert "structured beats token at every budget (shrinking with compute: 0.300 → 0.100 bits/byte)" in text
+  assert ("scoped_recency beats structured at every budget (no change with compute beyond the seed noise, 0.113: "
+          "0.300 → 0.280 bits/byte)") in text

@@ -158,8 +158,8 @@ def analyze(study_dir: str, context_dir: str | None, out_dir: str) -> dict:
   if context_dir:
     arm_rows, _ = collect_lib.collect(context_dir, allow_dirty=True)
     context = pairs(rows, arm_rows, context=study_context)
-  recency = [p for p in pairs(rows, [r for r in rows if r["variant"] == "scoped_recency"],
-                               {"scoped_recency": "scoped"}, study_context, optional=True)]
+  recency = pairs(rows, [r for r in rows if r["variant"] == "scoped_recency"], {"scoped_recency": "scoped"},
+                  study_context, optional=True)
   result = dict(seed_noise=noise, study_context=study_context, names=names, context=context, recency=recency,
                 names_best=best_per_budget(names), recency_best=best_per_budget(recency),
                 context_gaps=gaps(best_per_budget(context)),

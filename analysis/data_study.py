@@ -190,7 +190,9 @@ def plot(rows: list[dict], mult: dict, out_dir: str) -> list[str]:
   fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.6), sharey=True, squeeze=False)
   by_curve = curves(rows)
   for ax, v in zip(axes[0], variants):
-    for (_, size, u), pts in ((k, p) for k, p in by_curve.items() if k[0] == v):
+    for (w, size, u), pts in by_curve.items():
+      if w != v:
+        continue
       ax.plot(*zip(*pts), marker="o", ls="-" if size == min(r["preset"] for r in rows) else "--",
               label=f"{size}, U={u / 1e3:.0f} kB")
     ax.set_xscale("log")

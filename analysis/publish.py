@@ -8,8 +8,8 @@ python -m analysis.publish runs/demo [--name demo] [--readme README.md] [--docs 
 from __future__ import annotations
 
 import argparse
-import math
 import json
+import math
 import os
 import shutil
 

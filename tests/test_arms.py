@@ -9,15 +9,16 @@ from analysis import arms
 from analysis.collect import RunError
 
 
-def _run(root, variant, preset, budget, bpb, seed=0, context=768):
+def _run(root, variant, preset, budget, bpb, seed=0, context=768, tokens=1e6, dirty=False):
   name = f"{variant}-{preset}-C{budget:.0e}" + (f"-s{seed}" if seed else "") + (f"-ctx{context}" if context != 768
                                                                                  else "")
   d = root / name
   d.mkdir(parents=True)
   config = dict(variant=variant, preset=preset, train_flops=budget, seed=seed, context_bytes=context)
-  (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, params=1e4, tokens=1e6, bytes=3e6,
+  (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, params=1e4, tokens=tokens, bytes=3e6,
                                                  flops=budget, eval_bpb=bpb, config=config,
-                                                 grammar_hash=variant, vocab_hash="v")))
+                                                 grammar_hash=variant, vocab_hash="v",
+                                                 code=dict(commit="c0ffee", dirty=dirty))))
 
 
 # the study: bits/byte by (variant, size) at each budget; the context arm lowers each by a known amount

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import arms  # noqa: E402
 from analysis import data_study as ds  # noqa: E402
+from tests.test_arms import _run as _arm_run  # noqa: E402
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "golden")
 
@@ -105,18 +106,6 @@ def test_data_study_report_readme_block_json_and_figures(tmp_path, monkeypatch, 
                               .replace("docs/data-study", str(tmp_path / "docs")) + "\n<!-- data-study:end -->\nb\n")
   for f in ("data_study.md", "data_study.json", "loss_vs_epochs.png", "data_multiplier.png"):
     assert (tmp_path / "docs" / f).read_bytes() == (tmp_path / "out" / f).read_bytes()
-
-
-def _arm_run(root, variant, preset, budget, bpb, seed=0, context=768, tokens=1e6, dirty=False):
-  name = f"{variant}-{preset}-C{budget:.0e}" + (f"-s{seed}" if seed else "") + (f"-ctx{context}" if context != 768
-                                                                                 else "")
-  d = root / name
-  d.mkdir(parents=True)
-  config = dict(variant=variant, preset=preset, train_flops=budget, seed=seed, context_bytes=context)
-  (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, params=1e4, tokens=tokens, bytes=3e6,
-                                                 flops=budget, eval_bpb=bpb, config=config,
-                                                 grammar_hash=variant, vocab_hash="v",
-                                                 code=dict(commit="c0ffee", dirty=dirty))))
 
 
 def test_arms_report_and_json(tmp_path):

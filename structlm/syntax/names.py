@@ -12,13 +12,13 @@ encoding does not depend on how documents are packed or where a model's row star
 
 Serials in a ring (the first design; the `scoped` variant): a serial keeps its REF id while it is live, so the model
 can match a REF to where the name was spelled (the `names` input feature carries id + 1 at the final piece of a
-spelling and at every REF of it). The legal ids are a
-contiguous run of the ring, so two numbers per position say which: `name_count` (serials before the action) and
-`name_live` (how many of the newest a REF may take there; 0 away from a name hole).
+spelling and at every REF of it). The legal ids are a contiguous run of the ring, so two numbers per position say
+which: `name_count` (serials before the action) and `name_live` (how many of the newest a REF may take there; 0
+away from a name hole).
 
 The `recency` numbering (`scoped_recency`, the study's headline scoped variant: lower bits/byte than serials at
-equal FLOPs, docs/study.md): the same REFs, but `REF r` is the live name used (spelled or
-referred to) r-th most recently, so the legal ids are 0 .. live - 1 (`name_count` = `name_live` there); the `names`
+equal FLOPs, docs/study.md): the same REFs, but `REF r` is the live name used (spelled or referred to) r-th most
+recently, so the legal ids are 0 .. live - 1 (`name_count` = `name_live` there); the `names`
 feature still says which serial the name is. Frequent names get small, repeated ids; the rank of a name changes as
 others are used.
 

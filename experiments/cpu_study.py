@@ -16,10 +16,11 @@ budget again with seed 1, measuring the seed noise and averaging the points that
 
 The serial arm (`:serial`, into the study's workdir): the design (before three sizes were added on the left, see
 SERIAL_DESIGN) and its seed repeats again with the serial-numbered `scoped` (the headline's scoped variant until the
-recency numbering won by the rule of issue 20; analysis.arms pairs the two numberings run by run). Arms at two
-budgets on each variant's frontier sizes (`:arms`): scoped_file (whole-file name memory), every variant at 4x the
-context (3,072 bytes), the structured variant without its grammar mask and without tree features, every variant at
-vocabulary 8,192, and a seed-1 repeat.
+recency numbering won by the rule of issue 20; analysis.arms pairs the two numberings run by run). Arms at the two
+ARMS budgets: scoped_file (whole-file name memory, `:names`), every variant at 4x the context (3,072 bytes,
+`:context`), and (`:ablations`, its own workdir, analysis/ablations.py) the structured variant without its grammar
+mask and without tree features on its best size and both neighbours, and every variant's best run at vocabulary
+8,192. `:top` is a fifth budget, 1e13, the headline's scoped variant first (its best run against xz).
 
 python -m structlm sweep experiments/cpu_study.py --workdir runs/study      (`:demo`: smaller budgets, make demo)
 """
@@ -51,6 +52,8 @@ SERIAL_DESIGN = {c: tuple(p for p in sizes if (c, p) not in ((3e11, "w4"), (1e12
                  for c, sizes in DESIGNS[""].items()}
 # the arms' two budgets and the sizes around each variant's frontier there (all three sizes, every arm)
 ARMS = {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24", "w32")}
+# a fifth budget, a decade past the arms' (session 12: run scoped_recency first, the others as time allows)
+TOP = {1e13: ("w16", "w24", "w32", "w48", "w64", "w96")}
 
 
 def best_sizes(runs_dir: str, budget: float, names, which=variants.HEADLINE) -> dict:
@@ -87,9 +90,25 @@ def seed_repeats(runs_dir: str, design: dict, around: int = 1, which=variants.HE
   return runs
 
 
+def ablations(runs_dir: str) -> list[dict]:
+  """At each ARMS budget: the structured variant without its grammar mask and without tree features on its best
+  size and both neighbours (pairs with the study's seed-0 runs), and every headline variant's best run at
+  vocabulary 8,192 (4x the study's: what a grammar saves depends on it)."""
+  runs = []
+  for c in ARMS:
+    names = DESIGNS[""][c]
+    best = best_sizes(runs_dir, c, names)
+    k = names.index(best["structured"])
+    for off in (dict(grammar_mask=False), dict(tree_features=False)):
+      runs += [dict(variant="structured", preset=p, train_flops=c, **off) for p in names[max(0, k - 1):k + 2]]
+    runs += [dict(variant=v, preset=p, train_flops=c, vocab_size=4 * COMMON["vocab_size"]) for v, p in best.items()]
+  return runs
+
+
 def get_config(mode: str = ""):
-  """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules), 'arms'
-  (the controls beside the headline), 'names' (the whole-file names arm alone), 'context' (every variant at 4x the
+  """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules),
+  'ablations' (no grammar mask, no tree features, vocabulary 8,192: read from $STRUCTLM_STUDY_RUNS, its own
+  workdir), 'top' (the 1e13 budget), 'names' (the whole-file names arm alone), 'context' (every variant at 4x the
   context alone: its own workdir), 'serial' (the design with serial-numbered REFs: the study's workdir), 'serial-seeds'
   (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS like 'seeds'), 'lr-check' (the
   learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
@@ -127,20 +146,15 @@ def get_config(mode: str = ""):
                          for c, sizes in ARMS.items() for p in sizes for v in variants.SERIAL_HEADLINE],
                         common=COMMON, bootstrap=0)  # own workdir, paired with the study by analysis.arms (run with
   # the serial scoped variant, before the recency numbering was chosen)
-  if mode == "arms":
-    runs = []
-    for c, sizes in ARMS.items():
-      for p in sizes:
-        runs.append(dict(variant="scoped_file", preset=p, train_flops=c))
-        runs += [dict(variant=v, preset=p, train_flops=c, context_bytes=3072) for v in variants.HEADLINE]
-        runs += [dict(variant="structured", preset=p, train_flops=c, grammar_mask=False),
-                 dict(variant="structured", preset=p, train_flops=c, tree_features=False)]
-        runs += [dict(variant=v, preset=p, train_flops=c, vocab_size=8192) for v in variants.HEADLINE]
-        runs += [dict(variant=v, preset=p, train_flops=c, seed=1) for v in variants.HEADLINE]
-    return sweeps.sweep(runs, common=COMMON, bootstrap=1000)
+  if mode == "ablations":
+    return sweeps.sweep(ablations(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")), common=COMMON, bootstrap=0)
+  if mode == "top":  # scoped_recency's sizes first: its best run is the one to set against xz
+    order = ("scoped_recency", "token", "structured")
+    return sweeps.sweep([dict(variant=v, preset=p, train_flops=c) for c, names in TOP.items() for v in order
+                         for p in names], common=COMMON, bootstrap=1000)
   if mode not in DESIGNS:
-    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'arms', 'names', 'serial', "
-                     f"'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET' or 'lr-check', not {mode!r}")
+    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'ablations', 'top', 'names', "
+                     f"'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET' or 'lr-check', not {mode!r}")
   common = dict(COMMON)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long
     common.update(eval_bytes=400_000)

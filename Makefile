@@ -54,11 +54,14 @@ study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:names --workdir runs/study
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:context --workdir runs/context --no-analysis
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:lr-check --workdir runs/lr-check --no-analysis
+	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:ablations --workdir runs/ablations --no-analysis
 	$(PY) -m analysis.publish runs/study --name study --copy-runs --readme docs/study.md --answer README.md
 	$(PY) -m analysis.arms runs/study --context runs/context --publish docs/study.md
 	$(PY) -m analysis.lr runs/lr-check --study runs/study --publish docs/study.md
 	$(PY) -m analysis.publish runs/context --copy-to docs/study/context
 	$(PY) -m analysis.publish runs/lr-check --copy-to docs/study/lr-check
+	$(PY) -m analysis.ablations runs/ablations --study runs/study --publish docs/study.md
+	$(PY) -m analysis.publish runs/ablations --copy-to docs/study/ablations
 
 # The data-constrained study (experiments/cpu_data.py, 60 runs): R* per variant and the data multiplier
 # (analysis/data_study.py) -> runs/data-study/data_study.md; its run time here: docs/data-study.md.

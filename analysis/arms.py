@@ -85,10 +85,14 @@ def gaps(best: dict) -> list[dict]:
   return rows
 
 
-def _verdict(x: float, noise: float, runs: int = 2) -> str:
+def verdict_threshold(noise: float, runs: int = 2) -> float:
   """A difference made of `runs` runs' losses (two for a pair, four for the change of a gap) counts past twice
   its standard deviation under the seed noise, 2 sqrt(runs) x one run's."""
-  return "beyond noise" if abs(x) > 2 * math.sqrt(runs) * noise else "within noise"
+  return 2 * math.sqrt(runs) * noise
+
+
+def verdict(x: float, noise: float, runs: int = 2) -> str:
+  return "beyond noise" if abs(x) > verdict_threshold(noise, runs) else "within noise"
 
 
 def _scoped_arm(paired: list[dict], arm: str, title: str, noise: float) -> list[str]:
@@ -107,7 +111,7 @@ def _scoped_arm(paired: list[dict], arm: str, title: str, noise: float) -> list[
   lines += [""] + [f"- {c:.0e} FLOPs, each at its best size (seeds at their mean): scoped {v['scoped']['study'][0]:.3f} "
                    f"({v['scoped']['study'][1]}), {arm} {v['scoped']['arm'][0]:.3f} ({v['scoped']['arm'][1]}): "
                    f"{v['scoped']['arm'][0] - v['scoped']['study'][0]:+.3f} bits/byte, "
-                   f"{_verdict(v['scoped']['arm'][0] - v['scoped']['study'][0], noise)}." for c, v in sorted(b.items())]
+                   f"{verdict(v['scoped']['arm'][0] - v['scoped']['study'][0], noise)}." for c, v in sorted(b.items())]
   return lines + [""]
 
 
@@ -140,7 +144,7 @@ def render(names: list[dict], context: list[dict], noise: float, study_context: 
     lines += ["", "Each budget's gaps, each variant at its best size among these (positive: the second is better):",
               "", f"| budget (FLOPs) | gap | at {study_context} B | at {arm} B | change |", "|---|---|---|---|---|"]
     lines += [f"| {g['budget']:.0e} | {g['pair']} | {g['study']:.3f} | {g['arm']:.3f} | {g['change']:+.3f} "
-              f"({_verdict(g['change'], noise, runs=4)}) |" for g in gaps(b)]
+              f"({verdict(g['change'], noise, runs=4)}) |" for g in gaps(b)]
     lines.append("")
   return "\n".join(lines)
 

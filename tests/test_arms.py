@@ -9,15 +9,20 @@ from analysis import arms
 from analysis.collect import RunError
 
 
-def _run(root, variant, preset, budget, bpb, seed=0, context=768, tokens=1e6, dirty=False):
-  name = f"{variant}-{preset}-C{budget:.0e}" + (f"-s{seed}" if seed else "") + (f"-ctx{context}" if context != 768
-                                                                                 else "")
+def _run(root, variant, preset, budget, bpb, seed=0, context=768, tokens=1e6, dirty=False, vocab=2048,
+         params=1e4, **switches):
+  """A finished run's result.json; `switches` (grammar_mask=False, ...) go into its config and name."""
+  name = (f"{variant}-{preset}-C{budget:.0e}" + (f"-s{seed}" if seed else "") +
+          (f"-ctx{context}" if context != 768 else "") + (f"-V{vocab}" if vocab != 2048 else "") +
+          "".join(f"-{k}{v}" for k, v in sorted(switches.items())))
   d = root / name
   d.mkdir(parents=True)
-  config = dict(variant=variant, preset=preset, train_flops=budget, seed=seed, context_bytes=context)
-  (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, params=1e4, tokens=tokens, bytes=3e6,
+  config = dict(variant=variant, preset=preset, train_flops=budget, seed=seed, context_bytes=context,
+                vocab_size=vocab, **switches)
+  (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=preset, params=params,
+                                                 params_nonembedding=params - 8 * vocab, tokens=tokens, bytes=3e6,
                                                  flops=budget, eval_bpb=bpb, config=config,
-                                                 grammar_hash=variant, vocab_hash="v",
+                                                 grammar_hash=variant, vocab_hash=f"v{vocab}",
                                                  code=dict(commit="c0ffee", dirty=dirty))))
 
 

@@ -105,10 +105,24 @@ def ablations(runs_dir: str) -> list[dict]:
   return runs
 
 
+def edge_runs(check: dict) -> list[dict]:
+  """One run past the edge of each learning-rate check cell whose best scale is its grid's smallest (half it) or
+  largest (double it); `check` is analysis.lr.check's result."""
+  runs = []
+  for c, cells in check["cells"].items():
+    for v, cell in cells.items():
+      scales = sorted(float(s) for s in cell["bpb"])
+      if cell["at_edge"]:
+        k = 0.5 if cell["best_scale"] == scales[0] else 2.0
+        runs.append(dict(variant=v, preset=cell["size"], train_flops=float(c), lr_scale=cell["best_scale"] * k))
+  return runs
+
+
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules),
   'ablations' (no grammar mask, no tree features, vocabulary 8,192: read from $STRUCTLM_STUDY_RUNS, its own
-  workdir), 'top' (the 1e13 budget), 'names' (the whole-file names arm alone), 'context' (every variant at 4x the
+  workdir), 'lr-check-edges' (one scale past each lr-check cell whose best is at the grid's edge: read from
+  $STRUCTLM_LR_RUNS and $STRUCTLM_STUDY_RUNS, into the lr-check's workdir), 'top' (the 1e13 budget), 'names' (the whole-file names arm alone), 'context' (every variant at 4x the
   context alone: its own workdir), 'serial' (the design with serial-numbered REFs: the study's workdir), 'serial-seeds'
   (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS like 'seeds'), 'lr-check' (the
   learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
@@ -119,6 +133,13 @@ def get_config(mode: str = ""):
     design = {c: sizes for c, sizes in DESIGNS[""].items() if c <= top}
     return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), design),
                         common=COMMON, bootstrap=1000)
+  if mode == "lr-check-edges":  # extend the grid where a cell's best rate is at its edge (rerun until none is)
+    from analysis import lr
+    study = os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")
+    common = dict(COMMON)
+    common.pop("lr_scale")
+    return sweeps.sweep(edge_runs(lr.check(os.environ.get("STRUCTLM_LR_RUNS", "runs/lr-check"), study)),
+                        common=common, bootstrap=0)
   if mode == "lr-check" or mode.startswith("lr-check-"):  # the learning-rate rule at every budget (largest
     study = os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")  # first; lr-check-3e12: that budget alone): each
     budgets = sorted(DESIGNS[""], reverse=True)                   # variant's best size at a quarter, half and
@@ -154,7 +175,8 @@ def get_config(mode: str = ""):
                          for p in names], common=COMMON, bootstrap=1000)
   if mode not in DESIGNS:
     raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'ablations', 'top', 'names', "
-                     f"'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET' or 'lr-check', not {mode!r}")
+                     "'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET', 'lr-check', "
+                     f"'lr-check-BUDGET' or 'lr-check-edges', not {mode!r}")
   common = dict(COMMON)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long
     common.update(eval_bytes=400_000)

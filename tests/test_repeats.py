@@ -102,3 +102,15 @@ def test_lr_check_takes_each_variants_best_size_at_the_top_budget(tmp_path, monk
       (v, p, study.LR_SCALE * k)
       for v, p in (("token", names[2]), ("structured", names[1]), ("scoped_recency", names[3]))
       for k in (0.25, 0.5, 2.0)}
+
+
+def test_lr_check_edges_extend_the_grid_past_each_cell_whose_best_is_at_an_edge():
+  study = _study()
+  check = {"cells": {3e12: {"token": dict(size="w48", bpb={"0.75": 2.09, "1.5": 2.11, "3.0": 2.15}, best_scale=0.75,
+                                          at_edge=True),
+                            "structured": dict(size="w48", bpb={"0.75": 2.06, "1.5": 2.04, "3.0": 2.05},
+                                               best_scale=1.5, at_edge=False)},
+                     1e11: {"token": dict(size="w8", bpb={"1.5": 2.6, "3.0": 2.6, "6.0": 2.58}, best_scale=6.0,
+                                          at_edge=True)}}}
+  assert sorted((r["variant"], r["preset"], r["train_flops"], r["lr_scale"]) for r in study.edge_runs(check)) == [
+      ("token", "w48", 3e12, 0.375), ("token", "w8", 1e11, 12.0)]

@@ -47,10 +47,9 @@ def per_file(runs_dir: str, split: str, frontier: bool = False):
 
 
 def _log_m(env_a, env_b, budgets) -> np.ndarray:
-  r = measured.multiplier(env_a, env_b, budgets)
+  """log m at each budget: +inf where only m > bound is measured (m is inf there), -inf where m < bound (m is 0)."""
   with np.errstate(divide="ignore"):
-    lm = np.log(r["m"])
-  return np.where(r["kind"] == "above", np.inf, np.where(r["kind"] == "below", -np.inf, lm))
+    return np.log(measured.multiplier(env_a, env_b, budgets)["m"])
 
 
 def intervals(rows, bits, n_bytes, n: int = 1000, seed: int = 0) -> list[dict]:

@@ -372,3 +372,18 @@ def test_runs_that_cannot_enter_a_fit_are_refused_by_path(tmp_path):
   (bad / "result.json").write_text(json.dumps(dict(good, vocab_hash="other")))
   with pytest.raises(RunError, match="2 different vocabularies"):
     collect(str(tmp_path))
+
+
+def test_huber_loss_is_quadratic_inside_delta_and_linear_past_it():
+  from analysis.compare import _huber
+  from analysis.fit import DELTA
+  assert _huber(np.array([0.5 * DELTA])) == pytest.approx(0.125 * DELTA ** 2)
+  assert _huber(np.array([DELTA])) == pytest.approx(0.5 * DELTA ** 2)  # both pieces meet at DELTA
+  assert _huber(np.array([-3 * DELTA, 0.0, 2 * DELTA])) == pytest.approx(2.5 * DELTA ** 2 + 1.5 * DELTA ** 2)
+
+
+def test_effective_data_follows_muennighoff():
+  from analysis.compare import effective_data
+  assert effective_data(100.0, 0, 5.0) == pytest.approx(100.0)  # one epoch: no repetition
+  assert effective_data(100.0, 5, 5.0) == pytest.approx(100 + 500 * (1 - math.exp(-1)))
+  assert effective_data(100.0, 1e9, 5.0) == pytest.approx(600.0)  # the ceiling: U (1 + R*)

@@ -103,3 +103,32 @@ def test_publish_cli_copies_an_arms_runs_or_fills_a_named_section(tmp_path, monk
   monkeypatch.setattr(publish, "publish", lambda *a: seen.append(a))
   _main(publish, monkeypatch, capsys, tmp_path / "runs", "--name", "study")
   assert seen == [(str(tmp_path / "runs"), "README.md", "docs/study", "study", False, None)]
+
+
+def test_gap_trend_reads_runs_from_a_dirty_checkout_and_refuses_unscored_or_unlike_runs(tmp_path):
+  _per_file_runs(tmp_path, np.random.default_rng(4))
+  result = tmp_path / "token-C1e+11" / "result.json"
+  r = json.loads(result.read_text())
+  result.write_text(json.dumps(dict(r, code=dict(commit="c0ffee", dirty=True))))  # read all the same
+  assert gap_trend.trend(str(tmp_path), "test", 20)["files"] == 30
+  score = tmp_path / "token-C1e+12" / "eval_test.json"
+  table = json.loads(score.read_text())
+  score.write_text(json.dumps(dict(table, table=table["table"][:29])))
+  with pytest.raises(ValueError, match=r"scored different numbers of files \(\[29, 30\]\): rescore them alike"):
+    gap_trend.trend(str(tmp_path), "test", 20)
+  score.unlink()
+  with pytest.raises(FileNotFoundError, match=r"eval_test.json: score the frontier first \(python -m analysis"
+                                              r".heldout .* --frontier\)"):
+    gap_trend.trend(str(tmp_path), "test", 20)
+
+
+def test_file_bootstrap_bounds_enter_the_draws_as_infinities():
+  """Where one side never reaches the other's loss, a draw's log multiplier is +inf (above) or -inf (below)."""
+  from analysis import frontier as measured
+  budgets = np.array([1e15, 1e16])
+  env = measured.envelope(np.array([1e4, 1e4]), budgets, np.array([2.0, 1.8]))
+  worse = measured.envelope(np.array([1e4, 1e4]), budgets, np.array([2.5, 2.4]))
+  kinds = measured.multiplier(env, worse, budgets)["kind"]
+  lm = file_bootstrap._log_m(env, worse, budgets)
+  assert all(k == "above" for k in kinds) and np.all(lm == np.inf)
+  assert np.all(file_bootstrap._log_m(worse, env, budgets) == -np.inf)

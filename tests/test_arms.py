@@ -140,3 +140,15 @@ def test_gap_trend_resamples_the_same_files_for_every_run(tmp_path):
   assert [round(b["gap"], 6) for b in r["budgets"]] == [0.3, 0.1]
   assert r["change"] == pytest.approx(-0.2) and r["shrank_share"] == 1.0
   assert r["change_hi"] - r["change_lo"] < 1e-9  # the file noise is shared: the same draw for every run cancels it
+
+
+def test_one_pair_gets_no_spread_and_a_dirty_context_run_is_read(tmp_path):
+  study, context = tmp_path / "study", tmp_path / "context"
+  for v, bpb in (("token", 2.5), ("structured", 2.3), ("scoped", 2.0)):
+    _run(study, v, "w12", 3e11, bpb)
+    _run(context, v, "w12", 3e11, bpb - 0.1, context=3072, dirty=True)
+  _run(study, "scoped_file", "w12", 3e11, 1.9)
+  (study / "fits.json").write_text(json.dumps(dict(seed_noise=dict(used=0.02))))
+  result = arms.analyze(str(study), str(context), str(tmp_path / "out"))
+  assert len(result["names"]) == 1 and "Paired (same size" not in result["markdown"]
+  assert len(result["context"]) == 3

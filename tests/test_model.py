@@ -112,3 +112,12 @@ def test_a_tiny_model_learns_a_batch(variant):
   for _ in range(60):
     last = float(step(model, opt, inputs, mask_bias(table)))
   assert last < 0.3 * first
+
+
+def test_each_scoped_variant_reads_its_own_name_numbering():
+  from types import SimpleNamespace
+
+  from structlm import variants
+  vocab = SimpleNamespace(names="window serials", recency_names="window recency", file_names="whole file")
+  assert {v: variants.get(v).scheme(vocab) for v in ("scoped", "scoped_recency", "scoped_file")} == {
+      "scoped": "window serials", "scoped_recency": "window recency", "scoped_file": "whole file"}

@@ -91,3 +91,15 @@ def test_launch_check_fits_meshes_and_batches():
   assert check("experiments/isoflop.py", 32, "global_batch=64") == []
   bad = check("experiments/isoflop.py", 64, "mesh=(-1,2,1)")
   assert bad and all("does not divide data x fsdp = 64" in b for b in bad)
+
+
+def test_schedule_ends_at_a_tenth_of_the_peak_and_clamps_its_warmup():
+  f = lr_schedule(2.0, 1000, 100)
+  assert math.isclose(float(f(1000)), 0.2, rel_tol=1e-6)  # cosine to 10% of the peak at the last step
+  assert math.isclose(float(f(550)), 0.2 + 1.8 * 0.5 * (1 + math.cos(math.pi * 450 / 900)), rel_tol=1e-5)
+  g = lr_schedule(1.0, 10, 50)  # warm-up longer than the run: clamped to total - 1 steps, the peak at step 9
+  assert math.isclose(float(g(9)), 1.0, rel_tol=1e-6) and math.isclose(float(g(3)), 3 / 9, rel_tol=1e-6)
+  h = lr_schedule(1.0, 100, 0)  # no warm-up asked: one step of it, the peak at step 1
+  assert float(h(0)) == 0.0 and math.isclose(float(h(1)), 1.0, rel_tol=1e-6)
+  one = lr_schedule(1.0, 1, 10)  # a one-step run still gets a two-step schedule
+  assert math.isclose(float(one(1)), 1.0, rel_tol=1e-6) and math.isclose(float(one(2)), 0.1, rel_tol=1e-6)

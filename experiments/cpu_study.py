@@ -20,7 +20,7 @@ recency numbering won by the rule of issue 20; analysis.arms pairs the two numbe
 ARMS budgets: scoped_file (whole-file name memory, `:names`), every variant at 4x the context (3,072 bytes,
 `:context`), and (`:ablations`, its own workdir, analysis/ablations.py) the structured variant without its grammar
 mask and without tree features on its best size and both neighbours, and every variant's best run at vocabulary
-8,192. `:top` is a fifth budget, 1e13, the headline's scoped variant first (its best run against xz).
+8,192. `:top` is a fifth budget, 1e13 (TOP, in two passes: TOP_FIRST, then the rest).
 
 python -m structlm sweep experiments/cpu_study.py --workdir runs/study      (`:demo`: smaller budgets, make demo)
 """
@@ -52,8 +52,11 @@ SERIAL_DESIGN = {c: tuple(p for p in sizes if (c, p) not in ((3e11, "w4"), (1e12
                  for c, sizes in DESIGNS[""].items()}
 # the arms' two budgets and the sizes around each variant's frontier there (all three sizes, every arm)
 ARMS = {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24", "w32")}
-# a fifth budget, a decade past the arms' (session 12: run scoped_recency first, the others as time allows)
-TOP = {1e13: ("w16", "w24", "w32", "w48", "w64", "w96")}
+# a fifth budget, a decade past the arms'; its runs go in two passes: first three sizes around each variant's
+# optimum as the 3e12 budget places it (scoped_recency's at w16, token's and structured's at w48), then the rest
+TOP = {1e13: ("w12", "w16", "w24", "w32", "w48", "w64", "w96")}
+TOP_FIRST = {"scoped_recency": ("w12", "w16", "w24"), "token": ("w32", "w48", "w64"),
+             "structured": ("w32", "w48", "w64")}
 
 
 def best_sizes(runs_dir: str, budget: float, names, which=variants.HEADLINE) -> dict:
@@ -169,10 +172,12 @@ def get_config(mode: str = ""):
   # the serial scoped variant, before the recency numbering was chosen)
   if mode == "ablations":
     return sweeps.sweep(ablations(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")), common=COMMON, bootstrap=0)
-  if mode == "top":  # scoped_recency's sizes first: its best run is the one to set against xz
-    order = ("scoped_recency", "token", "structured")
-    return sweeps.sweep([dict(variant=v, preset=p, train_flops=c) for c, names in TOP.items() for v in order
-                         for p in names], common=COMMON, bootstrap=1000)
+  if mode == "top":  # the first pass, then every other size of the budget
+    (c, names), = TOP.items()
+    first = [(v, p) for v, sizes in TOP_FIRST.items() for p in sizes]
+    rest = [(v, p) for v in TOP_FIRST for p in names if (v, p) not in first]
+    return sweeps.sweep([dict(variant=v, preset=p, train_flops=c) for v, p in first + rest], common=COMMON,
+                        bootstrap=1000)
   if mode not in DESIGNS:
     raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'ablations', 'top', 'names', "
                      "'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET', 'lr-check', "

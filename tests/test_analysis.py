@@ -387,3 +387,23 @@ def test_effective_data_follows_muennighoff():
   assert effective_data(100.0, 0, 5.0) == pytest.approx(100.0)  # one epoch: no repetition
   assert effective_data(100.0, 5, 5.0) == pytest.approx(100 + 500 * (1 - math.exp(-1)))
   assert effective_data(100.0, 1e9, 5.0) == pytest.approx(600.0)  # the ceiling: U (1 + R*)
+
+
+def test_grid_runs_are_the_laws_own_losses_with_seeded_noise_and_read_back_as_written(tmp_path):
+  from analysis.collect import collect
+  law = Law(A=50.0, B=800.0, E=0.5, alpha=0.3, beta=0.3)
+  exact = synthetic.grid_runs({"token": law}, sizes=(1e6, 1e7), data_budgets=(1e8,), noise=0.0)
+  assert [r["bpb"] for r in exact] == [float(law.loss(n, 1e8)) for n in (1e6, 1e7)]
+  r = exact[0]
+  assert (r["preset"], r["N_nonembedding"], r["tokens"], r["C"], r["epochs"], r["run"]) == (
+      "n1e+06", 0.8e6, 1e8 * 6 * 0.27 / 6, 6 * 0.27 * 1e6 * 1e8, 1.0, "token/n1e+06_D1e+08")
+  noisy = synthetic.grid_runs({"token": law}, sizes=(1e6,) * 400, data_budgets=(1e8,), noise=0.05, seed=3)
+  ratio = np.log([n["bpb"] / float(law.loss(1e6, 1e8)) for n in noisy])
+  assert abs(ratio.mean()) < 0.01 and 0.045 < ratio.std() < 0.055  # log-normal, centred on the law
+  assert noisy == synthetic.grid_runs({"token": law}, sizes=(1e6,) * 400, data_budgets=(1e8,), noise=0.05, seed=3)
+  assert synthetic.grid_runs(noise=0.05)[0]["bpb"] == synthetic.grid_runs(noise=0.05, seed=0)[0]["bpb"] != \
+      synthetic.grid_runs(noise=0.05, seed=1)[0]["bpb"]
+  synthetic.write(exact, str(tmp_path))
+  rows, _ = collect(str(tmp_path))
+  assert sorted((r["run"], r["N"], r["D"], r["C"], r["bpb"]) for r in rows) == sorted(
+      (e["run"], e["N"], e["D"], e["C"], e["bpb"]) for e in exact)

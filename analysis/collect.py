@@ -89,8 +89,10 @@ def collect(runs_dir: str, allow_dirty: bool = False) -> tuple[list[dict], dict]
   return rows, dict(excluded)
 
 
+# bookkeeping: what a run records but does not train differently for (expect_backend: a check at start, absent
+# from older runs' configs)
 NOT_SETUP = ("seed", "name", "checkpoint_root", "checkpoint_every", "keep_checkpoints", "log_every", "eval_every",
-             "stop_after")
+             "stop_after", "expect_backend")
 
 
 def _setup(config: dict) -> str:

@@ -13,7 +13,7 @@ import math
 import os
 import shutil
 
-from analysis.arms import GAPS
+from analysis.arms import GAPS, verdict_threshold
 from analysis.render import _cell, _interval
 
 
@@ -69,10 +69,11 @@ def answer_block(fits: dict, image: str, page: str = "docs/study.md") -> str:
   gaps = budget_gaps(fits)
   pairs = list(gaps[0][1]) if gaps else []
   lines = [begin, ""]
-  # a gap's change from the first budget to the last is four budget-best losses, each the mean of two seeds: its
-  # standard deviation is the seed noise x sqrt(4 / 2); a trend is named only past twice that
+  # a gap's change from the first budget to the last is four budget-best losses (some one run, some the mean of two
+  # seeds, each the best of several sizes): a trend is named only past twice the standard deviation of four single
+  # runs, 4 x the seed noise (the arms' rule for the change of a gap)
   noise = (fits.get("seed_noise") or {}).get("used")
-  margin = 2 * noise * math.sqrt(2) if noise else 0.0
+  margin = verdict_threshold(noise, runs=4) if noise else 0.0
   if gaps:
     lo, hi = f"{gaps[0][0]:.0e}", f"{gaps[-1][0]:.0e}"
     verdicts = []
@@ -92,8 +93,9 @@ def answer_block(fits: dict, image: str, page: str = "docs/study.md") -> str:
   sn = fits.get("seed_noise") or {}
   notes = []
   if sn.get("sd") is not None:
-    notes.append(f"Two seeds of one run differ: seed noise {sn['sd']:.3f} bits/byte (pooled over "
-                 f"{sn['repeated_sizes']} repeated sizes).")
+    notes.append(f"Seed noise: one run's standard deviation {sn['sd']:.3f} bits/byte (pooled over "
+                 f"{sn['repeated_sizes']} repeated sizes; two seeds of one run differ by {sn['sd'] * math.sqrt(2):.3f} "
+                 "in root mean square).")
   mm = [r for r in fits.get("measured_multiplier", []) if r.get("kind") == "value"]
   if mm:
     a, b = fits.get("subject", "structured"), fits.get("baseline", "token")
@@ -102,7 +104,8 @@ def answer_block(fits: dict, image: str, page: str = "docs/study.md") -> str:
                  f"FLOPs (95% interval {first['lo']:.2f}×–{first['hi']:.3g}×)"
                  + (f", {mm[-1]['m']:.2f}× at {mm[-1]['C']:.2g}" if len(mm) > 1 else "") + ".")
   iso = fits.get("isoflop") or {}
-  ident = [f"{v} (N_opt ∝ C^{i['N_opt_exponent']:.2f}, {i['N_opt_exponent_ci'][0]:.2f}–{i['N_opt_exponent_ci'][1]:.2f})"
+  ident = [f"{v} (N_opt ∝ C^{i['N_opt_exponent']:.2f}, {i['N_opt_exponent_ci'][0]:.2f}–{i['N_opt_exponent_ci'][1]:.2f}"
+           + ("; the interval holds 0: N_opt not shown to grow with C" if i["N_opt_exponent_ci"][0] <= 0 else "") + ")"
            for v, i in iso.items() if i.get("identified") and i.get("N_opt_exponent_ci")]
   shaky = [f"{v}'s interior budgets give C^{i['N_opt_exponent']:.2f} but {i.get('unstable_share', 0):.0%} of "
            "resamples lose an optimum" for v, i in iso.items() if i.get("identified") and not i.get("N_opt_exponent_ci")]

@@ -114,3 +114,18 @@ def test_lr_check_edges_extend_the_grid_past_each_cell_whose_best_is_at_an_edge(
                                           at_edge=True)}}}
   assert sorted((r["variant"], r["preset"], r["train_flops"], r["lr_scale"]) for r in study.edge_runs(check)) == [
       ("token", "w48", 3e12, 0.375), ("token", "w8", 1e11, 12.0)]
+
+
+def test_repeats_are_recognised_across_bookkeeping_only_config_fields(tmp_path):
+  """A run made before a bookkeeping field existed (expect_backend absent) and its repeat made after (expect_backend
+  "") are the same setup; a field that changes training (lr_scale) is not."""
+  from analysis.collect import collect
+  for seed, extra in ((0, {}), (1, dict(expect_backend="")), (2, dict(expect_backend="", lr_scale=0.5))):
+    d = tmp_path / f"token-w8-s{seed}"
+    d.mkdir()
+    config = dict(variant="token", preset="w8", train_flops=3e11, seed=seed, **extra)
+    (d / "result.json").write_text(json.dumps(dict(variant="token", preset="w8", params=1e4, tokens=1e6, bytes=3e6,
+                                                   flops=3e11, eval_bpb=2.0 + 0.1 * seed, config=config)))
+  rows, _ = collect(str(tmp_path))
+  setups = {r["seed"]: r["setup"] for r in rows}
+  assert setups[0] == setups[1] != setups[2]

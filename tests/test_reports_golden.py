@@ -249,7 +249,7 @@ def test_file_bootstrap_intervals(tmp_path):
 
 
 def test_answer_names_a_trend_only_past_the_seed_noise():
-  """A gap that moves less than a four-point change's noise (seed noise x sqrt(2), twice) is called no change."""
+  """A gap that moves less than twice the noise of four single runs (4 x the seed noise) is called no change."""
   from analysis.publish import answer_block
 
   def iso(losses):
@@ -259,5 +259,17 @@ def test_answer_names_a_trend_only_past_the_seed_noise():
                                                                                    repeated_sizes=20))
   text = answer_block(fits, "x.png")
   assert "structured beats token at every budget (shrinking with compute: 0.300 → 0.100 bits/byte)" in text
-  assert ("scoped_recency beats structured at every budget (no change with compute beyond the seed noise, 0.113: "
+  assert ("scoped_recency beats structured at every budget (no change with compute beyond the seed noise, 0.160: "
           "0.300 → 0.280 bits/byte)") in text
+  fits["isoflop"]["token"]["all_budgets"][-1]["runs_L"] = [2.45]  # a change of 0.150, under 4 x 0.04
+  assert "structured beats token at every budget (no change with compute beyond the seed noise, 0.160: 0.300 → " \
+         "0.250 bits/byte)" in answer_block(fits, "x.png")
+
+
+def test_answer_says_when_an_exponent_interval_holds_zero():
+  from analysis.publish import answer_block
+  iso = dict(identified=True, N_opt_exponent=0.26, N_opt_exponent_ci=[-0.14, 0.5], all_budgets=[])
+  text = answer_block(dict(isoflop={"structured": iso}), "x.png")
+  assert "structured (N_opt ∝ C^0.26, -0.14–0.50; the interval holds 0: N_opt not shown to grow with C)" in text
+  iso["N_opt_exponent_ci"] = [0.1, 0.5]
+  assert "structured (N_opt ∝ C^0.26, 0.10–0.50)." in answer_block(dict(isoflop={"structured": iso}), "x.png")

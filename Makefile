@@ -54,6 +54,7 @@ study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:names --workdir runs/study
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:context --workdir runs/context --no-analysis
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:lr-check --workdir runs/lr-check --no-analysis
+	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study STRUCTLM_LR_RUNS=runs/lr-check $(PY) -m structlm sweep experiments/cpu_study.py:lr-check-edges --workdir runs/lr-check --no-analysis
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:ablations --workdir runs/ablations --no-analysis
 	$(PY) -m analysis.publish runs/study --name study --copy-runs --readme docs/study.md --answer README.md
 	$(PY) -m analysis.arms runs/study --context runs/context --publish docs/study.md

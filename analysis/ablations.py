@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 
 from analysis import arms
@@ -68,8 +69,13 @@ def _ablation_lines(key: str, label: str, paired: list[dict], study_rows: list[d
   lines += [f"| {p['budget']:.0e} | {p['preset']} | {p['study_bpb']:.3f} | {p['arm_bpb']:.3f} | {p['change']:+.3f} |"
             for p in paired]
   changes = [p["change"] for p in paired]
+  mean = sum(changes) / len(changes)
+  spread = ""
+  if len(changes) > 1:
+    sd = math.sqrt(sum((c - mean) ** 2 for c in changes) / (len(changes) - 1))
+    spread = f" (standard deviation {sd:.3f}, standard error {sd / math.sqrt(len(changes)):.3f})"
   lines += ["", f"The ablated model is worse in {sum(c > 0 for c in changes)} of {len(changes)} pairs, by "
-                f"{sum(changes) / len(changes):+.3f} bits/byte on average.", ""]
+                f"{mean:+.3f} bits/byte on average{spread}.", ""]
   for c, cells in sorted(arms.best_per_budget(paired).items()):
     (s, sp), (a, ap) = cells["structured"]["study"], cells["structured"]["arm"]
     t = token_best(study_rows, c, context, vocab)

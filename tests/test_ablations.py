@@ -44,6 +44,7 @@ def test_ablations_pair_like_with_like_and_say_what_is_left_of_the_gap(tmp_path)
   assert "token - structured gap is 0.200 with the grammar mask and -0.100 without" in md
   assert "token - structured gap is 0.200 with tree features and 0.150 without" in md
   assert "+0.300, beyond noise" in md and "+0.050, within noise" in md
+  assert "worse in 3 of 3 pairs, by +0.300 bits/byte on average (standard deviation 0.000, standard error 0.000)" in md
   gaps = {g["pair"]: g for g in result["vocab_gaps"]}
   assert set(gaps) == {"token - structured", "structured - scoped_recency"}
   assert gaps["token - structured"]["study"] == pytest.approx(0.25)

@@ -81,6 +81,30 @@ def intervals(rows, bits, n_bytes, n: int = 1000, seed: int = 0) -> list[dict]:
   return out
 
 
+def report_section(runs_dir: str, rows: list[dict], n: int = 1000) -> dict:
+  """The report's intervals with files resampled, on the split most runs were scored on: {split, files, resamples,
+  comparisons} from the frontier runs' per-file scores, or {split, missing: runs} where some have none."""
+  from analysis.heldout import frontier_runs
+  splits = [r.get("eval_split", "validation") for r in rows]
+  split = max(sorted(set(splits)), key=splits.count)
+  missing = [r["run"] for r in frontier_runs(rows) if stored_score(runs_dir, r["run"], split)[1] is None]
+  if missing:
+    return dict(split=split, missing=sorted(missing))
+  frontier_rows, bits, n_bytes, paths = per_file(runs_dir, split, frontier=True)
+  return dict(split=split, files=len(paths), resamples=n, comparisons=intervals(frontier_rows, bits, n_bytes, n=n))
+
+
+def report_lines(section: dict) -> list[str]:
+  """The report's section from report_section's result."""
+  head = ["## Intervals with the files resampled", ""]
+  if section.get("missing"):
+    return head + [f"Not computed: {len(section['missing'])} of the frontier runs have no per-file scores on the "
+                   f"{section['split']} split (`python -m analysis.heldout RUNS --split {section['split']} --frontier` "
+                   "scores them and keeps each file's bits)."]
+  text = markdown(section["comparisons"], section["split"], section["resamples"], section["files"])
+  return head + ["#" + line if line.startswith("## ") else line for line in text.split("\n")[2:]]
+
+
 def markdown(res: list[dict], split: str, n: int, files: int) -> str:
   lines = [f"# Multiplier intervals with file sampling ({split} split, {files} files, {n} resamples)", "",
            "95% intervals of the measured multiplier: resampling the runs (as the report), the files (the same "

@@ -131,13 +131,16 @@ def fill(text: str, block: str, name: str) -> str:
 
 
 def copy_results(runs_dir: str, dest: str) -> int:
-  """Every run's result.json, under the same relative directory (only those: no checkpoints or metrics)."""
+  """Every run's result.json and its per-file scores (eval_*.json, analysis/heldout.py), under the same relative
+  directory (only those: no checkpoints or metrics); returns how many runs."""
   n = 0
   for d, _, files in sorted(os.walk(runs_dir)):
     if "result.json" in files and os.path.abspath(d) != os.path.abspath(dest):
       out = os.path.join(dest, os.path.relpath(d, runs_dir))
       os.makedirs(out, exist_ok=True)
-      shutil.copy(os.path.join(d, "result.json"), os.path.join(out, "result.json"))
+      for name in sorted(files):
+        if name == "result.json" or (name.startswith("eval_") and name.endswith(".json")):
+          shutil.copy(os.path.join(d, name), os.path.join(out, name))
       n += 1
   return n
 

@@ -198,6 +198,9 @@ def render(f: dict) -> str:
               f"| C (FLOPs) | {a} loss (bits/byte) | m | 95% interval |", "|---|---|---|---|"]
     for r in c["measured_multiplier"]:
       lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_cell(r, b)} | {_interval(r['lo'], r['hi'])} |")
+  if f.get("file_intervals"):
+    from analysis.file_bootstrap import report_lines  # (it imports this module)
+    lines += [""] + report_lines(f["file_intervals"])
   lines += ["", "## Fits: L(N, D) = E + A/N^α + B/D^β (bits per byte; D in bytes)", "",
             f"Approach 3 (Huber on log L, L-BFGS from Hoffmann's grid); 95% intervals from {f['fit_bootstrap']} "
             "refits on resampled runs, each from its own best grid points and the full-data optimum. Identified: "

@@ -110,6 +110,8 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
   for c in comparisons:
     c["isoflop_exponent_test"] = compare.isoflop_exponent_test(iso.get(c["subject"]), iso.get(c["baseline"]))
 
+  from analysis import file_bootstrap  # (it imports this module)
+  file_intervals = file_bootstrap.report_section(runs_dir, rows, n=n_bootstrap)
   lc = {v: compare.compute_frontier_fit(data[v][3], data[v][2]) for v in names}
   repetition = {v: compare.fit_repetition(fits_v[v]["law"], data[v][0], [r["unique_bytes"] for r in data[v][4]],
                                           [r["epochs"] for r in data[v][4]], data[v][2]) if identified[v] else None
@@ -147,7 +149,7 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
       asymptote=primary["asymptote"], shared_exponents_test=primary["shared_exponents_test"],
       comparisons=comparisons,
       edge_optima={v: measured.edge_optima(data[v][0], data[v][3], data[v][2]) for v in names},
-      isoflop=iso, seed_noise=noise, compute_frontier=lc, repetition=repetition,
+      isoflop=iso, seed_noise=noise, compute_frontier=lc, repetition=repetition, file_intervals=file_intervals,
       figures=[os.path.basename(f) for f in figures],
       table=[dict(run=r.get("run", r.get("preset", "")), variant=r["variant"], N=r["N"],
                   output_share=1 - r["N_nonembedding"] / r["N"] if r.get("N_nonembedding") and r["N"] else None,

@@ -132,3 +132,24 @@ def test_file_bootstrap_bounds_enter_the_draws_as_infinities():
   lm = file_bootstrap._log_m(env, worse, budgets)
   assert all(k == "above" for k in kinds) and np.all(lm == np.inf)
   assert np.all(file_bootstrap._log_m(worse, env, budgets) == -np.inf)
+
+
+def test_the_report_itself_gives_intervals_with_files_resampled_and_publish_keeps_their_scores(tmp_path):
+  """Frontier runs with per-file scores: the report's section is the file bootstrap's; a published copy of the
+  runs carries the scores, so the report redone from the copy is the same."""
+  from analysis import report
+  _per_file_runs(tmp_path / "runs", np.random.default_rng(4))
+  for p in (tmp_path / "runs").glob("*/result.json"):
+    p.write_text(json.dumps(dict(json.loads(p.read_text()), eval_split="test")))
+  fits = report.analyze(str(tmp_path / "runs"), str(tmp_path / "out"), n_bootstrap=50, fit_bootstrap=2)
+  rows, bits, n_bytes, _ = file_bootstrap.per_file(str(tmp_path / "runs"), "test", frontier=True)
+  section = fits["file_intervals"]
+  assert (section["split"], section["files"], section["resamples"]) == ("test", 30, 50)
+  assert json.loads(json.dumps(section["comparisons"])) == json.loads(json.dumps(
+      file_bootstrap.intervals(rows, bits, n_bytes, n=50)))
+  text = (tmp_path / "out" / "report.md").read_text()
+  assert "## Intervals with the files resampled" in text and "### structured over token" in text
+  assert "# Multiplier intervals" not in text
+  assert publish.copy_results(str(tmp_path / "runs"), str(tmp_path / "copy")) == 9
+  report.analyze(str(tmp_path / "copy"), str(tmp_path / "out2"), n_bootstrap=50, fit_bootstrap=2)
+  assert (tmp_path / "out2" / "report.md").read_text() == text

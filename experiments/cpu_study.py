@@ -124,7 +124,7 @@ def edge_runs(check: dict) -> list[dict]:
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules),
   'ablations' (no grammar mask, no tree features, vocabulary 8,192: read from $STRUCTLM_STUDY_RUNS, its own
-  workdir), 'lr-check-edges' (one scale past each lr-check cell whose best is at the grid's edge: read from
+  workdir), 'top-lr' (1e13 at a quarter of the rule's rate, the lr-check's workdir), 'lr-check-edges' (one scale past each lr-check cell whose best is at the grid's edge: read from
   $STRUCTLM_LR_RUNS and $STRUCTLM_STUDY_RUNS, into the lr-check's workdir), 'top' (the 1e13 budget), 'names' (the whole-file names arm alone), 'context' (every variant at 4x the
   context alone: its own workdir), 'serial' (the design with serial-numbered REFs: the study's workdir), 'serial-seeds'
   (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS like 'seeds'), 'lr-check' (the
@@ -172,6 +172,12 @@ def get_config(mode: str = ""):
   # the serial scoped variant, before the recency numbering was chosen)
   if mode == "ablations":
     return sweeps.sweep(ablations(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")), common=COMMON, bootstrap=0)
+  if mode == "top-lr":  # at 1e13 a quarter of the rule's rate (the lr-check's best at 3e12 for token and the
+    common = dict(COMMON)  # scoped variants) on each variant's first-pass centre: the rule's rate is high there
+    common.pop("lr_scale")
+    (c, _), = TOP.items()
+    return sweeps.sweep([dict(variant=v, preset=TOP_FIRST[v][1], train_flops=c, lr_scale=LR_SCALE * 0.25)
+                         for v in ("token", "scoped_recency", "structured")], common=common, bootstrap=0)
   if mode == "top":  # the first pass, then every other size of the budget
     (c, names), = TOP.items()
     first = [(v, p) for v, sizes in TOP_FIRST.items() for p in sizes]
@@ -179,8 +185,8 @@ def get_config(mode: str = ""):
     return sweeps.sweep([dict(variant=v, preset=p, train_flops=c) for v, p in first + rest], common=COMMON,
                         bootstrap=1000)
   if mode not in DESIGNS:
-    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'ablations', 'top', 'names', "
-                     "'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET', 'lr-check', "
+    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'ablations', 'top', 'top-lr', "
+                     "'names', 'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET', 'lr-check', "
                      f"'lr-check-BUDGET' or 'lr-check-edges', not {mode!r}")
   common = dict(COMMON)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long

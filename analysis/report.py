@@ -111,7 +111,8 @@ def analyze(runs_dir: str, out_dir: str, n_bootstrap: int = 1000, seed: int = 0,
     c["isoflop_exponent_test"] = compare.isoflop_exponent_test(iso.get(c["subject"]), iso.get(c["baseline"]))
 
   from analysis import file_bootstrap  # (it imports this module)
-  file_intervals = file_bootstrap.report_section(runs_dir, rows, n=n_bootstrap)
+  file_intervals = (file_bootstrap.report_section(runs_dir, rows, n=n_bootstrap)
+                    if all("run" in r for r in rows) and os.path.isdir(runs_dir) else None)
   lc = {v: compare.compute_frontier_fit(data[v][3], data[v][2]) for v in names}
   repetition = {v: compare.fit_repetition(fits_v[v]["law"], data[v][0], [r["unique_bytes"] for r in data[v][4]],
                                           [r["epochs"] for r in data[v][4]], data[v][2]) if identified[v] else None

@@ -101,8 +101,23 @@ def report_lines(section: dict) -> list[str]:
     return head + [f"Not computed: {len(section['missing'])} of the frontier runs have no per-file scores on the "
                    f"{section['split']} split (`python -m analysis.heldout RUNS --split {section['split']} --frontier` "
                    "scores them and keeps each file's bits)."]
-  text = markdown(section["comparisons"], section["split"], section["resamples"], section["files"])
-  return head + ["#" + line if line.startswith("## ") else line for line in text.split("\n")[2:]]
+  lines = head + [f"Each variant's best run per budget scored file by file on the {section['split']} split "
+                  f"({section['files']} files); the measured multiplier's 95% interval over {section['resamples']} "
+                  "resamples of the files (the same draw for every run). m here comes from the best runs alone, so it "
+                  "differs from the table above, which summarises each budget by a parabola; only the frontier runs "
+                  "are scored file by file, so runs and files are not resampled together (`python -m "
+                  "analysis.file_bootstrap` gives both where every run is scored)."]
+  for c in section["comparisons"]:
+    a, b = c["subject"], c["baseline"]
+    lines += ["", f"### {a} over {b}", "", f"| C (FLOPs) | {a} loss | m ({b} / {a} compute) | files resampled |",
+              "|---|---|---|---|"]
+    lines += [f"| {r['C']:.3g} | {r['loss']:.3f} | {_multiplier(r)} | {_interval(*r['files_interval'])} |"
+              for r in c["rows"]]
+  return lines
+
+
+def _multiplier(r: dict) -> str:
+  return _x(r["m"]) if r["kind"] == "value" else ("> " if r["kind"] == "above" else "< ") + _x(r["bound"])
 
 
 def markdown(res: list[dict], split: str, n: int, files: int) -> str:
@@ -114,8 +129,7 @@ def markdown(res: list[dict], split: str, n: int, files: int) -> str:
     lines += [f"## {a} over {b}", "", f"| C (FLOPs) | {a} loss | m ({b} / {a} compute) | runs | files | both |",
               "|---|---|---|---|---|---|"]
     for r in c["rows"]:
-      m = _x(r["m"]) if r["kind"] == "value" else ("> " if r["kind"] == "above" else "< ") + _x(r["bound"])
-      lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {m} | " + " | ".join(
+      lines.append(f"| {r['C']:.3g} | {r['loss']:.3f} | {_multiplier(r)} | " + " | ".join(
           _interval(*r[f"{k}_interval"]) for k in ("runs", "files", "both")) + " |")
     lines.append("")
   return "\n".join(lines)

@@ -149,7 +149,8 @@ def test_the_report_itself_gives_intervals_with_files_resampled_and_publish_keep
       file_bootstrap.intervals(rows, bits, n_bytes, n=50)))
   text = (tmp_path / "out" / "report.md").read_text()
   assert "## Intervals with the files resampled" in text and "### structured over token" in text
-  assert "# Multiplier intervals" not in text
+  first = section["comparisons"][0]["rows"][0]
+  assert f"| {first['C']:.3g} | {first['loss']:.3f} | " in text and "| files resampled |" in text
   assert publish.copy_results(str(tmp_path / "runs"), str(tmp_path / "copy")) == 9
   report.analyze(str(tmp_path / "copy"), str(tmp_path / "out2"), n_bootstrap=50, fit_bootstrap=2)
   assert (tmp_path / "out2" / "report.md").read_text() == text

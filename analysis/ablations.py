@@ -10,7 +10,6 @@ python -m analysis.ablations runs/ablations --study runs/study [--out DIR] [--pu
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 
@@ -113,10 +112,7 @@ def vocab_gaps(paired: list[dict]) -> list[dict]:
 
 def analyze(runs_dir: str, study_dir: str, out_dir: str) -> dict:
   study_rows, _ = collect_lib.collect(study_dir, allow_dirty=True)
-  with open(os.path.join(study_dir, "fits.json")) as f:
-    noise = (json.load(f).get("seed_noise") or {}).get("used")
-  if noise is None:
-    raise ValueError(f"{study_dir}/fits.json has no seed noise: run `python -m structlm analyze {study_dir}` first")
+  noise = arms.study_noise(study_dir)
   headline = [r for r in study_rows if r["variant"] in arms.HEADLINE]
   contexts = [arms._config(r).get("context_bytes") for r in headline]
   context = max(set(contexts), key=contexts.count)
@@ -144,12 +140,7 @@ def analyze(runs_dir: str, study_dir: str, out_dir: str) -> dict:
   if vocab:
     lines += _vocab_lines(vocab, noise, study_vocab)
   result["markdown"] = "\n".join(lines)
-  os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, "ablations.json"), "w") as f:
-    json.dump({k: v for k, v in result.items() if k != "markdown"}, f, indent=1, default=str)
-  with open(os.path.join(out_dir, "ablations.md"), "w") as f:
-    f.write(result["markdown"])
-  return result
+  return arms.write(result, out_dir, "ablations")
 
 
 def main():

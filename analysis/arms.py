@@ -151,10 +151,7 @@ def render(names: list[dict], context: list[dict], noise: float, study_context: 
 
 def analyze(study_dir: str, context_dir: str | None, out_dir: str) -> dict:
   rows, _ = collect_lib.collect(study_dir, allow_dirty=True)
-  with open(os.path.join(study_dir, "fits.json")) as f:
-    noise = (json.load(f).get("seed_noise") or {}).get("used")
-  if noise is None:
-    raise ValueError(f"{study_dir}/fits.json has no seed noise: run `python -m structlm analyze {study_dir}` first")
+  noise = study_noise(study_dir)
   contexts = [_config(r).get("context_bytes") for r in rows if r["variant"] in HEADLINE]
   study_context = max(set(contexts), key=contexts.count)
   names = pairs(rows, [r for r in rows if r["variant"] == "scoped_file"], {"scoped_file": "scoped"}, study_context)
@@ -168,12 +165,26 @@ def analyze(study_dir: str, context_dir: str | None, out_dir: str) -> dict:
                 names_best=best_per_budget(names), recency_best=best_per_budget(recency),
                 context_gaps=gaps(best_per_budget(context)),
                 markdown=render(names, context, noise, study_context, recency))
+  return write(result, out_dir, "arms")
+
+
+def write(result: dict, out_dir: str, name: str) -> dict:
+  """OUT/NAME.json (the result less its markdown) and OUT/NAME.md; returns `result`."""
   os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, "arms.json"), "w") as f:
+  with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
     json.dump({k: v for k, v in result.items() if k != "markdown"}, f, indent=1, default=str)
-  with open(os.path.join(out_dir, "arms.md"), "w") as f:
+  with open(os.path.join(out_dir, f"{name}.md"), "w") as f:
     f.write(result["markdown"])
   return result
+
+
+def study_noise(study_dir: str) -> float:
+  """The seed noise the study's analysis used (its fits.json)."""
+  with open(os.path.join(study_dir, "fits.json")) as f:
+    noise = (json.load(f).get("seed_noise") or {}).get("used")
+  if noise is None:
+    raise ValueError(f"{study_dir}/fits.json has no seed noise: run `python -m structlm analyze {study_dir}` first")
+  return noise
 
 
 def publish(markdown: str, page: str, name: str = "arms") -> None:

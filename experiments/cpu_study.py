@@ -176,8 +176,11 @@ def get_config(mode: str = ""):
     common = dict(COMMON)  # scoped variants) on each variant's first-pass centre: the rule's rate is high there
     common.pop("lr_scale")
     (c, _), = TOP.items()
-    return sweeps.sweep([dict(variant=v, preset=TOP_FIRST[v][1], train_flops=c, lr_scale=LR_SCALE * 0.25)
-                         for v in ("token", "scoped_recency", "structured")], common=common, bootstrap=0)
+    runs = [dict(variant=v, preset=TOP_FIRST[v][1], train_flops=c, lr_scale=LR_SCALE * 0.25)
+            for v in ("token", "scoped_recency", "structured")]  # and the next size up for the best run (xz)
+    runs.append(dict(variant="scoped_recency", preset=TOP_FIRST["scoped_recency"][2], train_flops=c,
+                     lr_scale=LR_SCALE * 0.25))
+    return sweeps.sweep(runs, common=common, bootstrap=0)
   if mode == "top":  # the first pass, then every other size of the budget
     (c, names), = TOP.items()
     first = [(v, p) for v, sizes in TOP_FIRST.items() for p in sizes]

@@ -45,7 +45,9 @@ demo: $(STAMP)
 # (experiments/cpu_study.py LR_SCALE). Measured here (each run's own seconds, summed; runs often shared the 2 cores
 # with other work): the design's 84 runs 3.1 h, the 36 seed repeats 1.25 h, the serial arm's 36 runs 1.35 h, the
 # names arm 0.1 h: about 5.8 h from nothing, over the 2.5 h the study should take. Session 11 added 35 of them
-# (the recency headline's, three sizes on the left, their seed repeats) in 1.5 h of wall clock.
+# (the recency headline's, three sizes on the left, their seed repeats) in 1.5 h of wall clock. Session 12 (two or
+# three runs at a time on the 2 cores): the ablations' 18 runs 0.7 h, the lr-check's edge runs 0.4 h, top-lr's
+# first three 0.9 h, the 1e13 budget's first run 0.7 h; the 1e13 budget (21 runs) is not finished.
 study: $(STAMP)
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py --workdir runs/study
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:seeds --workdir runs/study
@@ -56,6 +58,8 @@ study: $(STAMP)
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:lr-check --workdir runs/lr-check --no-analysis
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study STRUCTLM_LR_RUNS=runs/lr-check $(PY) -m structlm sweep experiments/cpu_study.py:lr-check-edges --workdir runs/lr-check --no-analysis
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:ablations --workdir runs/ablations --no-analysis
+	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:top-lr --workdir runs/lr-top --no-analysis
+	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:top --workdir runs/top --no-analysis
 	$(PY) -m analysis.publish runs/study --name study --copy-runs --readme docs/study.md --answer README.md
 	$(PY) -m analysis.arms runs/study --context runs/context --publish docs/study.md
 	$(PY) -m analysis.lr runs/lr-check --study runs/study --publish docs/study.md
@@ -63,6 +67,8 @@ study: $(STAMP)
 	$(PY) -m analysis.publish runs/lr-check --copy-to docs/study/lr-check
 	$(PY) -m analysis.ablations runs/ablations --study runs/study --publish docs/study.md
 	$(PY) -m analysis.publish runs/ablations --copy-to docs/study/ablations
+	$(PY) -m analysis.publish runs/lr-top --copy-to docs/study/top-lr
+	$(PY) -m analysis.publish runs/top --copy-to docs/study/top
 
 # The data-constrained study (experiments/cpu_data.py, 60 runs): R* per variant and the data multiplier
 # (analysis/data_study.py) -> runs/data-study/data_study.md; its run time here: docs/data-study.md.

@@ -104,9 +104,10 @@ def answer_block(fits: dict, image: str, page: str = "docs/study.md") -> str:
                  f"FLOPs (95% interval {first['lo']:.2f}×–{first['hi']:.3g}×)"
                  + (f", {mm[-1]['m']:.2f}× at {mm[-1]['C']:.2g}" if len(mm) > 1 else "") + ".")
   iso = fits.get("isoflop") or {}
-  ident = [f"{v} (N_opt ∝ C^{i['N_opt_exponent']:.2f}, {i['N_opt_exponent_ci'][0]:.2f}–{i['N_opt_exponent_ci'][1]:.2f}"
-           + ("; the interval holds 0: N_opt not shown to grow with C" if i["N_opt_exponent_ci"][0] <= 0 else "") + ")"
-           for v, i in iso.items() if i.get("identified") and i.get("N_opt_exponent_ci")]
+  ident = [f"{v} (N_opt ∝ C^{i['N_opt_exponent']:.2f}, {i['N_opt_exponent_ci'][0]:.2f}–"
+           f"{i['N_opt_exponent_ci'][1]:.2f}"
+           + ("; the interval holds 0: N_opt not shown to grow with C" if i["N_opt_exponent_ci"][0] <= 0 else "")
+           + ")" for v, i in iso.items() if i.get("identified") and i.get("N_opt_exponent_ci")]
   shaky = [f"{v}'s interior budgets give C^{i['N_opt_exponent']:.2f} but {i.get('unstable_share', 0):.0%} of "
            "resamples lose an optimum" for v, i in iso.items() if i.get("identified") and not i.get("N_opt_exponent_ci")]
   notes.append("A compute-optimal exponent with an interval: " + (", ".join(ident) if ident else "no variant")

@@ -127,9 +127,9 @@ def get_config(mode: str = ""):
   workdir), 'top' (the 1e13 budget, its own workdir), 'top-lr' (1e13 at a quarter of the rule's rate, its own
   workdir), 'lr-check-edges' (one scale past each lr-check cell whose best is at the grid's edge: read from
   $STRUCTLM_LR_RUNS and $STRUCTLM_STUDY_RUNS, into the lr-check's workdir), 'names' (the whole-file names arm
-  alone), 'context' (every variant at 4x the context alone: its own workdir), 'serial' (the design with serial-numbered REFs: the study's workdir), 'serial-seeds'
-  (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS like 'seeds'), 'lr-check' (the
-  learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
+  alone), 'context' (every variant at 4x the context alone: its own workdir), 'serial' (the design with
+  serial-numbered REFs: the study's workdir), 'serial-seeds' (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS
+  like 'seeds'), 'lr-check' (the learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
   $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
   only, while larger ones still run)."""
   if mode == "seeds" or mode.startswith("seeds-upto-"):  # seeds-upto-1e12: the budgets up to 1e12 only

@@ -83,7 +83,7 @@ def answer_block(fits: dict, image: str, page: str = "docs/study.md") -> str:
       trend = ("shrinking" if all(a > b for a, b in zip(vals, vals[1:])) else
                "growing" if all(a < b for a, b in zip(vals, vals[1:])) else "not monotone") + " with compute"
       if len(vals) > 1 and abs(vals[-1] - vals[0]) <= margin:
-        trend = f"no change with compute beyond the seed noise, {margin:.3f}"
+        trend = f"a change of {vals[-1] - vals[0]:+.3f} with compute, within four runs' seed noise ({margin:.3f})"
       where = "at every budget" if all(x > 0 for x in vals) else "not at every budget"
       verdicts.append(f"{better} beats {worse} {where} ({trend}: {vals[0]:.3f} → {vals[-1]:.3f} bits/byte)")
     lines.append(f"**Measured from {lo} to {hi} FLOPs on the stdlib, at equal context: " + "; ".join(verdicts) + ".**")

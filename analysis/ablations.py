@@ -60,8 +60,8 @@ def token_best(study_rows: list[dict], budget: float, context: int, vocab: int) 
   return min(losses) if losses else float("nan")
 
 
-def _ablation_lines(key: str, label: str, paired: list[dict], study_rows: list[dict], noise: float,
-                    context: int, vocab: int) -> list[str]:
+def _ablation_lines(label: str, paired: list[dict], study_rows: list[dict], noise: float, context: int,
+                    vocab: int) -> list[str]:
   lines = [f"**Structured {label}** (same sizes, budgets and seed as the study's structured runs; negative: the "
            "ablated model is better).", "", "| budget (FLOPs) | size | structured | ablated | change |",
            "|---|---|---|---|---|"]
@@ -127,7 +127,7 @@ def analyze(runs_dir: str, study_dir: str, out_dir: str) -> dict:
     paired = arms.pairs(study_rows, parts[key], context=context)
     result[key] = paired
     if paired:
-      lines += _ablation_lines(key, label, paired, study_rows, noise, context, study_vocab)
+      lines += _ablation_lines(label, paired, study_rows, noise, context, study_vocab)
   study = {arms._key(r): r for r in study_rows if arms._config(r).get("context_bytes") == context}
   arm = {arms._key(r): r for r in parts["vocab"]}
   vocab = arms.pairs(study_rows, parts["vocab"], context=context)

@@ -23,11 +23,12 @@ from analysis.render import _interval, _x
 from analysis.report import COMPARISONS
 
 
-def per_file(runs_dir: str, split: str, frontier: bool = False):
+def per_file(runs_dir: str, split: str, frontier: bool = False, rows: list[dict] | None = None):
   """(rows, bits [runs, files], bytes [files], paths): every run (or each variant's best per budget) scored on the
-  same files; `split` is a split or heldout.corpus_key(corpus)."""
+  same files; `split` is a split or heldout.corpus_key(corpus); `rows`: the runs already collected."""
   from analysis.heldout import frontier_runs
-  rows, _ = collect_lib.collect(runs_dir, allow_dirty=True)
+  if rows is None:
+    rows, _ = collect_lib.collect(runs_dir, allow_dirty=True)
   if frontier:
     rows = frontier_runs(rows)
   bits, paths = [], None
@@ -87,10 +88,11 @@ def report_section(runs_dir: str, rows: list[dict], n: int = 1000) -> dict:
   from analysis.heldout import frontier_runs
   splits = [r.get("eval_split", "validation") for r in rows]
   split = max(sorted(set(splits)), key=splits.count)
-  missing = [r["run"] for r in frontier_runs(rows) if stored_score(runs_dir, r["run"], split)[1] is None]
+  frontier = frontier_runs(rows)
+  missing = [r["run"] for r in frontier if stored_score(runs_dir, r["run"], split)[1] is None]
   if missing:
     return dict(split=split, missing=sorted(missing))
-  frontier_rows, bits, n_bytes, paths = per_file(runs_dir, split, frontier=True)
+  frontier_rows, bits, n_bytes, paths = per_file(runs_dir, split, rows=frontier)
   return dict(split=split, files=len(paths), resamples=n, comparisons=intervals(frontier_rows, bits, n_bytes, n=n))
 
 

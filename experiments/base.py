@@ -24,6 +24,7 @@ def get_config():
   c.warmup_fraction = 0.0  # ...or > 0: this fraction of the run's steps
   c.learning_rate = 0.0  # 0: by rule (structlm/presets.py learning_rate), times lr_scale
   c.lr_scale = 1.0  # the learning-rate sweep's multiplier of the rule
+  c.lr_batch_exponent = 0.5  # the ladder rule's rate grows as batch ** this (presets.learning_rate)
   c.beta2 = 0.95  # AdamW's second-moment decay (small batches: higher; the study uses 0.99)
   c.weight_decay = 0.1
   c.clip = 1.0

@@ -29,11 +29,16 @@ import os
 from structlm import sweeps, variants
 from structlm.syntax import sources
 
-# the learning-rate sweep's choice (experiments/lr_sweep.py, `lr-choice runs/lr`): the ladder rule x 3, every variant
-LR_SCALE = 3.0
+# The learning-rate rule (structlm/presets.py learning_rate: LADDER_LR x 32 / width x (batch / 8) ** exponent, x
+# lr_scale). "v1", the published study's (docs/study): the lr sweep's choice (experiments/lr_sweep.py, `lr-choice
+# runs/lr`), scale 3 with Adam's square-root batch scaling. "v2", this design's: the lr-check's best rates at every
+# budget of v1, fitted by width and batch (`python -m analysis.lr runs/lr-check --study runs/study` prints the
+# fit: width exponent -0.97, batch exponent 0.06, 0.0149 x 32 / width): no batch term, scale 1.5. At batch 2 the
+# two rules give the same rate, to the bit. A mode prefixed "v1-" ('v1', 'v1-seeds', ...) runs under v1.
+RULES = {"v1": dict(lr_scale=3.0, lr_batch_exponent=0.5), "v2": dict(lr_scale=1.5, lr_batch_exponent=0.0)}
 COMMON = dict(corpus="stdlib", data_dir="data", vocab_size=2048, leaf_capacity="merges", context_bytes=768,
               global_batch=0, warmup_fraction=0.1, beta2=0.99, eval_split="test", eval_bytes=0, mesh=(1, 1, 1),
-              checkpoint_every=400, log_every=50, keep_checkpoints=1, lr_scale=LR_SCALE)
+              checkpoint_every=400, log_every=50, keep_checkpoints=1, **RULES["v2"])
 # budget -> sizes (the same for every variant)
 DESIGNS = {
     # (w4 at 3e11, w6 at 1e12 and w12 at 3e12 added in session 11: the structured and scoped optima sat at or near
@@ -129,18 +134,23 @@ def get_config(mode: str = ""):
   $STRUCTLM_LR_RUNS and $STRUCTLM_STUDY_RUNS, into the lr-check's workdir), 'names' (the whole-file names arm
   alone), 'context' (every variant at 4x the context alone: its own workdir), 'serial' (the design with
   serial-numbered REFs: the study's workdir), 'serial-seeds' (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS
-  like 'seeds'), 'lr-check' (the learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
-  $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
-  only, while larger ones still run)."""
+  like 'seeds'), 'lr-check' (the learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each
+  budget's best run, read from $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
+  only, while larger ones still run). Prefixed "v1-" (or 'v1' for the study): the same under the published
+  study's learning-rate rule (RULES)."""
+  rule = "v2"
+  if mode == "v1" or mode.startswith("v1-"):
+    rule, mode = "v1", mode[3:]
+  study_common, lr_scale = {**COMMON, **RULES[rule]}, RULES[rule]["lr_scale"]
   if mode == "seeds" or mode.startswith("seeds-upto-"):  # seeds-upto-1e12: the budgets up to 1e12 only
     top = float(mode[len("seeds-upto-"):]) if mode != "seeds" else float("inf")
     design = {c: sizes for c, sizes in DESIGNS[""].items() if c <= top}
     return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), design),
-                        common=COMMON, bootstrap=1000)
+                        common=study_common, bootstrap=1000)
   if mode == "lr-check-edges":  # extend the grid where a cell's best rate is at its edge (rerun until none is)
     from analysis import lr
     study = os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")
-    common = dict(COMMON)
+    common = dict(study_common)
     common.pop("lr_scale")
     return sweeps.sweep(edge_runs(lr.check(os.environ.get("STRUCTLM_LR_RUNS", "runs/lr-check"), study)),
                         common=common, bootstrap=0)
@@ -149,50 +159,51 @@ def get_config(mode: str = ""):
     budgets = sorted(DESIGNS[""], reverse=True)                   # variant's best size at a quarter, half and
     if mode != "lr-check":                                         # double the rule's rate
       budgets = [float(mode[len("lr-check-"):])]
-    common = dict(COMMON)
+    common = dict(study_common)
     common.pop("lr_scale")
     runs = []
     for c in budgets:
       best = best_sizes(study, c, DESIGNS[""][c])
-      runs += [dict(variant=v, preset=p, train_flops=c, lr_scale=LR_SCALE * k) for v, p in best.items()
+      runs += [dict(variant=v, preset=p, train_flops=c, lr_scale=lr_scale * k) for v, p in best.items()
                for k in (0.25, 0.5, 2.0)]
     return sweeps.sweep(runs, common=common, bootstrap=0)
   if mode == "names":  # the whole-file name table against the window-limited one, on the arms' sizes
     return sweeps.sweep([dict(variant="scoped_file", preset=p, train_flops=c) for c, sizes in ARMS.items()
-                         for p in sizes], common=COMMON, bootstrap=1000)
+                         for p in sizes], common=study_common, bootstrap=1000)
   if mode == "serial":  # serial-numbered REFs on the design they were run on
     return sweeps.sweep([dict(variant="scoped", preset=p, train_flops=float(c)) for c, names in SERIAL_DESIGN.items()
-                         for p in names], common=COMMON, bootstrap=1000)
+                         for p in names], common=study_common, bootstrap=1000)
   if mode == "serial-seeds":  # and seed 1 around their own best sizes
     return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), SERIAL_DESIGN,
-                                     which=("scoped",)), common=COMMON, bootstrap=1000)
+                                     which=("scoped",)), common=study_common, bootstrap=1000)
   if mode == "context":  # every headline variant at 4x the context (names reach as far), on the arms' sizes: its
     return sweeps.sweep([dict(variant=v, preset=p, train_flops=c, context_bytes=4 * COMMON["context_bytes"])
                          for c, sizes in ARMS.items() for p in sizes for v in variants.SERIAL_HEADLINE],
-                        common=COMMON, bootstrap=0)  # own workdir, paired with the study by analysis.arms (run with
-  # the serial scoped variant, before the recency numbering was chosen)
+                        common=study_common, bootstrap=0)  # own workdir, paired with the study by analysis.arms
+  # (run with the serial scoped variant, before the recency numbering was chosen)
   if mode == "ablations":
-    return sweeps.sweep(ablations(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")), common=COMMON, bootstrap=0)
+    return sweeps.sweep(ablations(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")), common=study_common,
+                        bootstrap=0)
   if mode == "top-lr":  # at 1e13 a quarter of the rule's rate (the lr-check's best at 3e12 for token and the
-    common = dict(COMMON)  # scoped variants) on each variant's first-pass centre: the rule's rate is high there
+    common = dict(study_common)  # scoped variants) on each variant's first-pass centre: the rule's rate is high there
     common.pop("lr_scale")
     (c, _), = TOP.items()
-    runs = [dict(variant=v, preset=TOP_FIRST[v][1], train_flops=c, lr_scale=LR_SCALE * 0.25)
+    runs = [dict(variant=v, preset=TOP_FIRST[v][1], train_flops=c, lr_scale=lr_scale * 0.25)
             for v in ("token", "scoped_recency", "structured")]  # and the next size up for the best run (xz)
     runs.append(dict(variant="scoped_recency", preset=TOP_FIRST["scoped_recency"][2], train_flops=c,
-                     lr_scale=LR_SCALE * 0.25))
+                     lr_scale=lr_scale * 0.25))
     return sweeps.sweep(runs, common=common, bootstrap=0)
   if mode == "top":  # the first pass, then every other size of the budget
     (c, names), = TOP.items()
     first = [(v, p) for v, sizes in TOP_FIRST.items() for p in sizes]
     rest = [(v, p) for v in TOP_FIRST for p in names if (v, p) not in first]
-    return sweeps.sweep([dict(variant=v, preset=p, train_flops=c) for v, p in first + rest], common=COMMON,
+    return sweeps.sweep([dict(variant=v, preset=p, train_flops=c) for v, p in first + rest], common=study_common,
                         bootstrap=1000)
   if mode not in DESIGNS:
     raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'ablations', 'top', 'top-lr', "
                      "'names', 'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET', 'lr-check', "
                      f"'lr-check-BUDGET' or 'lr-check-edges', not {mode!r}")
-  common = dict(COMMON)
+  common = dict(study_common)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long
     common.update(eval_bytes=400_000)
   if mode == "quick":

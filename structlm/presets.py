@@ -49,8 +49,12 @@ for _d in LADDER:
   PRESETS[f"w{_d}"] = Shape(d_model=_d, n_layers=2, n_heads=max(1, _d // 32), d_ff=-(-(8 * _d // 3) // 8) * 8,
                             learning_rate=0.0)
 
-# The ladder's peak learning rate: LADDER_LR[variant] x (32 / width) x sqrt(batch / 8) (Adam's square-root
-# batch scaling; the rate falls as 1/width, as muP's hidden-layer rule does). A first sweep with sqrt(32 / width)
+# The ladder's peak learning rate: LADDER_LR[variant] x (32 / width) x (batch / 8) ** batch_exponent (the rate falls
+# as 1/width, as muP's hidden-layer rule does). batch_exponent 0.5 is Adam's square-root batch scaling, the rule of
+# the study published in docs/study (experiments/base.py's default); the learning-rate check at every budget of
+# that study (cpu_study.py:lr-check, `python -m analysis.lr ... ` prints the fit) measured the best rate of each
+# (variant, budget) cell and fitted it by width and batch: width exponent -0.97, batch exponent 0.06, so the CPU
+# study's second design runs with batch_exponent 0 (cpu_study.py COMMON). A first sweep with sqrt(32 / width)
 # (14 runs, stopped) put the best rate of w8 at the grid's top and of w96 at its middle: a steeper width rule.
 # The constants come from experiments/lr_sweep.py (a factor-of-3 grid around them, every variant, three sizes,
 # two budgets) by the rule documented there; `lr-choice` prints the table. That sweep's choice (scale 3 for every
@@ -84,12 +88,12 @@ def lr_factor(name: str, variant: str) -> float:
   return float(math.exp(np.interp(x, [p[0] for p in pts], [p[1] for p in pts])))
 
 
-def learning_rate(name: str, variant: str, batch: int = 8) -> float:
-  """The peak AdamW rate of a run of `variant` at preset `name`: the ladder rule for the ladder's presets
-  (width and batch), else the preset's rate x lr_factor."""
+def learning_rate(name: str, variant: str, batch: int = 8, batch_exponent: float = 0.5) -> float:
+  """The peak AdamW rate of a run of `variant` at preset `name`: the ladder rule for the ladder's presets (width,
+  and batch to the power `batch_exponent`), else the preset's rate x lr_factor."""
   s = preset(name)
   if name.startswith("w") and name[1:].isdigit():
-    return LADDER_LR.get(variant, LADDER_LR["structured"]) * (32 / s.d_model) * math.sqrt(batch / 8)
+    return LADDER_LR.get(variant, LADDER_LR["structured"]) * (32 / s.d_model) * (batch / 8) ** batch_exponent
   return s.learning_rate * lr_factor(name, variant)
 
 

@@ -99,9 +99,12 @@ def test_lr_check_takes_each_variants_best_size_at_the_top_budget(tmp_path, monk
   monkeypatch.setenv("STRUCTLM_STUDY_RUNS", str(tmp_path))
   runs = study.get_config(f"lr-check-{top:g}").runs  # (`lr-check`: every budget, each read the same way)
   assert {(r["variant"], r["preset"], r["lr_scale"]) for r in runs} == {
-      (v, p, study.LR_SCALE * k)
+      (v, p, study.RULES["v2"]["lr_scale"] * k)
       for v, p in (("token", names[2]), ("structured", names[1]), ("scoped_recency", names[3]))
       for k in (0.25, 0.5, 2.0)}
+  v1 = study.get_config(f"v1-lr-check-{top:g}")  # the published study's rule: its scale, square-root batch term
+  assert {r["lr_scale"] for r in v1.runs} == {study.RULES["v1"]["lr_scale"] * k for k in (0.25, 0.5, 2.0)}
+  assert v1.common.lr_batch_exponent == 0.5 and study.get_config("").common.lr_batch_exponent == 0.0
 
 
 def test_lr_check_edges_extend_the_grid_past_each_cell_whose_best_is_at_an_edge():

@@ -6,15 +6,18 @@ import sys
 import textwrap
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
 
 from structlm import presets
 from structlm.model import ModelConfig, Transformer
-from structlm.run import batch_by_rule
+from structlm.run import batch_by_rule, peak_learning_rate
 from structlm.workdir import WorkdirBusy, lock_workdir
 from structlm.train import decayed, lr_schedule
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_batch_rule_gives_800_to_1600_steps():
@@ -32,9 +35,27 @@ def test_ladder_learning_rate_rule():
   assert math.isclose(lr("w8", "token", 8) / lr("w32", "token", 8), 4.0)
   assert math.isclose(lr("w32", "token", 32) / lr("w32", "token", 8), 2.0)
   assert lr("400k", "token") == presets.preset("400k").learning_rate * presets.lr_factor("400k", "token")
+  assert lr("w32", "token", 32, batch_exponent=0.0) == lr("w32", "token", 8)  # the CPU study's v2: no batch term
+  assert math.isclose(lr("w32", "token", 2, batch_exponent=0.25) / lr("w32", "token", 8), 0.25 ** 0.25)
   for d in presets.LADDER:  # two layers everywhere, heads that divide the width
     s = presets.preset(f"w{d}")
     assert s.n_layers == 2 and s.d_model == d and d % s.n_heads == 0
+
+
+def test_the_two_study_rules_agree_to_the_bit_at_batch_2_and_nowhere_above():
+  """cpu_study.py's v1 (scale 3, square-root batch) and v2 (scale 1.5, no batch term) rules through run.py's
+  formula: the same rate at batch 2 (so v1's batch-2 runs are v2's), v2's lower above it."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("cpu_study", os.path.join(ROOT, "experiments", "cpu_study.py"))
+  study = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(study)
+
+  def rate(rule, width, batch):
+    return peak_learning_rate(ml_collections.ConfigDict(dict(learning_rate=0.0, preset=f"w{width}", variant="token",
+                                                             global_batch=batch, **study.RULES[rule])))
+  for width in presets.LADDER:
+    assert rate("v1", width, 2) == rate("v2", width, 2)
+    assert math.isclose(rate("v2", width, 32) / rate("v1", width, 32), 0.25)
 
 
 def test_warmup_is_linear_from_zero():

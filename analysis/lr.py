@@ -14,6 +14,8 @@ import json
 import math
 import os
 
+import numpy as np
+
 from analysis.arms import ARM_GAPS
 
 
@@ -70,10 +72,13 @@ def check(lr_dir: str, study_dir: str) -> dict:
   scale}}} and each budget's variant gaps at the rule's rate and at each variant's own best rate."""
   rows = collections.defaultdict(dict)  # (budget, variant) -> {scale: bpb}
   cell = {}  # (budget, variant) -> (size, context)
+  unit = {}  # (budget, variant) -> (the rate at scale 1, the batch)
   for r in _results(lr_dir):
     key = (float(r["config"]["train_flops"]), r["variant"])
     rows[key][float(r["config"]["lr_scale"])] = float(r["eval_bpb"])
     cell[key] = (r["preset"], r["config"].get("context_bytes"))
+    if "learning_rate" in r and "global_batch" in r:  # (result.json files before the fit lack neither)
+      unit[key] = (float(r["learning_rate"]) / float(r["config"]["lr_scale"]), int(r["global_batch"]))
   if not rows:
     raise ValueError(f"no finished runs under {lr_dir}: run experiments/cpu_study.py:lr-check first")
   rule_scale = {}
@@ -89,7 +94,8 @@ def check(lr_dir: str, study_dir: str) -> dict:
     scales = sorted(by_scale)
     out.setdefault(c, {})[v] = dict(size=cell[(c, v)][0], bpb={str(s): round(b, 4) for s, b in sorted(by_scale.items())},
                                     best_scale=best, at_edge=best in (scales[0], scales[-1]),
-                                    rule_scale=rule_scale.get((c, v)))
+                                    rule_scale=rule_scale.get((c, v)), batch=unit.get((c, v), (0, None))[1],
+                                    best_rate=unit[(c, v)][0] * vertex(by_scale) if (c, v) in unit else None)
   gaps = []
   for c, cells in sorted(out.items()):
     for worse, better in ARM_GAPS:
@@ -99,22 +105,62 @@ def check(lr_dir: str, study_dir: str) -> dict:
         gaps.append(dict(budget=c, pair=f"{worse} - {better}",
                          at_rule=None if None in rule.values() else rule[worse] - rule[better],
                          at_own_best=own[worse] - own[better]))
-  return dict(cells=out, gaps=gaps)
+  return dict(cells=out, gaps=gaps, fit=rule_fit(out))
+
+
+def vertex(bpb_by_scale: dict) -> float:
+  """The best scale between grid points: the vertex of the parabola in log scale through the best point and its
+  two neighbours (the best point itself at a grid edge or where the three are not convex)."""
+  scales = sorted(bpb_by_scale)
+  k = min(range(len(scales)), key=lambda i: bpb_by_scale[scales[i]])
+  if k in (0, len(scales) - 1):
+    return scales[k]
+  x = np.log([scales[k - 1], scales[k], scales[k + 1]])
+  a, b, _ = np.polyfit(x, [bpb_by_scale[scales[i]] for i in (k - 1, k, k + 1)], 2)
+  return float(np.exp(-b / (2 * a))) if a > 0 else scales[k]
+
+
+def rule_fit(cells: dict) -> dict | None:
+  """The best rates of every cell fitted by width and batch (least squares in logs): log rate = a + w log width +
+  b log batch, and with the width exponent held at -1 (the ladder rule's), the constant k of k x 32 / width. The
+  rule's batch term is right when b is near its exponent, its width term when w is near -1."""
+  pts = [(float(cell["size"][1:]), cell["batch"], cell["best_rate"]) for cells_c in cells.values()
+         for cell in cells_c.values() if cell["size"][1:].isdigit() and cell.get("best_rate")]
+  if len(pts) < 4 or len({p[0] for p in pts}) < 2 or len({p[1] for p in pts}) < 2:
+    return None  # (the widths and the batches must each vary for their exponents to mean anything)
+  width, batch, rate = (np.array(c, dtype=float) for c in zip(*pts))
+  design = np.stack([np.ones_like(width), np.log(width), np.log(batch)], axis=1)
+  coef, *_ = np.linalg.lstsq(design, np.log(rate), rcond=None)
+  residual = np.log(rate) - design @ coef
+  scaled = np.log(rate * width / 32)
+  return dict(cells=len(pts), width_exponent=round(float(coef[1]), 3), batch_exponent=round(float(coef[2]), 3),
+              rms_log=round(float(np.sqrt(np.mean(residual ** 2))), 3),
+              constant_at_width_32=round(float(np.exp(scaled.mean())), 4),
+              spread_log=round(float(scaled.std()), 3))
 
 
 def render_check(result: dict) -> str:
   scales = sorted({float(s) for cells in result["cells"].values() for c in cells.values() for s in c["bpb"]})
-  lines = ["| budget (FLOPs) | variant | size | " + " | ".join(f"×{s / 3:g}" for s in scales) + " | best |",
+  rules = collections.Counter(c["rule_scale"] for cells in result["cells"].values() for c in cells.values()
+                              if c["rule_scale"])
+  unit = rules.most_common(1)[0][0] if rules else 1.0  # the study's scale: x1
+  lines = ["| budget (FLOPs) | variant | size | " + " | ".join(f"×{s / unit:g}" for s in scales) + " | best |",
            "|---|---|---|" + "---|" * len(scales) + "---|"]
   for c, cells in sorted(result["cells"].items()):
     for v, cell in cells.items():
       row = [f"{cell['bpb'][str(s)]:.3f}" if str(s) in cell["bpb"] else "" for s in scales]
-      lines.append(f"| {c:.0e} | {v} | {cell['size']} | " + " | ".join(row) + f" | ×{cell['best_scale'] / 3:g}"
+      lines.append(f"| {c:.0e} | {v} | {cell['size']} | " + " | ".join(row) + f" | ×{cell['best_scale'] / unit:g}"
                    + (" (grid edge)" if cell["at_edge"] else "") + " |")
   lines += ["", "| budget (FLOPs) | gap (bits/byte) | each at the rule's rate | each at its own best rate |",
             "|---|---|---|---|"]
   lines += [f"| {g['budget']:.0e} | {g['pair']} | " + ("" if g["at_rule"] is None else f"{g['at_rule']:.3f}")
             + f" | {g['at_own_best']:.3f} |" for g in result["gaps"]]
+  fit = result.get("fit")
+  if fit:
+    lines += ["", f"The best rates of the {fit['cells']} cells (each cell's parabola vertex in log rate), fitted by "
+              f"width and batch: rate ∝ width^{fit['width_exponent']:g} × batch^{fit['batch_exponent']:g} "
+              f"(RMS {fit['rms_log']:g} in log rate); with the width exponent held at -1, "
+              f"{fit['constant_at_width_32']:g} × 32 / width (spread {fit['spread_log']:g} in log rate)."]
   return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ from structlm.syntax import sources
 # lr_scale). "v1", the published study's (docs/study): the lr sweep's choice (experiments/lr_sweep.py, `lr-choice
 # runs/lr`), scale 3 with Adam's square-root batch scaling. "v2", this design's: the lr-check's best rates at every
 # budget of v1, fitted by width and batch (`python -m analysis.lr runs/lr-check --study runs/study` prints the
-# fit: width exponent -0.97, batch exponent 0.06, 0.0149 x 32 / width): no batch term, scale 1.5. At batch 2 the
+# fit: width exponent -1.00, batch exponent 0.06, 0.0149 x 32 / width): no batch term, scale 1.5. At batch 2 the
 # two rules give the same rate, to the bit. A mode prefixed "v1-" ('v1', 'v1-seeds', ...) runs under v1.
 RULES = {"v1": dict(lr_scale=3.0, lr_batch_exponent=0.5), "v2": dict(lr_scale=1.5, lr_batch_exponent=0.0)}
 COMMON = dict(corpus="stdlib", data_dir="data", vocab_size=2048, leaf_capacity="merges", context_bytes=768,

@@ -53,7 +53,7 @@ for _d in LADDER:
 # as 1/width, as muP's hidden-layer rule does). batch_exponent 0.5 is Adam's square-root batch scaling, the rule of
 # the study published in docs/study (experiments/base.py's default); the learning-rate check at every budget of
 # that study (cpu_study.py:lr-check, `python -m analysis.lr ... ` prints the fit) measured the best rate of each
-# (variant, budget) cell and fitted it by width and batch: width exponent -0.97, batch exponent 0.06, so the CPU
+# (variant, budget) cell and fitted it by width and batch: width exponent -1.00, batch exponent 0.06, so the CPU
 # study's second design runs with batch_exponent 0 (cpu_study.py COMMON). A first sweep with sqrt(32 / width)
 # (14 runs, stopped) put the best rate of w8 at the grid's top and of w96 at its middle: a steeper width rule.
 # The constants come from experiments/lr_sweep.py (a factor-of-3 grid around them, every variant, three sizes,

@@ -1,6 +1,7 @@
 """The arms' analysis pairs each arm run with the study run of the same variant, size, budget and seed, and
 reports each budget's gaps at both contexts."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -152,3 +153,31 @@ def test_one_pair_gets_no_spread_and_a_dirty_context_run_is_read(tmp_path):
   result = arms.analyze(str(study), str(context), str(tmp_path / "out"))
   assert len(result["names"]) == 1 and "Paired (same size" not in result["markdown"]
   assert len(result["context"]) == 3
+
+
+@pytest.mark.parametrize("batch_exponent", [0.0, 0.5])
+def test_the_rule_fit_recovers_the_best_rates_law(tmp_path, batch_exponent):
+  """Cells whose loss is a parabola in log rate around 0.015 x 32 / width x (batch / 8) ** e: the vertices land on
+  the true best rates between grid points, and the fit gives width exponent -1, batch exponent e."""
+  from analysis import lr
+  for c, v, width, batch in ((1e11, "token", 8, 2), (3e11, "token", 16, 2), (1e12, "token", 16, 8),
+                             (3e12, "token", 16, 32), (3e12, "structured", 48, 8), (1e12, "structured", 48, 4)):
+    best = 0.015 * 32 / width * (batch / 8) ** batch_exponent
+    unit = 0.01 * 32 / width * (batch / 8) ** 0.5  # the rate at scale 1 of the rule that made the runs
+    for scale in (0.75, 1.5, 3.0, 6.0, 12.0):
+      d = tmp_path / ("study" if scale == 3.0 else "lr") / f"{v}-w{width}-lr{scale}-C{c:.0e}"
+      d.mkdir(parents=True)
+      bpb = 2.0 + 0.05 * math.log(scale * unit / best) ** 2
+      (d / "result.json").write_text(json.dumps(dict(
+          variant=v, preset=f"w{width}", eval_bpb=bpb, learning_rate=scale * unit, global_batch=batch,
+          config=dict(train_flops=c, lr_scale=scale, context_bytes=768))))
+  result = lr.check(str(tmp_path / "lr"), str(tmp_path / "study"))
+  for cells in result["cells"].values():
+    for cell in cells.values():
+      w = float(cell["size"][1:])
+      assert cell["best_rate"] == pytest.approx(0.015 * 32 / w * (cell["batch"] / 8) ** batch_exponent, rel=1e-6)
+  fit = result["fit"]
+  assert fit["width_exponent"] == pytest.approx(-1, abs=1e-3) and fit["rms_log"] < 1e-3
+  assert fit["batch_exponent"] == pytest.approx(batch_exponent, abs=1e-3)
+  assert f"batch^{batch_exponent:g}" in lr.render_check(result)
+  assert lr.vertex({1.0: 2.0, 2.0: 2.1, 4.0: 2.3}) == 1.0  # a grid edge: the best point itself

@@ -133,7 +133,8 @@ def rule_fit(cells: dict) -> dict | None:
   coef, *_ = np.linalg.lstsq(design, np.log(rate), rcond=None)
   residual = np.log(rate) - design @ coef
   scaled = np.log(rate * width / 32)
-  return dict(cells=len(pts), width_exponent=round(float(coef[1]), 3), batch_exponent=round(float(coef[2]), 3),
+  ratio = np.exp(scaled - scaled.mean())  # each cell's best rate over the fitted rule's
+  return dict(ratio_range=[round(float(ratio.min()), 2), round(float(ratio.max()), 2)],cells=len(pts), width_exponent=round(float(coef[1]), 3), batch_exponent=round(float(coef[2]), 3),
               rms_log=round(float(np.sqrt(np.mean(residual ** 2))), 3),
               constant_at_width_32=round(float(np.exp(scaled.mean())), 4),
               spread_log=round(float(scaled.std()), 3))
@@ -160,7 +161,8 @@ def render_check(result: dict) -> str:
     lines += ["", f"The best rates of the {fit['cells']} cells (each cell's parabola vertex in log rate), fitted by "
               f"width and batch: rate ∝ width^{fit['width_exponent']:g} × batch^{fit['batch_exponent']:g} "
               f"(RMS {fit['rms_log']:g} in log rate); with the width exponent held at -1, "
-              f"{fit['constant_at_width_32']:g} × 32 / width (spread {fit['spread_log']:g} in log rate)."]
+              f"{fit['constant_at_width_32']:g} × 32 / width (spread {fit['spread_log']:g} in log rate; every cell's best "
+              f"rate between ×{fit['ratio_range'][0]:g} and ×{fit['ratio_range'][1]:g} of it)."]
   return "\n".join(lines)
 
 

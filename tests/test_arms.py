@@ -179,5 +179,6 @@ def test_the_rule_fit_recovers_the_best_rates_law(tmp_path, batch_exponent):
   fit = result["fit"]
   assert fit["width_exponent"] == pytest.approx(-1, abs=1e-3) and fit["rms_log"] < 1e-3
   assert fit["batch_exponent"] == pytest.approx(batch_exponent, abs=1e-3)
+  assert (fit["ratio_range"] == [1.0, 1.0]) == (batch_exponent == 0)  # a batch term leaves 32 / width short
   assert f"batch^{batch_exponent:g}" in lr.render_check(result)
   assert lr.vertex({1.0: 2.0, 2.0: 2.1, 4.0: 2.3}) == 1.0  # a grid edge: the best point itself

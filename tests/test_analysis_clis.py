@@ -154,3 +154,37 @@ def test_the_report_itself_gives_intervals_with_files_resampled_and_publish_keep
   assert publish.copy_results(str(tmp_path / "runs"), str(tmp_path / "copy")) == 9
   report.analyze(str(tmp_path / "copy"), str(tmp_path / "out2"), n_bootstrap=50, fit_bootstrap=2)
   assert (tmp_path / "out2" / "report.md").read_text() == text
+
+
+def test_rerun_pairs_namesakes_and_compares_bests_and_gaps_once_a_budget_is_complete(tmp_path, monkeypatch, capsys):
+  from analysis import rerun
+
+  def run(root, variant, width, budget, bpb, rate, batch, seed=0):
+    d = tmp_path / root / (f"{variant}-w{width}-C{budget:.0e}" + ("-seed1" if seed else ""))
+    d.mkdir(parents=True)
+    (d / "result.json").write_text(json.dumps(dict(variant=variant, preset=f"w{width}", eval_bpb=bpb,
+                                                   learning_rate=rate, global_batch=batch,
+                                                   config=dict(train_flops=budget, seed=seed))))
+  loss = {"token": (2.3, 2.2, 2.25), "structured": (2.1, 2.0, 2.05), "scoped_recency": (1.9, 1.8, 1.85)}
+  for v, ls in loss.items():
+    for w, l in zip((8, 16, 32), ls):
+      run("old", v, w, 3e12, l, 0.06 * 8 / w, 32)
+      run("new", v, w, 3e12, l - (0.1 if v == "token" and w == 32 else 0.0), 0.03 * 8 / w, 32)
+      run("old", v, w, 1e11, l + 0.5, 0.03 * 8 / w, 2)
+  run("new", "token", 8, 1e11, 2.8, 0.03, 2)  # 1e11: one run rerun, the same rate and batch: shared, incomplete
+  run("old", "token", 8, 3e12, 9.9, 0.06, 32, seed=1)  # seed repeats are left out
+  run("new", "token", 8, 3e12, 9.9, 0.03, 32, seed=1)
+  printed = _main(rerun, monkeypatch, capsys, tmp_path / "old", tmp_path / "new")
+  result = rerun.compare(rerun.load(str(tmp_path / "old")), rerun.load(str(tmp_path / "new")))
+  assert len(result["pairs"]) == 10 and sum(p["shared"] for p in result["pairs"]) == 1
+  best = {(b["budget"], b["variant"]): b for b in result["best"]}
+  assert set(best) == {(3e12, v) for v in loss}  # 1e11 has one of its sizes rerun
+  assert best[(3e12, "token")]["old"] == dict(size="w16", bpb=2.2, edge=False)
+  assert best[(3e12, "token")]["new"] == dict(size="w32", bpb=pytest.approx(2.15), edge=True)
+  gaps = {g["pair"]: g for g in result["gaps"]}
+  assert gaps["token - structured"]["old"] == pytest.approx(0.2)
+  assert gaps["token - structured"]["new"] == pytest.approx(0.15)
+  assert "1 of the 10 runs in both are the same run" in printed and "| 3e+12 | token | w32 | 32 |" in printed
+  assert "| 1e+11 | token | w8 |" not in printed and "w32 (edge) | 2.150" in printed
+  with pytest.raises(FileNotFoundError, match="not a directory of runs"):
+    rerun.load(str(tmp_path / "none"))

@@ -16,6 +16,7 @@ def get_config():
   c.context_bytes = 0  # ...or > 0: as many positions as hold about this many source bytes (each variant's own)
   c.name_window = 0  # scoped: bytes a REF reaches back (0: context_bytes, else 768; structlm/syntax/names.py)
   c.global_batch = 8  # sequences per step; 0: by the batch rule (structlm/run.py batch_by_rule)
+  c.batch_target_steps = 800  # the batch rule's run length: between this and twice as many steps
   c.steps = 200  # used when none of the budgets below is set
   c.train_bytes = 0.0  # > 0: train on about this many source bytes (the variant's tokens per byte sets the steps)
   c.train_flops = 0.0  # > 0: train for about this many FLOPs (the model's FLOPs per token sets the steps)

@@ -57,6 +57,12 @@ SERIAL_DESIGN = {c: tuple(p for p in sizes if (c, p) not in ((3e11, "w4"), (1e12
                  for c, sizes in DESIGNS[""].items()}
 # the arms' two budgets and the sizes around each variant's frontier there (all three sizes, every arm)
 ARMS = {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24", "w32")}
+# the one-budget check of the other hyperparameter rules (`:knobs`, its own workdir, analysis/knobs.py): each knob
+# at one other value on each variant's best size at 3e11 (v1's best there: the v2 study pairs with them as its
+# runs land) — AdamW beta2 0.95 (the rule: 0.99 for small batches), warm-up 2.5% of the run (the rule: 10%), and
+# twice the rule's batch (its run 400-800 steps instead of 800-1,600; under v2 the rate does not change with it)
+KNOBS = {3e11: {"token": "w8", "structured": "w12", "scoped_recency": "w16"}}
+KNOB_VALUES = (dict(beta2=0.95), dict(warmup_fraction=0.025), dict(batch_target_steps=400))
 # a fifth budget, a decade past the arms'; its runs go in two passes: first three sizes around each variant's
 # optimum as the 3e12 budget places it (scoped_recency's at w16, token's and structured's at w48), then the rest
 TOP = {1e13: ("w12", "w16", "w24", "w32", "w48", "w64", "w96")}
@@ -129,13 +135,14 @@ def edge_runs(check: dict) -> list[dict]:
 def get_config(mode: str = ""):
   """'' (the study), 'demo' (smaller budgets), 'quick' (a 3 x 3 toy on the stdlib's top-level modules),
   'ablations' (no grammar mask, no tree features, vocabulary 8,192: read from $STRUCTLM_STUDY_RUNS, its own
-  workdir), 'top' (the 1e13 budget, its own workdir), 'top-lr' (1e13 at a quarter of the rule's rate, its own
-  workdir), 'lr-check-edges' (one scale past each lr-check cell whose best is at the grid's edge: read from
-  $STRUCTLM_LR_RUNS and $STRUCTLM_STUDY_RUNS, into the lr-check's workdir), 'names' (the whole-file names arm
-  alone), 'context' (every variant at 4x the context alone: its own workdir), 'serial' (the design with
-  serial-numbered REFs: the study's workdir), 'serial-seeds' (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS
-  like 'seeds'), 'lr-check' (the learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each
-  budget's best run, read from $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
+  workdir), 'knobs' (beta2, warm-up and batch each at one other value: its own workdir), 'top' (the 1e13 budget,
+  its own workdir), 'top-lr' (1e13 at a quarter of the rule's rate, its own workdir), 'lr-check-edges' (one scale
+  past each lr-check cell whose best is at the grid's edge: read from $STRUCTLM_LR_RUNS and $STRUCTLM_STUDY_RUNS,
+  into the lr-check's workdir), 'names' (the whole-file names arm alone), 'context' (every variant at 4x the
+  context alone: its own workdir), 'serial' (the design with serial-numbered REFs: the study's workdir),
+  'serial-seeds' (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS like 'seeds'), 'lr-check' (the
+  learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
+  $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
   only, while larger ones still run). Prefixed "v1-" (or 'v1' for the study): the same under the published
   study's learning-rate rule (RULES)."""
   rule = "v2"
@@ -184,6 +191,9 @@ def get_config(mode: str = ""):
   if mode == "ablations":
     return sweeps.sweep(ablations(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study")), common=study_common,
                         bootstrap=0)
+  if mode == "knobs":
+    return sweeps.sweep([dict(variant=v, preset=p, train_flops=c, **knob) for c, best in KNOBS.items()
+                         for v, p in best.items() for knob in KNOB_VALUES], common=study_common, bootstrap=0)
   if mode == "top-lr":  # at 1e13 a quarter of the rule's rate (the lr-check's best at 3e12 for token and the
     common = dict(study_common)  # scoped variants) on each variant's first-pass centre: the rule's rate is high there
     common.pop("lr_scale")
@@ -200,8 +210,8 @@ def get_config(mode: str = ""):
     return sweeps.sweep([dict(variant=v, preset=p, train_flops=c) for v, p in first + rest], common=study_common,
                         bootstrap=1000)
   if mode not in DESIGNS:
-    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'ablations', 'top', 'top-lr', "
-                     "'names', 'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET', 'lr-check', "
+    raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'ablations', 'knobs', 'top', "
+                     "'top-lr', 'names', 'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET', 'lr-check', "
                      f"'lr-check-BUDGET' or 'lr-check-edges', not {mode!r}")
   common = dict(study_common)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long

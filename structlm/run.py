@@ -131,7 +131,8 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   if not cfg.global_batch:  # the batch rule: a power of two from the run's tokens
     per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
     cfg.global_batch = batch_by_rule(total_steps(cfg, tokens_per_byte, per_token, train_data.unique_bytes_used,
-                                                 batch=1) * cfg.seq_len, cfg.seq_len, multiple=dp)
+                                                 batch=1) * cfg.seq_len, cfg.seq_len, multiple=dp,
+                                     target_steps=cfg.get("batch_target_steps", 800))
   if cfg.get("context_bytes") or train_data.global_batch != cfg.global_batch:
     train_data = PackedBatches(data["dataset_dir"], "train", unique_fraction=cfg.unique_fraction or None,
                                **batch_options(cfg, mcfg))

@@ -59,7 +59,7 @@ study: $(STAMP)
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:lr-check --workdir runs/lr-check --no-analysis
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study STRUCTLM_LR_RUNS=runs/lr-check $(PY) -m structlm sweep experiments/cpu_study.py:lr-check-edges --workdir runs/lr-check --no-analysis
 	XLA_FLAGS= STRUCTLM_STUDY_RUNS=runs/study $(PY) -m structlm sweep experiments/cpu_study.py:ablations --workdir runs/ablations --no-analysis
-	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:top-lr --workdir runs/lr-top --no-analysis
+	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:knobs --workdir runs/knobs --no-analysis
 	XLA_FLAGS= $(PY) -m structlm sweep experiments/cpu_study.py:top --workdir runs/top --no-analysis
 	$(PY) -m analysis.publish runs/study --name study --copy-runs --readme docs/study.md --answer README.md
 	$(PY) -m analysis.arms runs/study --context runs/context --publish docs/study.md
@@ -68,7 +68,8 @@ study: $(STAMP)
 	$(PY) -m analysis.publish runs/lr-check --copy-to docs/study/lr-check
 	$(PY) -m analysis.ablations runs/ablations --study runs/study --publish docs/study.md
 	$(PY) -m analysis.publish runs/ablations --copy-to docs/study/ablations
-	$(PY) -m analysis.publish runs/lr-top --copy-to docs/study/top-lr
+	$(PY) -m analysis.knobs runs/knobs --study runs/study --publish docs/study.md
+	$(PY) -m analysis.publish runs/knobs --copy-to docs/study/knobs
 	$(PY) -m analysis.publish runs/top --copy-to docs/study/top
 
 # The data-constrained study (experiments/cpu_data.py, 60 runs): R* per variant and the data multiplier

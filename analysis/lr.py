@@ -86,7 +86,10 @@ def check(lr_dir: str, study_dir: str) -> dict:
     cfg = r.get("config", {})
     key = (float(cfg.get("train_flops", 0)), r["variant"])
     if key in cell and (r["preset"], cfg.get("context_bytes")) == cell[key] and not int(cfg.get("seed", 0) or 0):
-      rule_scale[key] = float(cfg.get("lr_scale", 1.0))
+      # the study's run on the check's scale: its rate over the check's rate at scale 1 (a run written under
+      # another rule at the same rate, e.g. v1's batch-2 runs in the v2 study, is the check's scale it ran at)
+      rule_scale[key] = (round(float(r["learning_rate"]) / unit[key][0], 6) if key in unit and "learning_rate" in r
+                         else float(cfg.get("lr_scale", 1.0)))
       rows[key][rule_scale[key]] = float(r["eval_bpb"])
   out = {}
   for (c, v), by_scale in sorted(rows.items()):
@@ -121,11 +124,12 @@ def vertex(bpb_by_scale: dict) -> float:
 
 
 def rule_fit(cells: dict) -> dict | None:
-  """The best rates of every cell fitted by width and batch (least squares in logs): log rate = a + w log width +
+  """The best rates of every cell (but those at a grid edge) fitted by width and batch (least squares in logs): log rate = a + w log width +
   b log batch, and with the width exponent held at -1 (the ladder rule's), the constant k of k x 32 / width. The
   rule's batch term is right when b is near its exponent, its width term when w is near -1."""
   pts = [(float(cell["size"][1:]), cell["batch"], cell["best_rate"]) for cells_c in cells.values()
-         for cell in cells_c.values() if cell["size"][1:].isdigit() and cell.get("best_rate")]
+         for cell in cells_c.values() if cell["size"][1:].isdigit() and cell.get("best_rate")
+         and not cell["at_edge"]]  # (a best at the grid's edge is a bound, not the optimum)
   if len(pts) < 4 or len({p[0] for p in pts}) < 2 or len({p[1] for p in pts}) < 2:
     return None  # (the widths and the batches must each vary for their exponents to mean anything)
   width, batch, rate = (np.array(c, dtype=float) for c in zip(*pts))

@@ -1,11 +1,11 @@
 """One design run twice (the study under two learning-rate rules): each run beside its namesake, each budget's
-best size under both, and the headline gaps under both. A run whose peak rate and batch are the same in both
-workdirs (the v1 and v2 rules agree at batch 2) is the same run and is marked as shared.
+best size under both, and the headline gaps under both. A run with the same peak rate, batch and loss in both
+workdirs (the v1 and v2 rules agree at batch 2, and such runs were copied) is the same run and is marked shared.
 
 python -m analysis.rerun OLD_RUNS NEW_RUNS [--publish docs/study.md]   (fills <!-- rerun:begin/end -->)
 
-Seed-0 runs only; a (budget, variant) is compared only once the new workdir has every size the old one has there,
-and a budget's gaps only once every headline variant is complete in both.
+Seed-0 runs only; a (budget, variant) is compared only once the new workdir has every size the old one has there
+(at least three), and a gap at a budget once both its variants are.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _width(preset: str) -> float:
 def compare(old: dict, new: dict) -> dict:
   """Pairs by run name; per complete (budget, variant) the best size under each; per complete budget the gaps."""
   pairs = [dict(name=n, **{k: old[n][k] for k in ("variant", "preset", "budget", "batch")}, old=old[n]["bpb"],
-                new=new[n]["bpb"], shared=old[n]["rate"] == new[n]["rate"] and old[n]["batch"] == new[n]["batch"],
+                new=new[n]["bpb"], shared=all(old[n][k] == new[n][k] for k in ("rate", "batch", "bpb")),
                 old_rate=old[n]["rate"], new_rate=new[n]["rate"])
            for n in sorted(set(old) & set(new), key=lambda n: (old[n]["budget"], old[n]["variant"],
                                                                 _width(old[n]["preset"])))]

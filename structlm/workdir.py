@@ -78,17 +78,45 @@ def check_same_run(workdir: str, cfg) -> None:
   new = cfg.to_dict()
   differ = config_differences(old, new)
   if differ:
-    raise ValueError(f"{workdir} holds a run with another config ({', '.join(f'{k}: {old[k]} -> {new[k]}' for k in differ)}); "
+    raise ValueError(f"{workdir} holds a run with another config "
+                     f"({', '.join(f'{k}: {old.get(k, ADDED_KEYS.get(k))} -> {new[k]}' for k in differ)}); "
                      "train in a new --workdir, or delete this one to start it again")
+
+
+# keys added to experiments/base.py after runs were recorded without them, with the value those runs had (the
+# base default: a key is added with the old behaviour as its default); a recorded config that lacks one is compared
+# at this value
+ADDED_KEYS = {"lr_batch_exponent": 0.5, "batch_target_steps": 800}
+# how a run's peak rate is written down: two configs that give the same rate (the CPU study's v1 and v2 rules at
+# batch 2) train the same run
+RATE_KEYS = ("learning_rate", "lr_scale", "lr_batch_exponent")
 
 
 def config_differences(old: dict, new: dict, keys=None) -> list[str]:
   """Keys (of `keys`, default all of `new`) whose values differ between a recorded config and a new one, leaving
-  out the cadence keys and those resolved at start (seq_len from context_bytes; global_batch 0: by rule)."""
+  out the cadence keys and those resolved at start (seq_len from context_bytes; global_batch 0: by rule). A key
+  the recorded config lacks is compared at ADDED_KEYS' value (else left out); the rate keys count only when the
+  two configs give different peak rates at the recorded batch."""
   resolved = {"seq_len"} if new.get("context_bytes") else set()
-  return sorted(k for k in (new if keys is None else keys) if k not in _FREE_KEYS and k not in resolved
-                and k in old and k in new and _plain(old[k]) != _plain(new[k])
-                and not (k == "global_batch" and not new[k]))
+  old = {**{k: v for k, v in ADDED_KEYS.items() if k not in old}, **old}
+  differ = sorted(k for k in (new if keys is None else keys) if k not in _FREE_KEYS and k not in resolved
+                  and k in old and k in new and _plain(old[k]) != _plain(new[k])
+                  and not (k == "global_batch" and not new[k]))
+  if any(k in RATE_KEYS for k in differ) and _same_rate(old, new):
+    differ = [k for k in differ if k not in RATE_KEYS]
+  return differ
+
+
+def _same_rate(old: dict, new: dict) -> bool:
+  """Whether the two configs give the same peak rate (new's batch by rule: the recorded, resolved batch)."""
+  if not all(k in c for c in (old, new) for k in ("preset", "variant")) or not old.get("global_batch"):
+    return False
+  from structlm import presets
+
+  def rate(c, batch):
+    return c.get("learning_rate") or c.get("lr_scale", 1.0) * presets.learning_rate(
+        c["preset"], c["variant"], batch, c.get("lr_batch_exponent", ADDED_KEYS["lr_batch_exponent"]))
+  return rate(old, old["global_batch"]) == rate(new, new.get("global_batch") or old["global_batch"])
 
 
 def _plain(v):

@@ -182,3 +182,26 @@ def test_the_rule_fit_recovers_the_best_rates_law(tmp_path, batch_exponent):
   assert (fit["ratio_range"] == [1.0, 1.0]) == (batch_exponent == 0)  # a batch term leaves 32 / width short
   assert f"batch^{batch_exponent:g}" in lr.render_check(result)
   assert lr.vertex({1.0: 2.0, 2.0: 2.1, 4.0: 2.3}) == 1.0  # a grid edge: the best point itself
+
+
+def test_a_study_run_written_under_another_rule_sits_at_the_scale_its_rate_is(tmp_path):
+  """In the v2 study a batch-2 run copied from v1 records lr_scale 3 but ran at v2's x1 (scale 1.5): the check
+  places it at 1.5, beside (not over) its own x2 run at scale 3; and a cell whose best is at the grid's edge stays
+  out of the fit."""
+  from analysis import lr
+  unit = 0.01  # v2's rate at scale 1 for this cell (batch 2)
+  for root, scale, written, bpb in (("lr", 0.375, 0.375, 2.3), ("lr", 0.75, 0.75, 2.2), ("study", 1.5, 3.0, 2.1),
+                                    ("lr", 3.0, 3.0, 2.25)):
+    d = tmp_path / root / f"token-w16-lr{written}-{root}"
+    d.mkdir(parents=True)
+    (d / "result.json").write_text(json.dumps(dict(
+        variant="token", preset="w16", eval_bpb=bpb, learning_rate=scale * unit, global_batch=2,
+        config=dict(train_flops=1e12, lr_scale=written, context_bytes=768))))
+  cell = lr.check(str(tmp_path / "lr"), str(tmp_path / "study"))["cells"][1e12]["token"]
+  assert cell["bpb"] == {"0.375": 2.3, "0.75": 2.2, "1.5": 2.1, "3.0": 2.25} and cell["rule_scale"] == 1.5
+  assert cell["best_scale"] == 1.5 and not cell["at_edge"]
+  cells = {c: {"token": dict(size=f"w{w}", batch=b, best_rate=0.015 * 32 / w, at_edge=False)}
+           for c, w, b in ((1e11, 8, 2), (3e11, 16, 4), (1e12, 32, 8), (3e12, 48, 32))}
+  fit = lr.rule_fit(cells)
+  cells[3e12]["scoped"] = dict(size="w8", batch=64, best_rate=1.0, at_edge=True)  # a bound, far off the law
+  assert lr.rule_fit(cells) == fit and fit["cells"] == 4 and fit["batch_exponent"] == pytest.approx(0, abs=1e-3)

@@ -1,4 +1,5 @@
 """The study's hyperparameter rules and the workdir lock: values at known points, and what breaks them."""
+import json
 import math
 import os
 import subprocess
@@ -13,7 +14,7 @@ from flax import nnx
 
 from structlm import presets
 from structlm.model import ModelConfig, Transformer
-from structlm.run import batch_by_rule, peak_learning_rate
+from structlm.run import batch_by_rule, load_config, peak_learning_rate
 from structlm.workdir import WorkdirBusy, lock_workdir
 from structlm.train import decayed, lr_schedule
 
@@ -124,3 +125,33 @@ def test_schedule_ends_at_a_tenth_of_the_peak_and_clamps_its_warmup():
   assert float(h(0)) == 0.0 and math.isclose(float(h(1)), 1.0, rel_tol=1e-6)
   one = lr_schedule(1.0, 1, 10)  # a one-step run still gets a two-step schedule
   assert math.isclose(float(one(1)), 1.0, rel_tol=1e-6) and math.isclose(float(one(2)), 0.1, rel_tol=1e-6)
+
+
+def test_a_recorded_run_is_the_same_run_when_its_rate_is_the_same_however_written(tmp_path):
+  """The v1 study's runs at batch 2 are v2's (the same peak rate, written as another scale); at batch 8 they are
+  not; a key the recorded config predates is compared at its old default."""
+  from structlm import runner
+  from structlm.workdir import ADDED_KEYS, config_differences
+  v1 = dict(variant="token", preset="w16", lr_scale=3.0, learning_rate=0.0, seq_len=256, context_bytes=768)
+  v2 = dict(variant="token", preset="w16", lr_scale=1.5, lr_batch_exponent=0.0, learning_rate=0.0, global_batch=0,
+            batch_target_steps=800, seq_len=300, context_bytes=768)
+  assert config_differences(dict(v1, global_batch=2), v2) == []
+  assert config_differences(dict(v1, global_batch=8), v2) == ["lr_batch_exponent", "lr_scale"]
+  assert config_differences(dict(v1, global_batch=32, lr_scale=0.75), v2) == []  # v1 x0.25 at 32 = v2 x1
+  assert config_differences(dict(v1, global_batch=2), dict(v2, batch_target_steps=400)) == ["batch_target_steps"]
+  assert config_differences(dict(v1, global_batch=2, lr_scale=0.75), dict(v2, lr_scale=0.375)) == []
+  assert config_differences(dict(v1, global_batch=2, lr_scale=1.5), v2) == [
+      "lr_batch_exponent"]  # v1 x0.5 lacks the exponent (0.5 then): its rate is half v2's at the same scale
+  base = load_config("experiments/base.py")
+  assert all(base[k] == v for k, v in ADDED_KEYS.items())  # each added key's default keeps the old behaviour
+  # the sweep takes a finished v1 run at batch 2 as its own, and refuses one at batch 8
+  member = runner.members(ml_collections.ConfigDict(dict(
+      base="experiments/base.py", common=dict(lr_scale=1.5, lr_batch_exponent=0.0, global_batch=0),
+      runs=[dict(name="token-w16", variant="token", preset="w16")])))[0]
+  for batch, refused in ((2, False), (8, True)):
+    (tmp_path / "result.json").write_text(json.dumps(dict(config=dict(v1, global_batch=batch))))
+    if refused:
+      with pytest.raises(ValueError, match="different lr_batch_exponent, lr_scale"):
+        runner._check_same_config(str(tmp_path), member)
+    else:
+      runner._check_same_config(str(tmp_path), member)

@@ -143,15 +143,20 @@ def get_config(mode: str = ""):
   'serial-seeds' (their seed-1 repeats, read from $STRUCTLM_STUDY_RUNS like 'seeds'), 'lr-check' (the
   learning-rate rule at every budget), or 'seeds' (seed-1 repeats around each budget's best run, read from
   $STRUCTLM_STUDY_RUNS, default runs/study: sweep them into the same workdir; 'seeds-upto-1e12': those budgets
-  only, while larger ones still run). Prefixed "v1-" (or 'v1' for the study): the same under the published
-  study's learning-rate rule (RULES)."""
+  only, while larger ones still run; 'seeds-3e12': that budget alone). Prefixed "v1-" (or 'v1' for the study):
+  the same under the published study's learning-rate rule (RULES)."""
   rule = "v2"
   if mode == "v1" or mode.startswith("v1-"):
     rule, mode = "v1", mode[3:]
   study_common, lr_scale = {**COMMON, **RULES[rule]}, RULES[rule]["lr_scale"]
-  if mode == "seeds" or mode.startswith("seeds-upto-"):  # seeds-upto-1e12: the budgets up to 1e12 only
-    top = float(mode[len("seeds-upto-"):]) if mode != "seeds" else float("inf")
-    design = {c: sizes for c, sizes in DESIGNS[""].items() if c <= top}
+  if mode == "seeds" or mode.startswith("seeds-"):  # seeds-upto-1e12: the budgets up to 1e12; seeds-3e12: that one
+    arg = mode[len("seeds-"):]
+    if arg.startswith("upto-"):
+      design = {c: sizes for c, sizes in DESIGNS[""].items() if c <= float(arg[len("upto-"):])}
+    else:
+      design = {c: sizes for c, sizes in DESIGNS[""].items() if not arg or c == float(arg)}
+    if not design:
+      raise ValueError(f"{mode}: no budget of the design ({', '.join(f'{c:.0e}' for c in DESIGNS[''])}) matches")
     return sweeps.sweep(seed_repeats(os.environ.get("STRUCTLM_STUDY_RUNS", "runs/study"), design),
                         common=study_common, bootstrap=1000)
   if mode == "lr-check-edges":  # extend the grid where a cell's best rate is at its edge (rerun until none is)
@@ -211,8 +216,8 @@ def get_config(mode: str = ""):
                         bootstrap=1000)
   if mode not in DESIGNS:
     raise ValueError("experiments/cpu_study.py takes no argument, 'demo', 'quick', 'ablations', 'knobs', 'top', "
-                     "'top-lr', 'names', 'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET', 'lr-check', "
-                     f"'lr-check-BUDGET' or 'lr-check-edges', not {mode!r}")
+                     "'top-lr', 'names', 'serial', 'serial-seeds', 'context', 'seeds', 'seeds-upto-BUDGET', "
+                     f"'seeds-BUDGET', 'lr-check', 'lr-check-BUDGET' or 'lr-check-edges', not {mode!r}")
   common = dict(study_common)
   if mode in ("demo", "quick"):  # a fixed 400 kB of whole test files: the demo's runs are short, the test split long
     common.update(eval_bytes=400_000)

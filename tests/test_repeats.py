@@ -132,3 +132,24 @@ def test_repeats_are_recognised_across_bookkeeping_only_config_fields(tmp_path):
   rows, _ = collect(str(tmp_path))
   setups = {r["seed"]: r["setup"] for r in rows}
   assert setups[0] == setups[1] != setups[2]
+
+
+def test_seed_modes_read_only_the_budgets_they_name(tmp_path, monkeypatch):
+  """'seeds-3e12' needs the study's runs at 3e12 alone (the smaller budgets may still be running);
+  'seeds-upto-B' those up to B; a budget outside the design is refused."""
+  study = _study()
+  from structlm import sweeps
+  top = max(study.DESIGNS[""])
+  names = study.DESIGNS[""][top]
+  for v in variants.HEADLINE:
+    for p in names:
+      d = tmp_path / sweeps.run_name(dict(variant=v, preset=p, train_flops=top))
+      d.mkdir()
+      (d / "result.json").write_text(json.dumps(dict(eval_bpb=2.0 if p == names[2] else 2.5)))
+  monkeypatch.setenv("STRUCTLM_STUDY_RUNS", str(tmp_path))
+  runs = study.get_config(f"seeds-{top:g}").runs
+  assert {(r["train_flops"], r["preset"]) for r in runs} == {(top, p) for p in names[1:4]} and len(runs) == 9
+  with pytest.raises(FileNotFoundError, match="run the study first"):
+    study.get_config("seeds")  # every budget: the others have no runs here
+  with pytest.raises(ValueError, match="no budget of the design"):
+    study.get_config("seeds-5e12")

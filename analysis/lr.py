@@ -124,9 +124,10 @@ def vertex(bpb_by_scale: dict) -> float:
 
 
 def rule_fit(cells: dict) -> dict | None:
-  """The best rates of every cell (but those at a grid edge) fitted by width and batch (least squares in logs): log rate = a + w log width +
-  b log batch, and with the width exponent held at -1 (the ladder rule's), the constant k of k x 32 / width. The
-  rule's batch term is right when b is near its exponent, its width term when w is near -1."""
+  """The best rates of every cell but those at a grid edge, fitted by width and batch (least squares in logs):
+  log rate = a + w log width + b log batch; and with the width exponent held at -1 (the ladder rule's), the
+  constant k of k x 32 / width. The rule's batch term is right when b is near its exponent, its width term when w
+  is near -1."""
   pts = [(float(cell["size"][1:]), cell["batch"], cell["best_rate"]) for cells_c in cells.values()
          for cell in cells_c.values() if cell["size"][1:].isdigit() and cell.get("best_rate")
          and not cell["at_edge"]]  # (a best at the grid's edge is a bound, not the optimum)
@@ -138,8 +139,9 @@ def rule_fit(cells: dict) -> dict | None:
   residual = np.log(rate) - design @ coef
   scaled = np.log(rate * width / 32)
   ratio = np.exp(scaled - scaled.mean())  # each cell's best rate over the fitted rule's
-  return dict(ratio_range=[round(float(ratio.min()), 2), round(float(ratio.max()), 2)],cells=len(pts), width_exponent=round(float(coef[1]), 3), batch_exponent=round(float(coef[2]), 3),
+  return dict(cells=len(pts), width_exponent=round(float(coef[1]), 3), batch_exponent=round(float(coef[2]), 3),
               rms_log=round(float(np.sqrt(np.mean(residual ** 2))), 3),
+              ratio_range=[round(float(ratio.min()), 2), round(float(ratio.max()), 2)],
               constant_at_width_32=round(float(np.exp(scaled.mean())), 4),
               spread_log=round(float(scaled.std()), 3))
 
@@ -165,8 +167,8 @@ def render_check(result: dict) -> str:
     lines += ["", f"The best rates of the {fit['cells']} cells (each cell's parabola vertex in log rate), fitted by "
               f"width and batch: rate ∝ width^{fit['width_exponent']:g} × batch^{fit['batch_exponent']:g} "
               f"(RMS {fit['rms_log']:g} in log rate); with the width exponent held at -1, "
-              f"{fit['constant_at_width_32']:g} × 32 / width (spread {fit['spread_log']:g} in log rate; every cell's best "
-              f"rate between ×{fit['ratio_range'][0]:g} and ×{fit['ratio_range'][1]:g} of it)."]
+              f"{fit['constant_at_width_32']:g} × 32 / width (spread {fit['spread_log']:g} in log rate; every cell's "
+              f"best rate between ×{fit['ratio_range'][0]:g} and ×{fit['ratio_range'][1]:g} of it)."]
   return "\n".join(lines)
 
 

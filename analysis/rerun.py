@@ -43,7 +43,8 @@ def _width(preset: str) -> float:
 
 
 def compare(old: dict, new: dict) -> dict:
-  """Pairs by run name; per complete (budget, variant) the best size under each; per complete budget the gaps."""
+  """Pairs by run name; per complete (budget, variant) the best size under each; the gaps where both variants of
+  a gap are complete."""
   pairs = [dict(name=n, **{k: old[n][k] for k in ("variant", "preset", "budget", "batch")}, old=old[n]["bpb"],
                 new=new[n]["bpb"], shared=all(old[n][k] == new[n][k] for k in ("rate", "batch", "bpb")),
                 old_rate=old[n]["rate"], new_rate=new[n]["rate"])
@@ -73,7 +74,7 @@ def compare(old: dict, new: dict) -> dict:
 
 def render(result: dict, old_label: str = "v1", new_label: str = "v2") -> str:
   shared = sum(p["shared"] for p in result["pairs"])
-  lines = [f"{shared} of the {len(result['pairs'])} runs in both are the same run (the same rate and batch), not "
+  lines = [f"{shared} of the {len(result['pairs'])} runs in both are the same run (the same rate, batch and loss), not "
            "listed; the others:", "",
            f"| budget (FLOPs) | variant | size | batch | rate {old_label} | rate {new_label} | {old_label} | "
            f"{new_label} | change |", "|---|---|---|---|---|---|---|---|---|"]

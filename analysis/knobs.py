@@ -13,13 +13,13 @@ import os
 from analysis import arms
 from analysis import collect as collect_lib
 from analysis.ablations import collect_apart
+from structlm.workdir import ADDED_KEYS, RATE_KEYS
 
-# (config key, what it is, its value in a config that predates the key)
-KNOBS = (("beta2", "AdamW β2", None), ("warmup_fraction", "warm-up (fraction of the run)", None),
-         ("batch_target_steps", "the batch rule's run length (steps; half of it: twice the batch)", 800))
-# how the peak rate is written down (the study's v1 and v2 rules give batch-2 runs the same rate with different
-# keys): compared as the rate itself
-RATE_KEYS = ("lr_scale", "lr_batch_exponent")
+# (config key, what it is); a config that predates a key had its workdir.ADDED_KEYS value. The keys that write
+# down the peak rate (workdir.RATE_KEYS: v1 and v2 give batch-2 runs one rate in different words) are compared as
+# the rate itself.
+KNOBS = (("beta2", "AdamW β2"), ("warmup_fraction", "warm-up (fraction of the run)"),
+         ("batch_target_steps", "the batch rule's run length (steps; half of it: twice the batch)"))
 DERIVED = ("global_batch", "seq_len")  # resolved at start from the rules (a config records the resolved values)
 
 
@@ -40,19 +40,20 @@ def pair(study_rows: list[dict], knob_rows: list[dict]) -> list[dict]:
                                  "workdir first")
     s = partners[0]
     sc = arms._config(s)
-    changed = [(k, label, d) for k, label, d in KNOBS if c.get(k, d) != sc.get(k, d)]
-    skip = {k for k, _, _ in KNOBS} | set(collect_lib.NOT_SETUP) | set(RATE_KEYS) | set(DERIVED)
+    c, sc = {**ADDED_KEYS, **c}, {**ADDED_KEYS, **sc}
+    changed = [(k, label) for k, label in KNOBS if c.get(k) != sc.get(k)]
+    skip = {k for k, _ in KNOBS} | set(collect_lib.NOT_SETUP) | set(RATE_KEYS) | set(DERIVED)
     others = sorted(k for k in set(c) | set(sc) if k not in skip and c.get(k) != sc.get(k))
     if r["learning_rate"] != s["learning_rate"]:
       others.append(f"the peak rate ({s['learning_rate']} -> {r['learning_rate']})")
     if len(changed) != 1 or others:
-      what = [k for k, _, _ in changed] + others
+      what = [k for k, _ in changed] + others
       raise collect_lib.RunError(f"{r['run']}: {' and '.join(what) or 'nothing'} changed from the study's run "
                                  f"{s['run']}; a knob run changes exactly one knob (experiments/cpu_study.py:knobs)")
-    (key, label, default), = changed
+    (key, label), = changed
     out.append(dict(knob=key, label=label, variant=r["variant"], preset=r["preset"],
-                    budget=float(c["train_flops"]), seed=r["seed"], rule=sc.get(key, default),
-                    other=c.get(key, default), batches=(sc.get("global_batch"), c.get("global_batch")),
+                    budget=float(c["train_flops"]), seed=r["seed"], rule=sc.get(key),
+                    other=c.get(key), batches=(sc.get("global_batch"), c.get("global_batch")),
                     study_bpb=s["bpb"], knob_bpb=r["bpb"],
                     change=r["bpb"] - s["bpb"]))
   return sorted(out, key=lambda p: (p["knob"], p["budget"], p["variant"]))
@@ -67,7 +68,7 @@ def markdown(paired: list[dict], noise: float) -> str:
             f"| {p['batches'][0]} → {p['batches'][1]} | {p['study_bpb']:.3f} | {p['knob_bpb']:.3f} | "
             f"{p['change']:+.3f} |" for p in paired]
   lines.append("")
-  for key, label, _ in KNOBS:
+  for key, label in KNOBS:
     changes = [p["change"] for p in paired if p["knob"] == key]
     if not changes:
       continue

@@ -97,6 +97,13 @@ def learning_rate(name: str, variant: str, batch: int = 8, batch_exponent: float
   return s.learning_rate * lr_factor(name, variant)
 
 
+def peak_learning_rate(cfg) -> float:
+  """A run's peak rate from its config (a dict or ConfigDict): its learning_rate, or (0) the rule's
+  (learning_rate at its preset, variant, resolved global_batch and lr_batch_exponent) x lr_scale."""
+  return cfg.get("learning_rate") or cfg.get("lr_scale", 1.0) * learning_rate(
+      cfg["preset"], cfg["variant"], cfg["global_batch"], cfg.get("lr_batch_exponent", 0.5))
+
+
 def preset(name: str) -> Shape:
   try:
     return PRESETS[name]

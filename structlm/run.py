@@ -141,7 +141,7 @@ def _train(cfg, workdir: str, progress: bool = True) -> dict:
   counts = flops.param_counts(mcfg)
   flops_per_token = flops.train_flops_per_token(mcfg, cfg.seq_len)
   steps = total_steps(cfg, tokens_per_byte, flops_per_token, train_data.unique_bytes_used)
-  peak_lr = peak_learning_rate(cfg)
+  peak_lr = presets.peak_learning_rate(cfg)
   warmup = warmup_steps(cfg, steps)
   tx = optimizer(peak_lr, steps, warmup, cfg.weight_decay, cfg.clip, cfg.accumulate, cfg.get("beta2", 0.95))
   schedule = lr_schedule(peak_lr, steps, warmup)
@@ -317,13 +317,6 @@ def checkpoint_dir(cfg, workdir: str) -> str:
   if cfg.checkpoint_root:
     return os.path.join(cfg.checkpoint_root, os.path.basename(os.path.normpath(workdir)))
   return os.path.abspath(os.path.join(workdir, "checkpoints"))
-
-
-def peak_learning_rate(cfg) -> float:
-  """The run's peak rate: its config's learning_rate, or (0) the rule's (presets.learning_rate at its preset,
-  variant, resolved batch and lr_batch_exponent) x lr_scale."""
-  return cfg.learning_rate or cfg.get("lr_scale", 1.0) * presets.learning_rate(
-      cfg.preset, cfg.variant, cfg.global_batch, cfg.get("lr_batch_exponent", 0.5))
 
 
 def batch_by_rule(tokens: float, seq_len: int, target_steps: int = 800, smallest: int = 2, largest: int = 256,

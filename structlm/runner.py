@@ -95,13 +95,12 @@ def _check_same_config(rundir: str, member: dict) -> None:
     return
   with open(path) as f:
     old = json.load(f).get("config", {})
-  from structlm.workdir import ADDED_KEYS, config_differences
+  from structlm.workdir import config_differences, describe_differences
   cfg = load_config(member["spec"]).to_dict()
   changed = config_differences(old, cfg, member["overrides"])
   if changed:
     raise ValueError(f"{rundir} holds a finished run with different {', '.join(changed)} "
-                     f"({', '.join(f'{k}: {old.get(k, ADDED_KEYS.get(k))} -> {cfg[k]}' for k in changed)}); use "
-                     "another --workdir or move that run away")
+                     f"({describe_differences(old, cfg, changed)}); use another --workdir or move that run away")
 
 
 def command(spec: str, rundir: str) -> str:

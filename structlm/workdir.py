@@ -78,8 +78,7 @@ def check_same_run(workdir: str, cfg) -> None:
   new = cfg.to_dict()
   differ = config_differences(old, new)
   if differ:
-    raise ValueError(f"{workdir} holds a run with another config "
-                     f"({', '.join(f'{k}: {old.get(k, ADDED_KEYS.get(k))} -> {new[k]}' for k in differ)}); "
+    raise ValueError(f"{workdir} holds a run with another config ({describe_differences(old, new, differ)}); "
                      "train in a new --workdir, or delete this one to start it again")
 
 
@@ -111,12 +110,14 @@ def _same_rate(old: dict, new: dict) -> bool:
   """Whether the two configs give the same peak rate (new's batch by rule: the recorded, resolved batch)."""
   if not all(k in c for c in (old, new) for k in ("preset", "variant")) or not old.get("global_batch"):
     return False
-  from structlm import presets
+  from structlm.presets import peak_learning_rate
+  return peak_learning_rate(old) == peak_learning_rate({**new, "global_batch": new.get("global_batch") or
+                                                        old["global_batch"]})
 
-  def rate(c, batch):
-    return c.get("learning_rate") or c.get("lr_scale", 1.0) * presets.learning_rate(
-        c["preset"], c["variant"], batch, c.get("lr_batch_exponent", ADDED_KEYS["lr_batch_exponent"]))
-  return rate(old, old["global_batch"]) == rate(new, new.get("global_batch") or old["global_batch"])
+
+def describe_differences(old: dict, new: dict, keys: list[str]) -> str:
+  """'key: old -> new, ...' (a key the recorded config lacks shown at its ADDED_KEYS value)."""
+  return ", ".join(f"{k}: {old.get(k, ADDED_KEYS.get(k))} -> {new[k]}" for k in keys)
 
 
 def _plain(v):

@@ -14,7 +14,8 @@ from flax import nnx
 
 from structlm import presets
 from structlm.model import ModelConfig, Transformer
-from structlm.run import batch_by_rule, load_config, peak_learning_rate
+from structlm.presets import peak_learning_rate
+from structlm.run import batch_by_rule, load_config
 from structlm.workdir import WorkdirBusy, lock_workdir
 from structlm.train import decayed, lr_schedule
 

@@ -92,6 +92,24 @@ def test_packing_predicts_every_token_once(built, variant):
   assert targets == sum(map(len, docs))  # every token but BOS is predicted exactly once
 
 
+def test_evaluation_counts_each_document_of_the_split_once_and_no_row_past_it(built):
+  """The last evaluation batch wraps into the next epoch: its rows past the split are masked out of the loss
+  and their bytes not counted (counting them would inflate the bytes and flatter bits/byte)."""
+  from structlm.run import eval_batches
+  _, _, res = built
+  kw = dict(variant="structured", seq_len=128, seed=0, bos_id=9999)
+  rows_per_epoch = PackedBatches(res["dataset_dir"], global_batch=1, **kw).rows_per_epoch
+  for global_batch in (rows_per_epoch // 2 + 1, rows_per_epoch - 1):  # the last batch: ~half or all but one
+    pb = PackedBatches(res["dataset_dir"], global_batch=global_batch, **kw)  # of its rows past the split
+    counted, rows = 0.0, 0
+    for b, (host, n_bytes) in enumerate(eval_batches(pb)):
+      counted += n_bytes
+      live = (host["segment_ids"] > 0).any(axis=1)
+      rows += int(live.sum())
+      assert not live[max(0, pb.rows_per_epoch - b * global_batch):].any()  # no row past the split counts
+    assert counted == int(pb.doc_bytes.sum()) and rows == pb.rows_per_epoch
+
+
 def test_token_documents_end_with_eos(built):
   _, _, res = built
   pb = PackedBatches(res["dataset_dir"], variant="token", seq_len=128, global_batch=4, seed=5, bos_id=9999,

@@ -244,7 +244,7 @@ def test_cli_on_a_sweep_directory_counts_exclusions(tmp_path):
   (runs / "token" / "unfinished" / "metrics.jsonl").write_text('{"step": 1, "loss": 3.0}\n')
   env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   r = subprocess.run([sys.executable, "-m", "structlm", "analyze", str(runs), "--out", str(tmp_path / "out"),
-                      "--bootstrap", "20", "--fit-bootstrap", "10"], capture_output=True, text=True, env=env, timeout=300)
+                      "--bootstrap", "20", "--fit-bootstrap", "10"], capture_output=True, text=True, env=env, timeout=900)
   assert r.returncode == 0, r.stderr
   fits = json.loads((tmp_path / "out" / "fits.json").read_text())
   assert fits["excluded"] == {"diverged": 1, "unfinished": 1}

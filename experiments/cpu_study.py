@@ -42,10 +42,11 @@ COMMON = dict(corpus="stdlib", data_dir="data", vocab_size=2048, leaf_capacity="
 # budget -> sizes (the same for every variant)
 DESIGNS = {
     # (w4 at 3e11, w6 at 1e12 and w12 at 3e12 added in session 11: the structured and scoped optima sat at or near
-    # the smallest size there, "edge-small" or "flat" on their left at the seed noise)
+    # the smallest size there, "edge-small" or "flat" on their left at the seed noise; w8 at 3e12 in session 14: under
+    # the v2 rule structured's and scoped_recency's 3e12 optima sat one size from the left end, "flat" there)
     "": {1e11: ("w4", "w6", "w8", "w12", "w16"), 3e11: ("w4", "w6", "w8", "w12", "w16", "w24", "w32", "w48"),
          1e12: ("w6", "w8", "w12", "w16", "w24", "w32", "w48", "w64"),
-         3e12: ("w12", "w16", "w24", "w32", "w48", "w64", "w96")},
+         3e12: ("w8", "w12", "w16", "w24", "w32", "w48", "w64", "w96")},
     # (the study's small ladder; at 3e10 its two larger sizes get under 200 steps: a demo, not a measurement)
     "demo": {3e10: ("w4", "w6", "w8", "w12", "w16"), 1e11: ("w4", "w6", "w8", "w12", "w16"),
              3e11: ("w6", "w8", "w12", "w16", "w24")},
@@ -53,8 +54,8 @@ DESIGNS = {
 }
 # the serial arm's design: the study's before session 11 added one size on the left at 3e11, 1e12 and 3e12 (the
 # serial runs were made then; the recency headline runs on the whole design)
-SERIAL_DESIGN = {c: tuple(p for p in sizes if (c, p) not in ((3e11, "w4"), (1e12, "w6"), (3e12, "w12")))
-                 for c, sizes in DESIGNS[""].items()}
+ADDED_LATER = ((3e11, "w4"), (1e12, "w6"), (3e12, "w12"), (3e12, "w8"))
+SERIAL_DESIGN = {c: tuple(p for p in sizes if (c, p) not in ADDED_LATER) for c, sizes in DESIGNS[""].items()}
 # the arms' two budgets and the sizes around each variant's frontier there (all three sizes, every arm)
 ARMS = {3e11: ("w12", "w16", "w24"), 1e12: ("w16", "w24", "w32")}
 # the one-budget check of the other hyperparameter rules (`:knobs`, its own workdir, analysis/knobs.py): each knob

@@ -1,0 +1,32 @@
+"""tools/mutation.py: the sample is uniform, seeded and sized by the time budget; the score leaves out listed
+equivalents, counts timeouts as killed and "no tests" as not killed; the interval is Wilson's."""
+import importlib.util
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+spec = importlib.util.spec_from_file_location("mutation", os.path.join(ROOT, "tools", "mutation.py"))
+mutation = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mutation)
+
+
+def test_sample_is_seeded_and_sized_by_the_budget():
+  meta = {f"m.x_f__mutmut_{i}": (None, 2.0) for i in range(1000)}  # 2 s each
+  one = mutation.sample(meta, hours=0.1, children=2, seed=0)  # 720 s of 2 children: 360 mutants
+  assert len(one) == 360 and one == mutation.sample(meta, 0.1, 2, 0) != mutation.sample(meta, 0.1, 2, 1)
+  assert len(mutation.sample(meta, hours=10, children=2, seed=0)) == 1000  # never more than there are
+
+
+def test_score_counts_and_leaves_out_equivalents(tmp_path):
+  meta = {"a": (1, 1.0), "b": (36, 1.0), "c": (0, 1.0), "d": (33, 1.0), "e": (0, 1.0), "f": (None, 1.0)}
+  listed = tmp_path / "eq.txt"
+  listed.write_text("# comment\ne  why it cannot be told apart\n")
+  out = mutation.score(meta, sorted(meta), mutation.equivalents(str(listed)))
+  assert out["killed"] == 2 and out["scored"] == 4 and out["score"] == 0.5  # a, b killed; c, d not; e left out
+  assert out["not_killed"] == ["c", "d"] and out["not_checked"] == ["f"] and out["counts"]["equivalent"] == 1
+  lo, hi = mutation.wilson(45, 50)
+  assert abs(lo - 0.7864) < 1e-3 and abs(hi - 0.9565) < 1e-3
+
+
+def test_listed_equivalents_parse():
+  listed = mutation.equivalents(os.path.join(ROOT, "docs", "mutation-equivalents.txt"))
+  assert listed and all(name.count(".") >= 2 and "__mutmut_" in name and why for name, why in listed.items())

@@ -42,8 +42,8 @@ demo: $(STAMP)
 
 # The CPU study: runs/study, then its report, plots and every run's result.json in docs/study/ and its section of
 # docs/study.md (the README's answer is written from it). Its learning-rate rule: experiments/cpu_study.py RULES
-# (v2 since session 13, fitted on the lr-check's best rates; the published docs/study is v1's, whose modes are
-# prefixed v1-). Measured here, for v1 (each run's own seconds, summed; runs often shared the 2 cores
+# (v2 since session 13, fitted on the lr-check's best rates; docs/study is v2's design and seed repeats, published
+# in session 14; the first study, its arms, ablations and lr-check, under v1 in docs/study-v1, modes prefixed v1-). Measured here, for v1 (each run's own seconds, summed; runs often shared the 2 cores
 # with other work): the design's 84 runs 3.1 h, the 36 seed repeats 1.25 h, the serial arm's 36 runs 1.35 h, the
 # names arm 0.1 h: about 5.8 h from nothing, over the 2.5 h the study should take. Session 11 added 35 of them
 # (the recency headline's, three sizes on the left, their seed repeats) in 1.5 h of wall clock. Session 12 (two or

@@ -1,10 +1,12 @@
 """A mutation score within a time budget: mutmut over the modules `[tool.mutmut]` in pyproject.toml names, on a
-seeded uniform sample of the mutants sized from mutmut's own per-mutant time estimates.
+seeded uniform sample of the mutants: a seeded random order, tested in chunks of 100 until the budget is spent.
 
   python tools/mutation.py [--hours 1] [--seed 0] [--children 2] [--all]
 
 Runs in the repository root (mutmut works in ./mutants). First `mutmut run` on no mutant generates the mutants
-and measures which tests cover each (the stats); then the sample runs; then the score: killed (a test failed,
+and measures which tests cover each (the stats, not counted in the budget); then the chunks run (each chunk a
+uniform sample; the number of chunks depends on their run time, a small bias towards quickly killed mutants that
+shrinks as chunks are added); then the score: killed (a test failed,
 or the mutant timed out) over the sample less the mutants `docs/mutation-equivalents.txt` lists as equivalent
 (each with its one-line reason), with a 95% Wilson interval. "no tests" and "survived" both count as not killed.
 The summary goes to mutants/score.json; `mutmut show NAME` prints one mutant's diff."""
@@ -21,6 +23,7 @@ import time
 EQUIVALENTS = "docs/mutation-equivalents.txt"
 KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
 NOT_KILLED = {0: "survived", 5: "no tests", 33: "no tests"}
+CHUNK = 100
 
 
 def read_meta() -> dict:
@@ -57,14 +60,11 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
   return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
 
 
-def sample(meta: dict, hours: float, children: int, seed: int) -> list[str]:
-  """A uniform random sample whose size is the budget over the mean estimated time per mutant (mutants with no
-  estimate, covered by no test, cost about nothing and are drawn like any other)."""
+def order(meta: dict, seed: int) -> list[str]:
+  """Every mutant in a seeded random order: any prefix of whole chunks is a uniform sample."""
   names = sorted(meta)
-  known = [t for _, t in meta.values() if t is not None]
-  mean = sum(known) / len(meta) if known else 1.0
-  n = min(len(names), max(1, int(hours * 3600 * children / max(mean, 1e-3))))
-  return sorted(random.Random(seed).sample(names, n))
+  random.Random(seed).shuffle(names)
+  return names
 
 
 def score(meta: dict, names: list[str], equivalent: dict) -> dict:
@@ -91,7 +91,7 @@ def score(meta: dict, names: list[str], equivalent: dict) -> dict:
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  p.add_argument("--hours", type=float, default=1.0, help="time budget of the sample's run (default 1)")
+  p.add_argument("--hours", type=float, default=0.75, help="time budget of the sample's run (default 0.75)")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2: this machine's cores)")
   p.add_argument("--all", action="store_true", help="every mutant, not a sample")
@@ -106,11 +106,18 @@ def main(argv=None) -> int:
   if not meta:
     print("no mutants under ./mutants: run without --score-only first, in the repository root", file=sys.stderr)
     return 2
-  names = sorted(meta) if args.all else sample(meta, args.hours, args.children, args.seed)
+  names, done = order(meta, args.seed), []
   setup = time.time() - start
-  if not args.score_only:
-    for i in range(0, len(names), 500):  # (a bounded command line)
-      subprocess.run([mutmut, "run", "--max-children", str(args.children), *names[i:i + 500]], check=False)
+  for i in range(0, len(names), CHUNK):  # whole chunks until the budget is spent (--all: every chunk)
+    if not args.all and time.time() - start - setup >= args.hours * 3600:
+      break
+    chunk = names[i:i + CHUNK]
+    if not args.score_only:
+      subprocess.run([mutmut, "run", "--max-children", str(args.children), *chunk], check=False)
+    elif any(meta[n][0] is None for n in chunk):  # --score-only: the chunks a run finished
+      break
+    done += chunk
+  names = done
   out = score(read_meta(), names, equivalents())
   out.update(seed=args.seed, hours=args.hours, children=args.children, setup_seconds=round(setup),
              run_seconds=round(time.time() - start - setup))

@@ -105,7 +105,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 # Mutation testing (not part of CI): mutmut over the modules [tool.mutmut] in pyproject.toml names, on a seeded
-# sample of the mutants, tested until HOURS are spent (tools/mutation.py; HOURS=0: every mutant); score and
+# sample of the mutants sized to HOURS at a measured rate (tools/mutation.py; HOURS=0: every mutant); score and
 # survivors in mutants/score.json, equivalents in docs/mutation-equivalents.txt (docs/reliability.md)
 HOURS ?= 0.75
 mutation: $(STAMP)

@@ -10,14 +10,14 @@ spec.loader.exec_module(mutation)
 
 
 def test_the_order_is_seeded_and_holds_every_mutant_once():
-  meta = {f"m.x_f__mutmut_{i}": (None, None) for i in range(1000)}
+  meta = {f"m.x_f__mutmut_{i}": None for i in range(1000)}
   one = mutation.order(meta, seed=0)
   assert one == mutation.order(meta, 0) != mutation.order(meta, 1) and sorted(one) == sorted(meta)
   assert one[:100] != sorted(meta)[:100]  # a prefix is a sample, not the first functions
 
 
 def test_score_counts_and_leaves_out_equivalents(tmp_path):
-  meta = {"a": (1, 1.0), "b": (36, 1.0), "c": (0, 1.0), "d": (33, 1.0), "e": (0, 1.0), "f": (None, 1.0)}
+  meta = {"a": 1, "b": 36, "c": 0, "d": 33, "e": 0, "f": None}
   listed = tmp_path / "eq.txt"
   listed.write_text("# comment\ne  why it cannot be told apart\n")
   out = mutation.score(meta, sorted(meta), mutation.equivalents(str(listed)))

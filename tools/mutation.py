@@ -1,14 +1,13 @@
 """A mutation score within a time budget: mutmut over the modules `[tool.mutmut]` in pyproject.toml names, on a
 seeded uniform sample of the mutants sized to a time budget at a measured rate per mutant.
 
-  python tools/mutation.py [--hours 1] [--seed 0] [--children 2] [--all]
+  python tools/mutation.py [--hours 0.75] [--seed 0] [--children 2] [--rate 1.6] [--all] [--score-only]
 
 Runs in the repository root (mutmut works in ./mutants). First `mutmut run` on no mutant generates the mutants
 and measures which tests cover each (the stats, not counted in the budget); then one `mutmut run` on the first
 hours x 3600 / RATE mutants of a seeded random order (mutmut runs the whole clean test selection once per
 invocation, so the sample is one invocation; RATE, seconds per mutant with 2 children, was measured here); then
-the score: killed (a test failed,
-or the mutant timed out) over the sample less the mutants `docs/mutation-equivalents.txt` lists as equivalent
+the score: killed (a test failed, or the mutant timed out) over the sample less the mutants `docs/mutation-equivalents.txt` lists as equivalent
 (each with its one-line reason), with a 95% Wilson interval. "no tests" and "survived" both count as not killed.
 The summary goes to mutants/score.json; `mutmut show NAME` prints one mutant's diff."""
 import argparse
@@ -30,14 +29,11 @@ RATE = 1.6
 
 
 def read_meta() -> dict:
-  """{mutant name: (exit code or None, estimated seconds or None)} over every mutated file."""
+  """{mutant name: its exit code, None if not yet tested} over every mutated file."""
   out = {}
   for path in glob.glob("mutants/**/*.meta", recursive=True):
     with open(path) as f:
-      meta = json.load(f)
-    estimates = meta.get("estimated_durations_by_key", {})
-    for key, code in meta["exit_code_by_key"].items():
-      out[key] = (code, estimates.get(key))
+      out.update(json.load(f)["exit_code_by_key"])
   return out
 
 
@@ -73,7 +69,7 @@ def order(meta: dict, seed: int) -> list[str]:
 def score(meta: dict, names: list[str], equivalent: dict) -> dict:
   counts, not_killed, unchecked = {}, [], []
   for name in names:
-    code = meta[name][0]
+    code = meta[name]
     if name in equivalent:
       status = "equivalent"
     elif code is None:

@@ -13,12 +13,13 @@ The summary goes to mutants/score.json; `mutmut show NAME` prints one mutant's d
 import argparse
 import glob
 import json
-import math
 import os
 import random
 import subprocess
 import sys
 import time
+
+from scipy.stats import binomtest
 
 EQUIVALENTS = "docs/mutation-equivalents.txt"
 KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
@@ -51,16 +52,16 @@ def equivalents(path: str = EQUIVALENTS) -> dict:
   return out
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(k: int, n: int) -> tuple[float, float]:
+  """The 95% Wilson interval of k killed in n (scipy's)."""
   if n == 0:
     return 0.0, 1.0
-  p = k / n
-  centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-  return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+  ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+  return float(ci.low), float(ci.high)
 
 
 def order(meta: dict, seed: int) -> list[str]:
-  """Every mutant in a seeded random order: any prefix of whole chunks is a uniform sample."""
+  """Every mutant in a seeded random order: any prefix is a uniform sample."""
   names = sorted(meta)
   random.Random(seed).shuffle(names)
   return names
